@@ -1,0 +1,48 @@
+#define _GNU_SOURCE
+#include "fluoro_linux.h"
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+void fluoro_doorbell_init(fluoro_doorbell *bell) {
+    __atomic_store_n(&bell->sequence, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&bell->sleepers, 0, __ATOMIC_SEQ_CST);
+}
+
+uint32_t fluoro_doorbell_prepare(fluoro_doorbell *bell) {
+    __atomic_fetch_add(&bell->sleepers, 1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&bell->sequence, __ATOMIC_SEQ_CST);
+}
+
+void fluoro_doorbell_cancel(fluoro_doorbell *bell) {
+    __atomic_fetch_sub(&bell->sleepers, 1, __ATOMIC_SEQ_CST);
+}
+
+void fluoro_doorbell_wait(fluoro_doorbell *bell, uint32_t seen, int64_t timeout_ns) {
+    struct timespec timeout = { .tv_sec = timeout_ns / 1000000000, .tv_nsec = timeout_ns % 1000000000 };
+    syscall(SYS_futex, &bell->sequence, FUTEX_WAIT_PRIVATE, seen, &timeout, NULL, 0);
+    __atomic_fetch_sub(&bell->sleepers, 1, __ATOMIC_SEQ_CST);
+}
+
+void fluoro_doorbell_ring(fluoro_doorbell *bell) {
+    __atomic_fetch_add(&bell->sequence, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&bell->sleepers, __ATOMIC_SEQ_CST) != 0) {
+        syscall(SYS_futex, &bell->sequence, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
+}
+
+void fluoro_set_thread_timer_slack_ns(unsigned long nanoseconds) {
+    prctl(PR_SET_TIMERSLACK, nanoseconds, 0, 0, 0);
+}
+
+void fluoro_set_thread_name(const char *name) {
+    char truncated[16];
+    strncpy(truncated, name, sizeof truncated - 1);
+    truncated[sizeof truncated - 1] = 0;
+    pthread_setname_np(pthread_self(), truncated);
+}

@@ -1,0 +1,30 @@
+#ifndef FLUORO_LINUX_H
+#define FLUORO_LINUX_H
+#include <stdint.h>
+
+/// A doorbell (event count) on a Linux futex: a consumer that finds its ring empty sleeps on it,
+/// and a producer that has just pushed rings it. Ringing costs one atomic increment plus one load when
+/// nobody sleeps; no lock is ever taken.
+typedef struct {
+    uint32_t sequence;
+    uint32_t sleepers;
+} fluoro_doorbell;
+
+void fluoro_doorbell_init(fluoro_doorbell *bell);
+/// Announce that the caller may sleep; returns the sequence to pass to `fluoro_doorbell_wait`.
+/// The caller must re-check its condition after this call and before waiting.
+uint32_t fluoro_doorbell_prepare(fluoro_doorbell *bell);
+/// Withdraw a `prepare` whose condition turned out true.
+void fluoro_doorbell_cancel(fluoro_doorbell *bell);
+/// Sleep until rung after `seen` was read, or until `timeout_ns` passes.
+void fluoro_doorbell_wait(fluoro_doorbell *bell, uint32_t seen, int64_t timeout_ns);
+/// Wake every sleeper.
+void fluoro_doorbell_ring(fluoro_doorbell *bell);
+
+/// Reduce this thread's timer slack (default 50 µs) so timed sleeps wake on time.
+void fluoro_set_thread_timer_slack_ns(unsigned long nanoseconds);
+
+/// Names the calling thread (shown by `top -H`, gdb and perf); longer names are cut to 15 bytes.
+void fluoro_set_thread_name(const char *name);
+
+#endif

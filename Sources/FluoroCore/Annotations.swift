@@ -1,0 +1,80 @@
+/// What registration found for a frame.
+public enum RegistrationState: String, Sendable, Codable {
+    /// No registration ran.
+    case none
+    /// The shift was estimated against the current reference.
+    case tracking
+    /// Registration failed (e.g. a table move); the reference is reset.
+    case lost
+}
+
+/// The estimated shift of a live frame relative to the reference, in pixels.
+public struct MotionEstimate: Sendable, Equatable {
+    public var dx: Float = 0
+    public var dy: Float = 0
+    public var confidence: Float = 0
+    public var state: RegistrationState = .none
+    public init() {}
+}
+
+/// The kind of interventional device a centre line belongs to.
+public enum DeviceKind: String, Sendable, Codable, CaseIterable {
+    case guidewire
+    case catheter
+}
+
+/// One device's centre line (ordered from the proximal end to the tip) and tip, in image coordinates.
+///
+/// The polyline keeps its capacity across frames, so refilling it within `capacity` never allocates.
+public struct DeviceTrace: Sendable {
+    /// Points a trace holds without allocating.
+    public static let capacity = 1024
+    public let kind: DeviceKind
+    public private(set) var centerline: [Point2]
+    public var tip: Point2?
+    public var confidence: Float = 0
+
+    public init(kind: DeviceKind) {
+        self.kind = kind
+        centerline = []
+        centerline.reserveCapacity(Self.capacity)
+    }
+
+    /// Whether the stage found this device in the frame.
+    public var isPresent: Bool { !centerline.isEmpty }
+
+    /// Forgets the previous frame's trace, keeping the storage.
+    public mutating func clear() {
+        centerline.removeAll(keepingCapacity: true)
+        tip = nil
+        confidence = 0
+    }
+
+    /// Appends a centre-line point; points beyond `capacity` are ignored so the hot path never allocates.
+    public mutating func append(_ point: Point2) {
+        if centerline.count < Self.capacity { centerline.append(point) }
+    }
+}
+
+/// The state of the roadmap overlay as of this frame.
+public enum RoadmapState: String, Sendable, Codable {
+    case none, building, active, invalid, cleared
+}
+
+/// What the stages found in a frame, filled in as it passes through them.
+public struct FrameAnnotations: Sendable {
+    public var motion = MotionEstimate()
+    public var guidewire = DeviceTrace(kind: .guidewire)
+    public var catheter = DeviceTrace(kind: .catheter)
+    public var roadmap: RoadmapState = .none
+
+    public init() {}
+
+    /// Resets every annotation for a new frame without releasing storage.
+    public mutating func reset() {
+        motion = MotionEstimate()
+        guidewire.clear()
+        catheter.clear()
+        roadmap = .none
+    }
+}

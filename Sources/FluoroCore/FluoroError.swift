@@ -1,0 +1,38 @@
+/// Every failure the pipeline reports, each naming the file, device, address or option at fault.
+public enum FluoroError: Error, Equatable, CustomStringConvertible {
+    /// The file does not exist or cannot be opened.
+    case cannotOpen(path: String, reason: String)
+    /// The input ended before a complete header or frame.
+    case truncated(path: String, detail: String)
+    /// The input is not in the format it claims to be.
+    case malformed(path: String, detail: String)
+    /// The input is valid but uses something this build does not handle.
+    case unsupported(path: String, detail: String)
+    /// Reading failed at the operating-system level.
+    case readFailed(path: String, reason: String)
+    /// Writing failed at the operating-system level.
+    case writeFailed(path: String, reason: String)
+    /// A publisher address could not be bound.
+    case cannotBind(address: String, reason: String)
+    /// The messaging layer failed.
+    case messaging(detail: String)
+    /// A command-line option or parameter is out of range.
+    case invalidArgument(String)
+    /// A stage failed while processing a frame.
+    case stageFailed(stage: String, frame: Int, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason): return "\(path): cannot open: \(reason)"
+        case let .truncated(path, detail): return "\(path): truncated: \(detail)"
+        case let .malformed(path, detail): return "\(path): malformed: \(detail)"
+        case let .unsupported(path, detail): return "\(path): unsupported: \(detail)"
+        case let .readFailed(path, reason): return "\(path): read failed: \(reason)"
+        case let .writeFailed(path, reason): return "\(path): write failed: \(reason)"
+        case let .cannotBind(address, reason): return "cannot bind \(address): \(reason)"
+        case let .messaging(detail): return "messaging: \(detail)"
+        case let .invalidArgument(detail): return "invalid argument: \(detail)"
+        case let .stageFailed(stage, frame, detail): return "stage \(stage) failed on frame \(frame): \(detail)"
+        }
+    }
+}

@@ -1,0 +1,52 @@
+/// How a source encodes its grey samples before they enter the pipeline.
+public enum PixelFormat: String, Sendable, Equatable, CaseIterable {
+    /// 8-bit grey (one byte per sample).
+    case grey8
+    /// 16-bit grey container (two bytes per sample, little endian); `bitsStored` says how many are used.
+    case grey16
+
+    /// Bytes per sample in the source encoding.
+    public var bytesPerSample: Int { self == .grey8 ? 1 : 2 }
+}
+
+/// The size and sample format of every frame in a run, agreed when the graph is built.
+///
+/// Inside the pipeline every sample is held as `UInt16` whatever the source format, so each algorithm has
+/// one sample type; `bitsStored` (1...16) says which range the values span (`0 ..< 1 << bitsStored`).
+public struct FrameGeometry: Sendable, Equatable, CustomStringConvertible {
+    public let width: Int
+    public let height: Int
+    public let format: PixelFormat
+    public let bitsStored: Int
+
+    /// Creates a geometry; fails when a dimension is not positive or `bitsStored` does not fit the format.
+    public init(width: Int, height: Int, format: PixelFormat, bitsStored: Int? = nil) throws {
+        let bits = bitsStored ?? (format == .grey8 ? 8 : 16)
+        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
+            throw FluoroError.invalidArgument("frame size \(width)x\(height) is outside 1...16384")
+        }
+        guard bits >= 1, bits <= format.bytesPerSample * 8 else {
+            throw FluoroError.invalidArgument("\(bits) bits stored do not fit \(format.rawValue)")
+        }
+        self.width = width
+        self.height = height
+        self.format = format
+        self.bitsStored = bits
+    }
+
+    /// Number of samples in one frame.
+    public var pixelCount: Int { width * height }
+    /// The largest sample value the format can hold.
+    public var maximumValue: UInt16 { UInt16(truncatingIfNeeded: (1 << bitsStored) - 1) }
+    /// Bytes of one frame in the source encoding.
+    public var sourceFrameBytes: Int { pixelCount * format.bytesPerSample }
+
+    public var description: String { "\(width)x\(height) \(format.rawValue) (\(bitsStored) bits stored)" }
+}
+
+/// A point in image coordinates: x to the right, y down, in pixels, pixel centres at integers.
+public struct Point2: Sendable, Equatable, Codable {
+    public var x: Float
+    public var y: Float
+    public init(x: Float, y: Float) { self.x = x; self.y = y }
+}
