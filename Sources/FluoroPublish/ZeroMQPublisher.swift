@@ -1,0 +1,171 @@
+import CZeroMQ
+import FluoroCore
+
+/// The last stage: publishes each annotated frame over ZeroMQ in the imagezmq-compatible format.
+///
+/// Each frame is one two-part message: (1) a UTF-8 JSON header with imagezmq's keys `msg`, `dtype` and
+/// `shape` plus FluoroStream's measurements, (2) the display image, `shape` = [height, width, 3] uint8,
+/// C-contiguous RGB. A stock `imagezmq.ImageHub(open_port=..., REQ_REP=False)` or any SUB socket reads it
+/// (the README's "Wire format" section is the contract).
+///
+/// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up
+/// loses frames at its high-water mark (it sees gaps in `sequence`). Replay: sends wait for the slowest
+/// subscriber (`ZMQ_XPUB_NODROP`), so every subscriber receives every frame.
+public final class ZeroMQPublisher: Stage {
+    public let name = "publish"
+    public let address: PublisherAddress
+    /// Frames published.
+    public private(set) var published = 0
+    /// Live mode only: frames no subscriber could take at once (libzmq reported the queue full).
+    public private(set) var refused = 0
+
+    private let policy: Policy
+    private let streamName: String
+    private let upstreamStages: [String]
+    private let socket: ZeroMQSocket
+    private var header = JSONHeaderWriter(capacity: 1 << 17)
+    private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    private var subscriptions = 0
+
+    /// Replay: how long a send may wait for a subscriber that stopped reading before the run fails.
+    static let replayStallMilliseconds: Int32 = 10_000
+
+    /// Whether sends may wait for subscribers.
+    public enum Policy: Sendable { case live, replay }
+
+    /// Binds the socket at once, so a busy or refused address fails before any frame is read.
+    /// - Parameters:
+    ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
+    ///   - allowNonLoopback: bind a non-loopback TCP address (plain text: anyone on the network can read the
+    ///     frames). Without it such an address is refused.
+    public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
+                upstreamStages: [String], allowNonLoopback: Bool = false) throws {
+        guard address.isLocalOnly || allowNonLoopback else {
+            throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
+                                         + "and would be sent in plain text to the network (use 127.0.0.1, or pass "
+                                         + "--insecure-plaintext to do it anyway)")
+        }
+        self.address = address
+        self.policy = policy
+        self.streamName = streamName
+        self.upstreamStages = upstreamStages
+        socket = try ZeroMQSocket(type: ZMQ_XPUB)
+        try socket.setOption(ZMQ_XPUB_VERBOSE, 1)
+        switch policy {
+        case .live:
+            try socket.setOption(ZMQ_SNDHWM, 2)
+        case .replay:
+            try socket.setOption(ZMQ_SNDHWM, 16)
+            try socket.setOption(ZMQ_XPUB_NODROP, 1)
+            try socket.setOption(ZMQ_SNDTIMEO, Self.replayStallMilliseconds)
+        }
+        try socket.bind(address.endpoint)
+    }
+
+    deinit {
+        header.deallocate()
+        subscriptionBuffer.deallocate()
+    }
+
+    /// Waits until `count` subscriptions have arrived (each SUB socket sends one per topic), or until
+    /// `timeoutSeconds` pass. Returns whether they did. Frames sent before a subscriber joins never reach it.
+    public func waitForSubscribers(_ count: Int, timeoutSeconds: Double) -> Bool {
+        let deadline = MonotonicClock.now() + UInt64(max(timeoutSeconds, 0) * 1e9)
+        while subscriptions < count {
+            let now = MonotonicClock.now()
+            guard now < deadline else { return false }
+            if socket.waitReadable(milliseconds: Int(min((deadline - now) / 1_000_000, 100) + 1)) { drainSubscriptions() }
+        }
+        return true
+    }
+
+    public func process(_ frame: Frame) throws {
+        drainSubscriptions()
+        writeHeader(for: frame)
+        let dontWait = policy == .live
+        guard try socket.send(header.bytes, more: true, dontWait: dontWait) else {
+            if policy == .replay {
+                throw FluoroError.messaging(detail: "\(address): a subscriber has not read for "
+                                            + "\(Self.replayStallMilliseconds / 1000) s; replay waits for every subscriber")
+            }
+            refused += 1
+            return
+        }
+        _ = try socket.send(UnsafeRawBufferPointer(frame.display), more: false, dontWait: false)
+        published += 1
+    }
+
+    public func finish() throws {
+        socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
+    }
+
+    /// Counts subscription messages (first byte 1) from subscribers.
+    private func drainSubscriptions() {
+        while let size = socket.receiveNow(into: subscriptionBuffer) {
+            if size > 0, subscriptionBuffer[0] == 1 { subscriptions += 1 }
+        }
+    }
+
+    private func writeHeader(for frame: Frame) {
+        let geometry = frame.geometry
+        let now = MonotonicClock.now()
+        header.reset()
+        header.key("msg"); header.string(streamName)
+        header.key("dtype"); header.literal("\"uint8\"")
+        header.key("shape"); header.beginArray()
+        header.element(); header.integer(geometry.height)
+        header.element(); header.integer(geometry.width)
+        header.element(); header.integer(3)
+        header.endArray()
+        header.key("frame"); header.integer(frame.index)
+        header.key("sequence"); header.integer(published)
+        header.key("source_time_s"); header.number(frame.sourceTime, decimals: 6)
+        header.key("available_ns"); header.integer(Int(frame.availableAt))
+        header.key("published_ns"); header.integer(Int(now))
+        header.key("bits_stored"); header.integer(geometry.bitsStored)
+        header.key("latency_ms"); header.beginObject()
+        var previous = frame.availableAt
+        for (position, stage) in upstreamStages.enumerated() where position < frame.stageExit.count {
+            let exit = frame.stageExit[position]
+            header.key(stage); header.number(Double(exit &- previous) / 1e6)
+            previous = exit
+        }
+        header.key("age_at_publish"); header.number(Double(now &- frame.availableAt) / 1e6)
+        header.endObject()
+        let motion = frame.annotations.motion
+        header.key("motion"); header.beginObject()
+        header.key("dx"); header.number(Double(motion.dx))
+        header.key("dy"); header.number(Double(motion.dy))
+        header.key("confidence"); header.number(Double(motion.confidence))
+        header.key("state"); header.string(motion.state.rawValue)
+        header.endObject()
+        writeDevice("guidewire", frame.annotations.guidewire)
+        writeDevice("catheter", frame.annotations.catheter)
+        header.key("roadmap"); header.string(frame.annotations.roadmap.rawValue)
+        header.finish()
+    }
+
+    private func writeDevice(_ key: StaticString, _ trace: DeviceTrace) {
+        header.key(key); header.beginObject()
+        header.key("present"); header.literal(trace.isPresent ? "true" : "false")
+        header.key("tip")
+        if let tip = trace.tip {
+            header.beginArray()
+            header.element(); header.number(Double(tip.x), decimals: 2)
+            header.element(); header.number(Double(tip.y), decimals: 2)
+            header.endArray()
+        } else {
+            header.literal("null")
+        }
+        header.key("confidence"); header.number(Double(trace.confidence))
+        header.key("centerline"); header.beginArray()
+        for point in trace.centerline {
+            header.element(); header.beginArray()
+            header.element(); header.number(Double(point.x), decimals: 2)
+            header.element(); header.number(Double(point.y), decimals: 2)
+            header.endArray()
+        }
+        header.endArray()
+        header.endObject()
+    }
+}

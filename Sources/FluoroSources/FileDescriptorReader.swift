@@ -1,0 +1,97 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FluoroCore
+
+/// Buffered reading from a file descriptor (a file or a pipe such as stdin) without per-read allocation.
+final class FileDescriptorReader {
+    /// The file's path, or "stdin", for error messages.
+    let path: String
+    private let descriptor: Int32
+    private let ownsDescriptor: Bool
+    private let buffer: UnsafeMutableRawBufferPointer
+    private var start = 0
+    private var end = 0
+
+    /// Opens `path` for reading; "-" means standard input.
+    init(path: String) throws {
+        if path == "-" {
+            self.path = "stdin"
+            descriptor = STDIN_FILENO
+            ownsDescriptor = false
+        } else {
+            self.path = path
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw FluoroError.cannotOpen(path: path, reason: Self.errnoText()) }
+            ownsDescriptor = true
+            var info = stat()
+            if fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                close(descriptor)
+                throw FluoroError.cannotOpen(path: path, reason: "is a directory")
+            }
+        }
+        buffer = .allocate(byteCount: 1 << 16, alignment: 64)
+    }
+
+    deinit {
+        buffer.deallocate()
+        if ownsDescriptor { close(descriptor) }
+    }
+
+    /// Reads up to and excluding the next newline into `line`. Returns false at a clean end of input;
+    /// throws if the input ends inside the line or the line is longer than `limit`.
+    func readLine(limit: Int, into line: inout [UInt8]) throws -> Bool {
+        line.removeAll(keepingCapacity: true)
+        while true {
+            if start == end {
+                guard try fill() else {
+                    if line.isEmpty { return false }
+                    throw FluoroError.truncated(path: path, detail: "input ends inside a header line")
+                }
+            }
+            while start < end {
+                let byte = buffer[start]
+                start += 1
+                if byte == 0x0A { return true }
+                guard line.count < limit else {
+                    throw FluoroError.malformed(path: path, detail: "header line longer than \(limit) bytes")
+                }
+                line.append(byte)
+            }
+        }
+    }
+
+    /// Reads exactly `count` bytes into `destination`; returns the number read, which is less than
+    /// `count` only at the end of input.
+    func read(into destination: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        var done = 0
+        let buffered = min(end - start, count)
+        if buffered > 0 {
+            destination.copyMemory(from: buffer.baseAddress! + start, byteCount: buffered)
+            start += buffered
+            done = buffered
+        }
+        while done < count {
+            let got = Glibc.read(descriptor, destination + done, count - done)
+            if got > 0 { done += got; continue }
+            if got == 0 { break }
+            if errno == EINTR { continue }
+            throw FluoroError.readFailed(path: path, reason: Self.errnoText())
+        }
+        return done
+    }
+
+    private func fill() throws -> Bool {
+        start = 0
+        end = 0
+        while true {
+            let got = Glibc.read(descriptor, buffer.baseAddress!, buffer.count)
+            if got > 0 { end = got; return true }
+            if got == 0 { return false }
+            if errno == EINTR { continue }
+            throw FluoroError.readFailed(path: path, reason: Self.errnoText())
+        }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,101 @@
+import FluoroCore
+
+/// Everything that defines a synthetic fluoroscopy run; the same parameters and seed give the same
+/// frames, bit for bit.
+public struct SyntheticParameters: Sendable, Codable, Equatable {
+    /// Frame width and height in pixels (square frames; 512 and 1024 are the usual sizes).
+    public var size: Int = 512
+    /// Frames in the run.
+    public var frameCount: Int = 90
+    /// Frames per second of the simulated acquisition.
+    public var frameRate: Double = 15
+    /// Seed of every random choice (anatomy, vessel tree, quantum noise).
+    public var seed: UInt64 = 1
+    /// Mean X-ray quanta per pixel reaching the detector without attenuation (sets the noise level).
+    public var dose: Double = 1000
+    /// Bits stored in the output samples.
+    public var bitsStored: Int = 12
+    /// Peak-to-peak scale of the respiratory motion, in pixels at 512² (scaled with the size).
+    public var respiratoryAmplitude: Double = 4
+    /// Amplitude of the cardiac motion, in pixels at 512² (scaled with the size).
+    public var cardiacAmplitude: Double = 1.5
+    /// Contrast injection: first frame with contrast, frame of peak opacification, frame by which it
+    /// has washed out. Nil: no contrast in the run.
+    public var contrast: ContrastWindow? = ContrastWindow(start: 30, peak: 45, washedOut: 75)
+    /// A sudden table move: from `frame` on, everything is shifted by (`dx`, `dy`) more pixels.
+    public var tableJump: TableJump?
+    /// Standard deviation of the detector blur, in pixels.
+    public var detectorBlur: Double = 0.7
+
+    public init() {}
+
+    /// Frame window of a contrast injection.
+    public struct ContrastWindow: Sendable, Codable, Equatable {
+        public var start: Int
+        public var peak: Int
+        public var washedOut: Int
+        public init(start: Int, peak: Int, washedOut: Int) { self.start = start; self.peak = peak; self.washedOut = washedOut }
+        enum CodingKeys: String, CodingKey { case start, peak, washedOut = "washed_out" }
+    }
+
+    /// A table move at a frame.
+    public struct TableJump: Sendable, Codable, Equatable {
+        public var frame: Int
+        public var dx: Double
+        public var dy: Double
+        public init(frame: Int, dx: Double, dy: Double) { self.frame = frame; self.dx = dx; self.dy = dy }
+    }
+
+    /// Checks every value is in a range the generator supports.
+    public func validate() throws {
+        guard (64...4096).contains(size) else { throw FluoroError.invalidArgument("synthetic size \(size) is outside 64...4096") }
+        guard frameCount > 0 else { throw FluoroError.invalidArgument("synthetic frame count must be positive") }
+        guard frameRate > 0, frameRate <= 1000 else { throw FluoroError.invalidArgument("frame rate \(frameRate) is outside (0, 1000]") }
+        guard dose >= 1 else { throw FluoroError.invalidArgument("dose \(dose) must be at least 1 quantum per pixel") }
+        guard (8...16).contains(bitsStored) else { throw FluoroError.invalidArgument("bits stored \(bitsStored) is outside 8...16") }
+        if let contrast, !(contrast.start <= contrast.peak && contrast.peak < contrast.washedOut) {
+            throw FluoroError.invalidArgument("contrast window needs start <= peak < washed_out")
+        }
+        guard detectorBlur >= 0, detectorBlur <= 3 else { throw FluoroError.invalidArgument("detector blur must be in 0...3 px") }
+    }
+
+    /// Pixel lengths scale with the frame size relative to 512².
+    var scale: Double { Double(size) / 512 }
+
+    /// The true shift of the anatomy in frame `index`: a point at `p` in the reference frame (shift 0)
+    /// appears at `p + shift` in this frame.
+    public func shift(atFrame index: Int) -> (dx: Double, dy: Double) {
+        let t = Double(index) / frameRate
+        let respiration = 2 * Double.pi * 0.25 * t, heartbeat = 2 * Double.pi * 1.15 * t
+        var dx = scale * (respiratoryAmplitude * 0.35 * sin(respiration)
+                          + cardiacAmplitude * (0.8 * sin(heartbeat + 0.4) + 0.25 * sin(2 * heartbeat)))
+        var dy = scale * (respiratoryAmplitude * 0.5 * (sin(respiration - 0.3))
+                          + cardiacAmplitude * (0.6 * sin(heartbeat) + 0.3 * sin(2 * heartbeat + 1)))
+        if let jump = tableJump, index >= jump.frame {
+            dx += jump.dx
+            dy += jump.dy
+        }
+        return (dx, dy)
+    }
+
+    /// Contrast opacification in frame `index`, 0 (none) to 1 (peak).
+    public func contrastLevel(atFrame index: Int) -> Double {
+        guard let window = contrast, index >= window.start else { return 0 }
+        if index < window.peak {
+            let x = Double(index - window.start + 1) / Double(window.peak - window.start + 1)
+            return x * x * (3 - 2 * x)
+        }
+        let decay = Double(window.washedOut - window.peak) / 4
+        return exp(-Double(index - window.peak) / decay)
+    }
+
+    /// Largest shift the run can reach, for the margin of the precomputed anatomy.
+    var maximumShift: Double {
+        scale * (respiratoryAmplitude * 0.5 + cardiacAmplitude * 1.1) + 2
+            + (tableJump.map { max(abs($0.dx), abs($0.dy)) } ?? 0)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FluoroCore
+
+/// Writes grey frames as a YUV4MPEG2 stream (`Cmono` for 8 bits, `Cmono10`/`Cmono12`/`Cmono16`… above),
+/// which ffmpeg and `Y4MReader` read back.
+public final class Y4MWriter {
+    public let path: String
+    public let geometry: FrameGeometry
+    private let descriptor: Int32
+    private let raw: UnsafeMutableRawBufferPointer
+    private static let frameMarker = Array("FRAME\n".utf8)
+
+    /// Creates (or truncates) `path` and writes the header; `frameRate` is a fraction, e.g. (15, 1).
+    public init(path: String, geometry: FrameGeometry, frameRate: (numerator: Int, denominator: Int)) throws {
+        self.path = path
+        self.geometry = geometry
+        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw FluoroError.cannotOpen(path: path, reason: FileDescriptorReader.errnoText()) }
+        raw = .allocate(byteCount: geometry.pixelCount * geometry.format.bytesPerSample, alignment: 64)
+        let tag = geometry.format == .grey8 ? "mono" : "mono\(geometry.bitsStored)"
+        try write(Array("YUV4MPEG2 W\(geometry.width) H\(geometry.height) F\(frameRate.numerator):\(frameRate.denominator) Ip A1:1 C\(tag) XCOLORRANGE=FULL\n".utf8))
+    }
+
+    deinit {
+        raw.deallocate()
+        close(descriptor)
+    }
+
+    /// Appends one frame's grey samples.
+    public func append(_ frame: Frame) throws {
+        let count = geometry.pixelCount
+        if geometry.format == .grey8 {
+            let bytes = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { bytes[i] = UInt8(truncatingIfNeeded: frame.pixels[i]) }
+        } else {
+            let samples = raw.baseAddress!.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<count { samples[i] = frame.pixels[i].littleEndian }
+        }
+        try write(Self.frameMarker)
+        try write(UnsafeRawBufferPointer(raw))
+    }
+
+    private func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    private func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let wrote = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+            if wrote < 0 {
+                if errno == EINTR { continue }
+                throw FluoroError.writeFailed(path: path, reason: FileDescriptorReader.errnoText())
+            }
+            done += wrote
+        }
+    }
+}

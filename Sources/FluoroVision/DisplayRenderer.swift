@@ -1,0 +1,90 @@
+import FluoroCore
+
+/// The stage that turns a frame into the picture people see: grey samples through the display window
+/// into RGB, then the annotations the earlier stages left (catheter in cyan, guidewire in yellow, tips
+/// as crosses) drawn on top.
+public final class DisplayRenderer: Stage {
+    public let name = "render"
+    /// Fixed window, or nil to choose one from the first frame.
+    public private(set) var window: DisplayWindow?
+    private var lookUpTable: UnsafeMutableBufferPointer<UInt8>?
+    private var histogram: UnsafeMutableBufferPointer<Int>?
+
+    public init(window: DisplayWindow? = nil) { self.window = window }
+
+    deinit {
+        lookUpTable?.deallocate()
+        histogram?.deallocate()
+    }
+
+    public func prepare(for geometry: FrameGeometry) throws {
+        lookUpTable = .allocate(capacity: 1 << geometry.bitsStored)
+        histogram = .allocate(capacity: 1 << geometry.bitsStored)
+        if let window { fillTable(window) }
+    }
+
+    public func process(_ frame: Frame) throws {
+        guard let table = lookUpTable, let histogram else { return }
+        if window == nil {
+            let chosen = DisplayWindow.automatic(for: UnsafeBufferPointer(frame.pixels), bitsStored: frame.geometry.bitsStored,
+                                                 histogram: histogram)
+            window = chosen
+            fillTable(chosen)
+        }
+        let limit = table.count - 1
+        let display = frame.display.baseAddress!
+        for i in 0..<frame.geometry.pixelCount {
+            let grey = table[min(Int(frame.pixels[i]), limit)]
+            display[3 &* i] = grey
+            display[3 &* i &+ 1] = grey
+            display[3 &* i &+ 2] = grey
+        }
+        let painter = OverlayPainter(frame: frame)
+        painter.draw(frame.annotations.catheter, colour: (0, 220, 255))
+        painter.draw(frame.annotations.guidewire, colour: (255, 230, 0))
+    }
+
+    private func fillTable(_ window: DisplayWindow) {
+        guard let table = lookUpTable else { return }
+        let low = window.center - window.width / 2
+        for value in table.indices {
+            let level = (Double(value) - low) / window.width * 255
+            table[value] = UInt8(min(max(level.rounded(), 0), 255))
+        }
+    }
+}
+
+/// Draws annotations into a frame's RGB display image, clipped to the frame.
+struct OverlayPainter {
+    let frame: Frame
+
+    func draw(_ trace: DeviceTrace, colour: (UInt8, UInt8, UInt8)) {
+        let points = trace.centerline
+        if points.count > 1 {
+            for i in 1..<points.count { line(from: points[i - 1], to: points[i], colour: colour) }
+        }
+        if let tip = trace.tip {
+            line(from: Point2(x: tip.x - 4, y: tip.y), to: Point2(x: tip.x + 4, y: tip.y), colour: colour)
+            line(from: Point2(x: tip.x, y: tip.y - 4), to: Point2(x: tip.x, y: tip.y + 4), colour: colour)
+        }
+    }
+
+    /// A one-pixel line between two points (DDA).
+    func line(from a: Point2, to b: Point2, colour: (UInt8, UInt8, UInt8)) {
+        guard a.x.isFinite, a.y.isFinite, b.x.isFinite, b.y.isFinite else { return }
+        let steps = min(max(Int(max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)), 1), 8192)
+        for step in 0...steps {
+            let t = Float(step) / Float(steps)
+            plot(x: Int((a.x + t * (b.x - a.x)).rounded()), y: Int((a.y + t * (b.y - a.y)).rounded()), colour: colour)
+        }
+    }
+
+    func plot(x: Int, y: Int, colour: (UInt8, UInt8, UInt8)) {
+        let geometry = frame.geometry
+        guard x >= 0, y >= 0, x < geometry.width, y < geometry.height else { return }
+        let offset = 3 * (y * geometry.width + x)
+        frame.display[offset] = colour.0
+        frame.display[offset + 1] = colour.1
+        frame.display[offset + 2] = colour.2
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `fluoro` command: real-time fluoroscopy stream processing.
+@main
+struct Fluoro: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fluoro",
+        abstract: "FluoroStream: real-time fluoroscopy stream processing.",
+        subcommands: [Run.self, Synth.self],
+        defaultSubcommand: Run.self)
+}

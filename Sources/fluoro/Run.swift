@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import FluoroCore
+import FluoroGraph
+import FluoroPublish
+import FluoroSources
+import FluoroVision
+import Synchronization
+
+/// `fluoro run`: replays a recording (or a live source) through the graph and publishes the frames.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Process a run through the graph and publish it over ZeroMQ.",
+        discussion: """
+        SOURCE is `synthetic` (generated on the fly), a .y4m file, or `-` for Y4M on standard input \
+        (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`). Without SOURCE the bundled \
+        recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
+        statistics print.
+        """)
+
+    static let bundledRecording = "Recordings/synthetic-512.y4m"
+
+    @Argument(help: "synthetic, a .y4m path, or - for standard input.")
+    var source: String = Run.bundledRecording
+
+    @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
+    var publish = PublisherAddress.defaultEndpoint
+    @Flag(help: "Do not publish (process and measure only).")
+    var noPublish = false
+    @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
+    var insecurePlaintext = false
+    @Option(help: "Wait for this many subscribers before the first frame (replay).")
+    var waitSubscribers = 0
+    @Option(help: "Seconds to wait for --wait-subscribers.")
+    var waitTimeout = 10.0
+
+    @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
+    var policy: DeliveryPolicy = .replay
+    @Option(help: "Replay speed relative to the recorded frame rate; 0 = as fast as possible.")
+    var speed = 1.0
+    @Option(help: "Stop after this many frames.")
+    var frames: Int?
+    @Option(help: "Write the run's statistics as JSON to this file.")
+    var statsJSON: String?
+    @Flag(name: .shortAndLong, help: "No progress bar.")
+    var quiet = false
+
+    @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
+
+    func validate() throws {
+        guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
+        if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+    }
+
+    func run() throws {
+        let frameSource = try openSource()
+        var stages: [Stage] = [DisplayRenderer()]
+        var publisher: ZeroMQPublisher?
+        if !noPublish {
+            let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
+                                           policy: policy == .live ? .live : .replay,
+                                           upstreamStages: stages.map(\.name), allowNonLoopback: insecurePlaintext)
+            if waitSubscribers > 0, !made.waitForSubscribers(waitSubscribers, timeoutSeconds: waitTimeout) {
+                throw FluoroError.messaging(detail: "\(publish): fewer than \(waitSubscribers) subscriber(s) after \(waitTimeout) s")
+            }
+            stages.append(made)
+            publisher = made
+        }
+        let configuration = GraphConfiguration(policy: policy, pacing: speed == 0 ? .asFastAsPossible : .recorded(speed: speed),
+                                               frameLimit: frames)
+        let graph = try FrameGraph(source: frameSource, stages: stages, configuration: configuration)
+        ShutdownSignal.install()
+
+        let total = [frames, frameSource.frameCount].compactMap { $0 }.min()
+        let progress = ProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) == 1)
+        let statistics: RunStatistics
+        var failure: FluoroError?
+        do {
+            statistics = try graph.run {
+                if ShutdownSignal.requested { graph.requestStop() }
+                progress.update(delivered: graph.deliveredCount)
+            }
+        } catch let error as GraphFailure {
+            statistics = error.statistics
+            failure = error.error
+        }
+        progress.finish()
+
+        print("source: \(frameSource.name), \(frameSource.geometry)")
+        if let publisher { print("published \(publisher.published) frames on \(publisher.address)" + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")) }
+        print(statistics.formattedTable())
+        if let statsJSON {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            guard FileManager.default.createFile(atPath: statsJSON, contents: try encoder.encode(statistics)) else {
+                throw FluoroError.writeFailed(path: statsJSON, reason: "cannot create the file")
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private func openSource() throws -> FrameSource {
+        if source == "synthetic" { return try SyntheticSource(parameters: try synthetic.parameters()) }
+        if source == "-" || source.hasSuffix(".y4m") || source.hasSuffix(".Y4M") {
+            if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
+                throw FluoroError.cannotOpen(path: source, reason: "the bundled recording is missing; run fluoro from the "
+                                             + "repository root, or name a source (synthetic, FILE.y4m or -)")
+            }
+            return try Y4MReader(path: source)
+        }
+        if !FileManager.default.fileExists(atPath: source) {
+            throw FluoroError.cannotOpen(path: source, reason: "no such file")
+        }
+        throw FluoroError.unsupported(path: source, detail: "unknown source type (expected synthetic, a .y4m file or -)")
+    }
+}
+
+extension DeliveryPolicy: EnumerableFlag {}
+
+/// SIGINT and SIGTERM ask the graph to stop reading; a second signal ends the process at once.
+enum ShutdownSignal {
+    private static let flag = Atomic<Bool>(false)
+
+    static var requested: Bool { flag.load(ordering: .relaxed) }
+
+    static func install() {
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { number in
+                ShutdownSignal.flag.store(true, ordering: .relaxed)
+                signal(number, SIG_DFL)
+            }
+        }
+    }
+}
+
+/// A one-line progress bar on the terminal's standard error.
+final class ProgressBar {
+    private let total: Int?
+    private let enabled: Bool
+    private let started = MonotonicClock.now()
+
+    init(total: Int?, enabled: Bool) {
+        self.total = total
+        self.enabled = enabled
+    }
+
+    func update(delivered: Int) {
+        guard enabled else { return }
+        let seconds = Double(MonotonicClock.now() - started) / 1e9
+        let rate = seconds > 0 ? Double(delivered) / seconds : 0
+        var line = "\r"
+        if let total, total > 0 {
+            let width = 30, filled = min(width, delivered * width / total)
+            line += "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] "
+            line += "\(delivered)/\(total)"
+        } else {
+            line += "\(delivered) frames"
+        }
+        line += String(format: "  %.1f frames/s ", rate)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}

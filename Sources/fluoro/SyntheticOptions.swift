@@ -1,0 +1,50 @@
+import ArgumentParser
+import FluoroSources
+
+/// Options describing a synthetic run, shared by `fluoro synth` and `fluoro run synthetic`.
+struct SyntheticOptions: ParsableArguments {
+    @Option(help: "Frame width and height in pixels.")
+    var size = 512
+    @Option(name: .customLong("synthetic-frames"), help: "Frames in the synthetic run.")
+    var syntheticFrames = 90
+    @Option(help: "Frames per second of the simulated acquisition.")
+    var fps = 15.0
+    @Option(help: "Seed of every random choice; the same seed gives the same run.")
+    var seed: UInt64 = 1
+    @Option(help: "Mean X-ray quanta per pixel without attenuation (lower: noisier).")
+    var dose = 1000.0
+    @Option(help: "Bits stored per sample.")
+    var bits = 12
+    @Flag(help: "No contrast injection.")
+    var noContrast = false
+    @Option(help: "Contrast injection as START:PEAK:WASHED_OUT frames.")
+    var contrast = "30:45:75"
+    @Option(help: "A table move as FRAME:DX:DY (pixels), e.g. 40:25:-10.")
+    var tableJump: String?
+
+    func parameters() throws -> SyntheticParameters {
+        var parameters = SyntheticParameters()
+        parameters.size = size
+        parameters.frameCount = syntheticFrames
+        parameters.frameRate = fps
+        parameters.seed = seed
+        parameters.dose = dose
+        parameters.bitsStored = bits
+        if noContrast {
+            parameters.contrast = nil
+        } else {
+            let parts = contrast.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 3 else { throw ValidationError("--contrast takes START:PEAK:WASHED_OUT, got '\(contrast)'") }
+            parameters.contrast = .init(start: parts[0], peak: parts[1], washedOut: parts[2])
+        }
+        if let tableJump {
+            let parts = tableJump.split(separator: ":")
+            guard parts.count == 3, let frame = Int(parts[0]), let dx = Double(parts[1]), let dy = Double(parts[2]) else {
+                throw ValidationError("--table-jump takes FRAME:DX:DY, got '\(tableJump)'")
+            }
+            parameters.tableJump = .init(frame: frame, dx: dx, dy: dy)
+        }
+        try parameters.validate()
+        return parameters
+    }
+}
