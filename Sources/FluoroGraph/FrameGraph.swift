@@ -238,6 +238,7 @@ public final class FrameGraph: @unchecked Sendable {
                 frame.isSkipped = true
             }
             if frame.isSkipped || failure != nil {
+                frame.isSkipped = true // after a failure, later stages pass frames on untouched too
                 latency.countDrop()
                 if isLast { endToEnd.countDrop() }
                 forward(slot)
@@ -249,6 +250,11 @@ public final class FrameGraph: @unchecked Sendable {
             } catch {
                 failure = Self.wrap(error, stage: stage.name, frame: frame.index)
                 requestStop()
+                frame.isSkipped = true
+                latency.countDrop()
+                if isLast { endToEnd.countDrop() }
+                forward(slot)
+                continue
             }
             let end = MonotonicClock.now()
             frame.stageExit[position] = end
