@@ -84,7 +84,10 @@ public final class SyntheticSource: FrameSource {
 
     // MARK: - Rendering
 
-    private var deviceRadii: (wire: Double, catheter: Double) { (0.6 * parameters.scale, 2.8 * parameters.scale) }
+    /// Device sizes scale with the frame, but never below what a (binned) detector pixel still shows.
+    private var deviceRadii: (wire: Double, catheter: Double) {
+        (max(0.6 * parameters.scale, 0.6), max(2.8 * parameters.scale, 1.5))
+    }
 
     /// Arc lengths along the trunk covered by the guidewire (advancing and retracting over 6 s) and the catheter.
     private func deviceLengths(atFrame index: Int) -> (wire: Double, catheter: Double) {
@@ -108,7 +111,7 @@ public final class SyntheticSource: FrameSource {
         let (wireLength, catheterLength) = deviceLengths(atFrame: index)
         let radii = deviceRadii
         rasterizer.drawPath(anatomy.trunk, from: 0, to: catheterLength, offset: (shift.dx, shift.dy),
-                            profile: .cylinder(radius: radii.catheter, attenuation: 0.09 / parameters.scale), into: mu)
+                            profile: .cylinder(radius: radii.catheter, attenuation: 0.25 / radii.catheter), into: mu)
         rasterizer.drawPath(anatomy.trunk, from: 0, to: wireLength, offset: (shift.dx, shift.dy),
                             profile: .gaussian(sigma: radii.wire, peak: 0.45), into: transmitted)
 

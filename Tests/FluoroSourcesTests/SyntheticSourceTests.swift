@@ -1,0 +1,147 @@
+import FluoroCore
+import FluoroSources
+import Testing
+
+func smallRun(seed: UInt64 = 7, frames: Int = 40, dose: Double = 1000) -> SyntheticParameters {
+    var parameters = SyntheticParameters()
+    parameters.size = 128
+    parameters.frameCount = frames
+    parameters.seed = seed
+    parameters.dose = dose
+    parameters.contrast = .init(start: 10, peak: 20, washedOut: 35)
+    return parameters
+}
+
+func render(_ parameters: SyntheticParameters) throws -> [[UInt16]] {
+    let source = try SyntheticSource(parameters: parameters)
+    let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+    var frames: [[UInt16]] = []
+    while try source.read(into: frame) { frames.append(Array(frame.pixels)) }
+    return frames
+}
+
+/// Mean of the frame's samples under `points` (nearest pixel).
+func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> Double {
+    let values = points.compactMap { x, y -> Double? in
+        let ix = Int(x.rounded()), iy = Int(y.rounded())
+        guard ix >= 0, iy >= 0, ix < size, iy < size else { return nil }
+        return Double(pixels[iy * size + ix])
+    }
+    return values.reduce(0, +) / Double(max(values.count, 1))
+}
+
+@Suite struct SyntheticSourceTests {
+    @Test func sameSeedGivesTheSameRunAndAnotherSeedAnother() throws {
+        let a = try render(smallRun(seed: 3, frames: 4)), b = try render(smallRun(seed: 3, frames: 4))
+        let c = try render(smallRun(seed: 4, frames: 4))
+        #expect(a == b)
+        #expect(a != c)
+        #expect(a[0] != a[1], "noise and motion change every frame")
+    }
+
+    @Test func samplesUseTwelveBitsAndFollowTheDose() throws {
+        let frames = try render(smallRun(frames: 2))
+        let values = frames[0]
+        #expect(values.max()! <= 4095 && values.max()! > 500)
+        // Relative noise falls as the dose rises (Poisson: σ/μ ∝ 1/√dose).
+        func relativeNoise(_ dose: Double) throws -> Double {
+            let run = try render(smallRun(frames: 2, dose: dose))
+            let difference = zip(run[0], run[1]).map { Double($0) - Double($1) }
+            let mean = run[0].map(Double.init).reduce(0, +) / Double(run[0].count)
+            let variance = difference.map { $0 * $0 }.reduce(0, +) / Double(difference.count) / 2
+            return variance.squareRoot() / mean
+        }
+        let low = try relativeNoise(250), high = try relativeNoise(4000)
+        #expect(high < low / 2.5, "noise at dose 4000 \(high) vs dose 250 \(low)")
+    }
+
+    @Test func truthWireIsWhereTheImageIsDark() throws {
+        let parameters = smallRun(frames: 8)
+        let source = try SyntheticSource(parameters: parameters)
+        let frames = try render(parameters)
+        for index in [0, 7] {
+            let truth = source.truth(forFrame: index)
+            let line = truth.guidewire.centerline.map { (Double($0.x), Double($0.y)) }
+            #expect(line.count > 20)
+            let beside = line.map { ($0.0 + 8, $0.1 - 8) }
+            let onWire = meanValue(frames[index], size: 128, at: line), offWire = meanValue(frames[index], size: 128, at: beside)
+            #expect(onWire < 0.85 * offWire, "frame \(index): wire \(onWire) vs beside \(offWire)")
+            let last = truth.guidewire.centerline.last!
+            #expect(abs(Double(last.x - truth.guidewire.tip.x)) < 3 && abs(Double(last.y - truth.guidewire.tip.y)) < 3)
+        }
+    }
+
+    @Test func vesselsDarkenOnlyWhileContrastIsIn() throws {
+        let parameters = smallRun()
+        let source = try SyntheticSource(parameters: parameters)
+        let frames = try render(parameters)
+        let mask = source.referenceVesselMask()
+        #expect(mask.contains(1))
+        // Vessel pixels (away from the devices) against the mean, before contrast and at peak.
+        func vesselContrast(_ index: Int) -> Double {
+            let truth = source.truth(forFrame: index)
+            var inside: [Double] = [], outside: [Double] = []
+            for y in 8..<120 {
+                for x in 8..<120 {
+                    let rx = Int((Double(x) - truth.dx).rounded()), ry = Int((Double(y) - truth.dy).rounded())
+                    guard rx >= 0, ry >= 0, rx < 128, ry < 128 else { continue }
+                    (mask[ry * 128 + rx] == 1 ? { inside.append(Double(frames[index][y * 128 + x])) }
+                                              : { outside.append(Double(frames[index][y * 128 + x])) })()
+                }
+            }
+            return (inside.reduce(0, +) / Double(inside.count)) / (outside.reduce(0, +) / Double(outside.count))
+        }
+        let before = vesselContrast(5), peak = vesselContrast(20)
+        #expect(source.truth(forFrame: 5).contrast == 0 && source.truth(forFrame: 20).contrast == 1)
+        #expect(peak < before - 0.1, "vessel/background ratio before \(before), at peak \(peak)")
+        let truth = source.runTruth(vesselMaskFileName: "mask.pgm")
+        #expect((10...12).contains(truth.contrastFrames.first!) && truth.contrastFrames.contains(20) && !truth.contrastFrames.contains(39))
+    }
+
+    /// The true shift is what the image shows: the cross-correlation between two frames (a brute-force
+    /// search with a parabolic peak fit, independent of the generator) peaks at the difference of their
+    /// true shifts.
+    @Test func truthShiftMatchesTheImageMotion() throws {
+        var parameters = smallRun(frames: 30, dose: 100_000)
+        parameters.contrast = nil
+        parameters.respiratoryAmplitude = 10
+        let source = try SyntheticSource(parameters: parameters)
+        let frames = try render(parameters)
+        func centred(_ frame: [UInt16]) -> [Double] {
+            let mean = frame.map(Double.init).reduce(0, +) / Double(frame.count)
+            return frame.map { Double($0) - mean }
+        }
+        let f0 = centred(frames[0])
+        for later in [12, 25] {
+            let a = source.truth(forFrame: 0), b = source.truth(forFrame: later)
+            let f1 = centred(frames[later])
+            var scores = [[Double]](repeating: [Double](repeating: 0, count: 17), count: 17)
+            var best = (score: -Double.infinity, dx: 0, dy: 0)
+            for dy in -8...8 {
+                for dx in -8...8 {
+                    var score = 0.0
+                    for y in 16..<112 { for x in 16..<112 { score += f0[y * 128 + x] * f1[(y + dy) * 128 + x + dx] } }
+                    scores[dy + 8][dx + 8] = score
+                    if score > best.score { best = (score, dx, dy) }
+                }
+            }
+            func vertex(_ minus: Double, _ centre: Double, _ plus: Double) -> Double {
+                0.5 * (minus - plus) / (minus - 2 * centre + plus)
+            }
+            let row = scores[best.dy + 8], column = scores.map { $0[best.dx + 8] }
+            let measuredX = Double(best.dx) + vertex(row[best.dx + 7], row[best.dx + 8], row[best.dx + 9])
+            let measuredY = Double(best.dy) + vertex(column[best.dy + 7], column[best.dy + 8], column[best.dy + 9])
+            #expect(abs(measuredX - (b.dx - a.dx)) < 0.3 && abs(measuredY - (b.dy - a.dy)) < 0.3,
+                    "frame \(later): measured (\(measuredX), \(measuredY)), truth (\(b.dx - a.dx), \(b.dy - a.dy))")
+        }
+    }
+
+    @Test func parametersOutOfRangeAreRejected() {
+        var parameters = SyntheticParameters()
+        parameters.dose = 0
+        #expect(throws: FluoroError.self) { try SyntheticSource(parameters: parameters) }
+        parameters = SyntheticParameters()
+        parameters.contrast = .init(start: 10, peak: 5, washedOut: 20)
+        #expect(throws: FluoroError.self) { try SyntheticSource(parameters: parameters) }
+    }
+}
