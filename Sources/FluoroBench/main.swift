@@ -1,1 +1,199 @@
-print("todo")
+import FluoroCore
+import FluoroGraph
+import Foundation
+import MallocInterposerSwift
+import Synchronization
+
+/// Benchmarks of the frame graph. Run through tools/bench (which preloads the allocation counter):
+///   fluoro-bench ring  [--items N] [--repeats R]
+///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0]
+let arguments = CommandLine.arguments.dropFirst()
+func option(_ name: String, _ fallback: Int) -> Int {
+    guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
+          let value = Int(arguments[arguments.index(after: index)]) else { return fallback }
+    return value
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1)]
+}
+
+// MARK: - Ring
+
+/// The same hand-off through a queue guarded by a lock, as the baseline.
+final class LockedQueue: @unchecked Sendable {
+    private let storage = Mutex<[Int]>([])
+    init() { storage.withLock { $0.reserveCapacity(1 << 16) } }
+    func push(_ value: Int) -> Bool {
+        storage.withLock { queue in
+            guard queue.count < 1024 else { return false }
+            queue.append(value)
+            return true
+        }
+    }
+    func pop(into batch: inout [Int]) {
+        storage.withLock { queue in
+            batch.append(contentsOf: queue)
+            queue.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
+func measureRing(items: Int) -> Double {
+    let ring = SPSCRing<Int>(minimumCapacity: 1024)
+    let producer = Thread {
+        var next = 0
+        while next < items { if ring.push(next) { next &+= 1 } }
+    }
+    let start = MonotonicClock.now()
+    producer.start()
+    var expected = 0, checksum = 0
+    while expected < items {
+        if let value = ring.pop() {
+            checksum &+= value
+            expected &+= 1
+        }
+    }
+    let seconds = Double(MonotonicClock.now() - start) / 1e9
+    precondition(checksum == items * (items - 1) / 2, "lost or duplicated items")
+    return Double(items) / seconds / 1e6
+}
+
+func measureLockedQueue(items: Int) -> Double {
+    let queue = LockedQueue()
+    let producer = Thread {
+        var next = 0
+        while next < items { if queue.push(next) { next &+= 1 } }
+    }
+    let start = MonotonicClock.now()
+    producer.start()
+    var received = 0, checksum = 0
+    var batch: [Int] = []
+    batch.reserveCapacity(2048)
+    while received < items {
+        batch.removeAll(keepingCapacity: true)
+        queue.pop(into: &batch)
+        for value in batch { checksum &+= value }
+        received += batch.count
+    }
+    let seconds = Double(MonotonicClock.now() - start) / 1e9
+    precondition(checksum == items * (items - 1) / 2, "lost or duplicated items")
+    return Double(items) / seconds / 1e6
+}
+
+func ringBenchmark() {
+    let items = option("--items", 50_000_000), repeats = option("--repeats", 7)
+    print("ring: \(items) slot hand-offs between two threads, \(repeats) repeats (M hand-offs/s)")
+    var spsc: [Double] = [], locked: [Double] = []
+    for _ in 0..<repeats {
+        spsc.append(measureRing(items: items))
+        locked.append(measureLockedQueue(items: items / 10))
+    }
+    let median = percentile(spsc, 50), lockedMedian = percentile(locked, 50)
+    print(String(format: "  SPSCRing (Atomic, acquire/release): median %.1f  min %.1f  max %.1f", median, spsc.min()!, spsc.max()!))
+    print(String(format: "  Mutex-guarded queue (baseline):     median %.1f  min %.1f  max %.1f", lockedMedian, locked.min()!, locked.max()!))
+    print(String(format: "  ratio SPSCRing / baseline: %.1fx", median / lockedMedian))
+}
+
+// MARK: - Graph overhead
+
+/// Replays a few prerendered frames in a loop (a memcpy per frame), so only the graph is measured.
+final class LoopingSource: FrameSource {
+    let name = "looping"
+    let geometry: FrameGeometry
+    let frameInterval: Double?
+    let frameCount: Int?
+    private let frames: [[UInt16]]
+    private var next = 0
+
+    init(size: Int, frames count: Int, fps: Double) throws {
+        geometry = try FrameGeometry(width: size, height: size, format: .grey16, bitsStored: 12)
+        frameInterval = 1 / fps
+        frameCount = count
+        frames = (0..<4).map { seed in (0..<(size * size)).map { UInt16(truncatingIfNeeded: ($0 &* 2654435761 &+ seed) >> 20) & 4095 } }
+    }
+
+    func read(into frame: Frame) throws -> Bool {
+        guard next < frameCount! else { return false }
+        frames[next % frames.count].withUnsafeBufferPointer { source in
+            frame.pixels.baseAddress!.update(from: source.baseAddress!, count: source.count)
+        }
+        frame.index = next
+        frame.sourceTime = Double(next) * frameInterval!
+        next += 1
+        return true
+    }
+}
+
+/// Touches one pixel and passes the frame on.
+final class PassThroughStage: Stage {
+    let name: String
+    private(set) var checksum = 0
+    init(name: String) { self.name = name }
+    func process(_ frame: Frame) throws { checksum &+= Int(frame.pixels[frame.index % frame.geometry.pixelCount]) }
+}
+
+func graphBenchmark() throws {
+    let size = option("--size", 1024), frames = option("--frames", 600), fps = option("--fps", 30)
+    let stageCount = option("--stages", 3), warmUp = min(60, frames / 4)
+    let priority = option("--realtime", 0)
+    let stages = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
+    let source = try LoopingSource(size: size, frames: frames, fps: Double(fps))
+    let graph = try FrameGraph(source: source, stages: stages,
+                               configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1),
+                                                                 realtimePriority: priority > 0 ? Int32(priority) : nil))
+    print("graph: \(size)x\(size) 16-bit, \(stageCount) pass-through stages, live at \(fps) fps, \(frames) frames")
+
+    MallocInterposerSwift.initialize()
+    // Counting works only when the interposer library is preloaded (tools/bench does it); check it does.
+    MallocInterposerSwift.hook()
+    let probe = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+    probe.deallocate()
+    MallocInterposerSwift.unhook()
+    let countingWorks = MallocInterposerSwift.getStatistics().mallocCount > 0
+
+    var window: (startFrame: Int, endFrame: Int)?
+    var counting = false
+    let rssBefore = residentMegabytes()
+    let statistics = try graph.run {
+        let delivered = graph.deliveredCount
+        if !counting, window == nil, delivered >= warmUp {
+            MallocInterposerSwift.initialize() // reset the counters
+            MallocInterposerSwift.hook()
+            counting = true
+            window = (delivered, delivered)
+        } else if counting, delivered >= frames - 10 {
+            MallocInterposerSwift.unhook()
+            counting = false
+            window!.endFrame = delivered
+        }
+    }
+    if counting { MallocInterposerSwift.unhook(); window!.endFrame = graph.deliveredCount }
+    let rssAfter = residentMegabytes()
+    print(statistics.formattedTable())
+    if countingWorks, let window, window.endFrame > window.startFrame {
+        let allocations = MallocInterposerSwift.getStatistics().mallocCount
+        let steadyFrames = window.endFrame - window.startFrame
+        print(String(format: "allocations in steady state: %d over %d frames (%.3f per frame; the 100 ms progress tick on the main thread included)",
+                     allocations, steadyFrames, Double(allocations) / Double(steadyFrames)))
+    } else {
+        print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
+    }
+    print(String(format: "resident memory: %.1f MiB before the run, %.1f MiB after", rssBefore, rssAfter))
+    _ = stages.reduce(0) { $0 &+ $1.checksum }
+}
+
+func residentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / 1024
+}
+
+switch arguments.first {
+case "ring": ringBenchmark()
+case "graph": try graphBenchmark()
+default:
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY]")
+}

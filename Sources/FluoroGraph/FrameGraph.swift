@@ -1,3 +1,4 @@
+import CFluoroLinux
 import FluoroCore
 import Synchronization
 
@@ -28,14 +29,20 @@ public struct GraphConfiguration: Sendable {
     public var poolSize: Int?
     /// Frame interval used for pacing when the source does not know its own.
     public var defaultFrameInterval: Double
+    /// Run the graph's threads under SCHED_FIFO at this priority (1-99), so a frame arriving wakes its
+    /// stage at once even when other processes are busy; nil keeps the normal scheduler. Needs
+    /// CAP_SYS_NICE (or an RLIMIT_RTPRIO allowance); without it the graph runs normally and says so in
+    /// `RunStatistics.realtime`.
+    public var realtimePriority: Int32?
 
     public init(policy: DeliveryPolicy = .replay, pacing: Pacing = .recorded(speed: 1), frameLimit: Int? = nil,
-                poolSize: Int? = nil, defaultFrameInterval: Double = 1.0 / 30) {
+                poolSize: Int? = nil, defaultFrameInterval: Double = 1.0 / 30, realtimePriority: Int32? = nil) {
         self.policy = policy
         self.pacing = pacing
         self.frameLimit = frameLimit
         self.poolSize = poolSize
         self.defaultFrameInterval = defaultFrameInterval
+        self.realtimePriority = realtimePriority
     }
 }
 
@@ -90,15 +97,19 @@ public final class FrameGraph: @unchecked Sendable {
         let stageResults = Mutex<[StageOutcome?]>(Array(repeating: nil, count: stages.count))
         let sourceResult = Mutex<SourceOutcome?>(nil)
         let finishedThreads = Atomic<Int>(0)
+        let realtimeRefusals = Atomic<Int>(0)
+        let priority = configuration.realtimePriority
         var threads: [GraphThread] = []
         for position in stages.indices {
             threads.append(GraphThread(name: "fl-\(stages[position].name)") { [self] in
+                if let priority, fluoro_set_thread_realtime(priority) != 0 { realtimeRefusals.add(1, ordering: .relaxed) }
                 let outcome = runStage(at: position)
                 stageResults.withLock { $0[position] = outcome }
                 finishedThreads.add(1, ordering: .releasing)
             })
         }
         threads.append(GraphThread(name: "fl-source") { [self] in
+            if let priority, fluoro_set_thread_realtime(priority) != 0 { realtimeRefusals.add(1, ordering: .relaxed) }
             let outcome = runSource()
             sourceResult.withLock { $0 = outcome }
             finishedThreads.add(1, ordering: .releasing)
@@ -120,7 +131,9 @@ public final class FrameGraph: @unchecked Sendable {
             stages: outcomes.enumerated().map { position, outcome in
                 StageStatistics(name: stages[position].name, latency: outcome.latency, busy: outcome.busy)
             },
-            endToEnd: outcomes.last!.endToEnd, wallSeconds: wall, policy: configuration.policy.rawValue)
+            endToEnd: outcomes.last!.endToEnd, wallSeconds: wall, policy: configuration.policy.rawValue,
+            realtime: priority == nil ? "off" : (realtimeRefusals.load(ordering: .relaxed) == 0 ? "SCHED_FIFO \(priority!)"
+                                                 : "refused by the system (needs CAP_SYS_NICE)"))
         if let failure = sourceOutcome.failure ?? outcomes.lazy.compactMap({ $0.failure }).first {
             throw GraphFailure(error: failure, statistics: statistics)
         }
@@ -234,7 +247,7 @@ public final class FrameGraph: @unchecked Sendable {
             }
             let frame = pool[slot]
             // Live: a newer frame is already waiting, so this one is stale.
-            if !frame.isSkipped, configuration.policy == .live, input.hasElement {
+            if !frame.isSkipped, configuration.policy == .live, let next = input.peek(), next != Self.endOfStream {
                 frame.isSkipped = true
             }
             if frame.isSkipped || failure != nil {

@@ -64,13 +64,15 @@ public struct RunStatistics: Sendable, Codable, Equatable {
     public var wallSeconds: Double
     /// "live" or "replay".
     public var policy: String
+    /// The scheduling the graph's threads ran under ("off", "SCHED_FIFO n", or why it was refused).
+    public var realtime: String
 
     /// Delivered frames per second of wall time.
     public var throughput: Double { wallSeconds > 0 ? Double(framesDelivered) / wallSeconds : 0 }
 
     enum CodingKeys: String, CodingKey {
         case framesRead = "frames_read", droppedAtSource = "dropped_at_source", framesDelivered = "frames_delivered"
-        case stages, endToEnd = "end_to_end", wallSeconds = "wall_seconds", policy
+        case stages, endToEnd = "end_to_end", wallSeconds = "wall_seconds", policy, realtime
     }
 
     /// A fixed-width table for the terminal.
@@ -90,7 +92,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
         row("end-to-end", endToEnd, busy: nil)
         lines.append("\(policy): \(framesRead) frames read, \(droppedAtSource) dropped at source, "
                      + "\(framesDelivered) delivered in \(formatMilliseconds(wallSeconds * 1000)) ms "
-                     + "(\(formatMilliseconds(throughput)) frames/s)")
+                     + "(\(formatMilliseconds(throughput)) frames/s); real-time scheduling: \(realtime)")
         return lines.joined(separator: "\n")
     }
 }

@@ -3,27 +3,28 @@ import Synchronization
 /// A bounded lock-free single-producer/single-consumer ring (after rigtorp/SPSCQueue).
 ///
 /// `head` (written by the consumer) and `tail` (written by the producer) sit on separate cache lines,
-/// and each side keeps a private copy of the other's index so that it touches the shared line only
-/// when its copy says the ring looks full (producer) or empty (consumer). Ordering is acquire/release
-/// and nothing stronger. Exactly one thread may call `push` and exactly one thread `pop`/`hasElement`.
+/// and each side keeps a private copy of the other's index (on its own cache line too) so that it reads
+/// the shared line only when its copy says the ring looks full (producer) or empty (consumer). Ordering is
+/// acquire/release and nothing stronger. Exactly one thread may call `push` and exactly one thread
+/// `pop`/`hasElement`.
 public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     /// Number of elements the ring holds (a power of two).
     public let capacity: Int
-    private let mask: Int
-    private let storage: UnsafeMutablePointer<Element>
+    @usableFromInline let mask: Int
+    @usableFromInline let storage: UnsafeMutablePointer<Element>
+    /// The consumer's copy of `tail`, and the producer's copy of `head`: plain memory, each written by one
+    /// thread only, 128 bytes apart (no exclusivity checks, no false sharing).
+    @usableFromInline let cachedTail: UnsafeMutablePointer<Int>
+    @usableFromInline let cachedHead: UnsafeMutablePointer<Int>
+    private let caches: UnsafeMutableRawPointer
 
-    // Each group below lives on its own cache line(s); the padding keeps the groups 128 bytes apart so
-    // neither false sharing nor the adjacent-line prefetcher couples the two threads.
+    // 128 bytes of padding around each index keep them off each other's (and the prefetcher's) lines.
     private let padding0 = CacheLinePadding()
     /// Next index to read; written by the consumer only.
-    private let head = Atomic<Int>(0)
-    /// The consumer's copy of `tail`.
-    private var cachedTail = 0
+    @usableFromInline let head = Atomic<Int>(0)
     private let padding1 = CacheLinePadding()
     /// Next index to write; written by the producer only.
-    private let tail = Atomic<Int>(0)
-    /// The producer's copy of `head`.
-    private var cachedHead = 0
+    @usableFromInline let tail = Atomic<Int>(0)
     private let padding2 = CacheLinePadding()
 
     /// Creates a ring holding at least `minimumCapacity` elements (rounded up to a power of two).
@@ -34,17 +35,25 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
         capacity = size
         mask = size - 1
         storage = .allocate(capacity: size)
+        caches = .allocate(byteCount: 256, alignment: 128)
+        cachedTail = caches.bindMemory(to: Int.self, capacity: 1)
+        cachedHead = (caches + 128).bindMemory(to: Int.self, capacity: 1)
+        cachedTail.pointee = 0
+        cachedHead.pointee = 0
     }
 
-    deinit { storage.deallocate() }
+    deinit {
+        storage.deallocate()
+        caches.deallocate()
+    }
 
     /// Producer: appends `element`; returns false (and changes nothing) when the ring is full.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func push(_ element: Element) -> Bool {
         let index = tail.load(ordering: .relaxed)
-        if index &- cachedHead == capacity {
-            cachedHead = head.load(ordering: .acquiring)
-            if index &- cachedHead == capacity { return false }
+        if index &- cachedHead.pointee == capacity {
+            cachedHead.pointee = head.load(ordering: .acquiring)
+            if index &- cachedHead.pointee == capacity { return false }
         }
         (storage + (index & mask)).initialize(to: element)
         tail.store(index &+ 1, ordering: .releasing)
@@ -52,25 +61,31 @@ public final class SPSCRing<Element: BitwiseCopyable>: @unchecked Sendable {
     }
 
     /// Consumer: removes and returns the oldest element, or nil when the ring is empty.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func pop() -> Element? {
         let index = head.load(ordering: .relaxed)
-        if index == cachedTail {
-            cachedTail = tail.load(ordering: .acquiring)
-            if index == cachedTail { return nil }
+        if index == cachedTail.pointee {
+            cachedTail.pointee = tail.load(ordering: .acquiring)
+            if index == cachedTail.pointee { return nil }
         }
         let element = storage[index & mask]
         head.store(index &+ 1, ordering: .releasing)
         return element
     }
 
+    /// Consumer: the oldest element without removing it, or nil when the ring is empty.
+    @inlinable @inline(__always)
+    public func peek() -> Element? {
+        hasElement ? storage[head.load(ordering: .relaxed) & mask] : nil
+    }
+
     /// Consumer: whether an element is waiting.
-    @inline(__always)
+    @inlinable @inline(__always)
     public var hasElement: Bool {
         let index = head.load(ordering: .relaxed)
-        if index != cachedTail { return true }
-        cachedTail = tail.load(ordering: .acquiring)
-        return index != cachedTail
+        if index != cachedTail.pointee { return true }
+        cachedTail.pointee = tail.load(ordering: .acquiring)
+        return index != cachedTail.pointee
     }
 }
 

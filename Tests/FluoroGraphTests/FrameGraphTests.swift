@@ -53,6 +53,16 @@ import Testing
                 "replay p50 \(replay.endToEnd.p50) ms vs live p50 \(live.endToEnd.p50) ms")
     }
 
+    /// At the frame rate with nothing slow, live mode loses nothing (the end of the input is not a "newer frame").
+    @Test func liveAtAnEasyPaceDeliversEveryFrame() throws {
+        let stage = RecordingStage()
+        let graph = try FrameGraph(source: try CountingSource(frames: 20, interval: 0.005), stages: [stage, RecordingStage(name: "b")],
+                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let statistics = try graph.run()
+        #expect(stage.indices == Array(0..<20))
+        #expect(statistics.framesDelivered == 20 && statistics.endToEnd.dropped == 0)
+    }
+
     @Test func stageFailureStopsTheRunAndIsReported() throws {
         let source = try CountingSource(frames: 1000, interval: 0.001)
         let after = RecordingStage(name: "after")

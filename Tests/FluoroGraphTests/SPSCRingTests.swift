@@ -8,6 +8,7 @@ import Testing
         #expect(ring.capacity == 8)
         for value in 0..<8 { #expect(ring.push(value)) }
         #expect(!ring.push(99), "a full ring must refuse, not overwrite")
+        #expect(ring.peek() == 0 && ring.peek() == 0, "peek does not consume")
         #expect(ring.pop() == 0)
         #expect(ring.push(8))
         var drained: [Int] = []

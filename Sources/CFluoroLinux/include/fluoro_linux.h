@@ -27,4 +27,8 @@ void fluoro_set_thread_timer_slack_ns(unsigned long nanoseconds);
 /// Names the calling thread (shown by `top -H`, gdb and perf); longer names are cut to 15 bytes.
 void fluoro_set_thread_name(const char *name);
 
+/// Asks for SCHED_FIFO at `priority` (1-99) for the calling thread; returns 0 or an errno value
+/// (EPERM without CAP_SYS_NICE or an RLIMIT_RTPRIO allowance).
+int fluoro_set_thread_realtime(int priority);
+
 #endif

@@ -1,0 +1,132 @@
+"""Real subscribers (pyzmq and stock imagezmq) receive every frame of a replay, with the documented contract."""
+import json
+import threading
+
+import imagezmq
+import numpy as np
+import zmq
+
+from conftest import ROOT, run_fluoro, start_fluoro
+
+RECORDING = ROOT / "Recordings" / "synthetic-512.y4m"
+
+
+def read_y4m_frames(path):
+    """Reads a Cmono12/Cmono16 Y4M with numpy only (independent of the Swift reader)."""
+    data = path.read_bytes()
+    header_end = data.index(b"\n") + 1
+    fields = data[:header_end].split()
+    width = int(next(f for f in fields if f.startswith(b"W"))[1:])
+    height = int(next(f for f in fields if f.startswith(b"H"))[1:])
+    frame_bytes = width * height * 2
+    frames, offset = [], header_end
+    while offset < len(data):
+        offset = data.index(b"\n", offset) + 1
+        frames.append(np.frombuffer(data, dtype="<u2", count=width * height, offset=offset).reshape(height, width))
+        offset += frame_bytes
+    return frames
+
+
+def automatic_window_lut(first_frame, bits=12):
+    """The documented display window: 0.5th to 99.5th percentile of the first frame (histogram rule)."""
+    counts = np.bincount(first_frame.ravel(), minlength=1 << bits)
+    cumulative = np.cumsum(counts)
+    n = first_frame.size
+    low = int(np.argmax(cumulative > n // 200))
+    high = int(np.argmax(cumulative >= n - n // 200))
+    centre, width = (low + high) / 2, max(high - low, 1)
+    levels = (np.arange(1 << bits) - (centre - width / 2)) / width * 255
+    return np.clip(np.floor(levels + 0.5), 0, 255).astype(np.uint8)
+
+
+def collect(socket, limit, timeout_ms=10000):
+    socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    received = []
+    try:
+        while len(received) < limit:
+            received.append(socket.recv_multipart())
+    except zmq.Again:
+        pass
+    return received
+
+
+def test_pyzmq_subscriber_receives_every_frame_with_contract(port):
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    publisher = start_fluoro("run", str(RECORDING), "--publish", address, "--speed", "0",
+                             "--wait-subscribers", "1", "--quiet")
+    messages = collect(sub, 100)
+    out, err = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, err
+    assert len(messages) == 30, f"received {len(messages)} of 30 frames"
+
+    source_frames = read_y4m_frames(RECORDING)
+    lut = automatic_window_lut(source_frames[0])
+    for index, (header, payload) in enumerate(messages):
+        meta = json.loads(header.decode("utf-8"))
+        assert meta["msg"] == "fluorostream"
+        assert meta["dtype"] == "uint8" and meta["shape"] == [512, 512, 3]
+        assert meta["frame"] == index and meta["sequence"] == index
+        assert abs(meta["source_time_s"] - index / 15) < 1e-6
+        assert meta["bits_stored"] == 12
+        assert set(meta["latency_ms"]) == {"render", "age_at_publish"}
+        assert 0 <= meta["latency_ms"]["render"] <= meta["latency_ms"]["age_at_publish"]
+        assert meta["motion"]["state"] == "none" and meta["roadmap"] == "none"
+        assert meta["guidewire"]["present"] is False and meta["guidewire"]["tip"] is None
+        image = np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"])
+        # Grey display image: every channel is the source frame through the display window.
+        expected = lut[source_frames[index]]
+        for channel in range(3):
+            assert np.array_equal(image[:, :, channel], expected), f"frame {index} channel {channel}"
+    assert "published 30 frames" in out and "end-to-end" in out
+
+
+def test_stock_imagezmq_hub_receives_every_frame(port):
+    address = f"tcp://127.0.0.1:{port}"
+    hub = imagezmq.ImageHub(open_port=address, REQ_REP=False)
+    hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 10000)
+    publisher = start_fluoro("run", "synthetic", "--size", "256", "--synthetic-frames", "12", "--publish", address,
+                             "--speed", "0", "--wait-subscribers", "1", "--quiet")
+    received = []
+    try:
+        while len(received) < 12:
+            received.append(hub.recv_image())
+    except zmq.Again:
+        pass
+    _, err = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, err
+    assert len(received) == 12
+    for name, image in received:
+        assert name == "fluorostream"
+        assert image.dtype == np.uint8 and image.shape == (256, 256, 3)
+        assert image.std() > 5, "the frame has content"
+    hub.close()
+
+
+def test_slow_subscriber_in_live_mode_loses_frames_not_pipeline_time(port):
+    """A subscriber that never reads: live publishing goes on at full rate; the loss shows as sequence gaps."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    stalled = context.socket(zmq.SUB)
+    stalled.setsockopt(zmq.RCVHWM, 1)
+    stalled.setsockopt(zmq.RCVBUF, 65536)
+    stalled.connect(address)
+    stalled.setsockopt(zmq.SUBSCRIBE, b"")
+    stats = ROOT / ".build" / f"live-stall-{port}.json"
+    result = run_fluoro("run", "synthetic", "--size", "512", "--synthetic-frames", "90", "--fps", "30", "--live",
+                        "--publish", address, "--wait-subscribers", "1", "--stats-json", str(stats), "--quiet",
+                        timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(stats.read_text())
+    assert summary["policy"] == "live"
+    assert summary["frames_read"] == 90
+    publish = next(stage for stage in summary["stages"] if stage["name"] == "publish")
+    assert publish["busy"]["p99_ms"] < 30, "publishing never waits for the stalled subscriber"
+    received = collect(stalled, 100, timeout_ms=1000)
+    sequences = [json.loads(header)["sequence"] for header, _ in received]
+    assert len(received) < 90, "a subscriber that did not read cannot have every frame"
+    assert sequences == sorted(sequences)
+    stats.unlink()
