@@ -131,7 +131,8 @@ public final class FrameGraph: @unchecked Sendable {
             stages: outcomes.enumerated().map { position, outcome in
                 StageStatistics(name: stages[position].name, latency: outcome.latency, busy: outcome.busy)
             },
-            endToEnd: outcomes.last!.endToEnd, wallSeconds: wall, policy: configuration.policy.rawValue,
+            endToEnd: outcomes.last!.endToEnd, sourceLateness: sourceOutcome.lateness, wallSeconds: wall,
+            policy: configuration.policy.rawValue,
             realtime: priority == nil ? "off" : (realtimeRefusals.load(ordering: .relaxed) == 0 ? "SCHED_FIFO \(priority!)"
                                                  : "refused by the system (needs CAP_SYS_NICE)"))
         if let failure = sourceOutcome.failure ?? outcomes.lazy.compactMap({ $0.failure }).first {
@@ -145,6 +146,9 @@ public final class FrameGraph: @unchecked Sendable {
     private struct SourceOutcome: Sendable {
         var read = 0, dropped = 0
         var failure: FluoroError?
+        /// Paced sources: how late each frame was handed to the first stage against its scheduled time
+        /// (the operating system's wake-up jitter plus any slow read).
+        var lateness: LatencySummary?
     }
 
     private func runSource() -> SourceOutcome {
@@ -154,6 +158,8 @@ public final class FrameGraph: @unchecked Sendable {
         let interval = source.frameInterval ?? configuration.defaultFrameInterval
         var start: UInt64 = 0
         var firstSourceTime = 0.0
+        var lateness = LatencyRecorder()
+        var paced = false
 
         readLoop: while !stopRequested.load(ordering: .relaxed) {
             if let limit = configuration.frameLimit, outcome.read >= limit { break }
@@ -197,17 +203,20 @@ public final class FrameGraph: @unchecked Sendable {
                 }
                 MonotonicClock.sleep(until: deadline)
                 availableAt = max(deadline, readDone)
+                paced = true
             }
             guard let slot else {
                 outcome.dropped += 1 // live, every slot in use: the newest frame cannot be kept
                 continue
             }
             frame.availableAt = availableAt
+            if paced { lateness.record(nanoseconds: MonotonicClock.now() &- availableAt) }
             _ = first.push(slot)
             firstBell.ring()
         }
         _ = first.push(Self.endOfStream)
         firstBell.ring()
+        if paced { outcome.lateness = lateness.summary() }
         return outcome
     }
 

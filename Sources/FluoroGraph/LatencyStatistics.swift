@@ -60,6 +60,10 @@ public struct RunStatistics: Sendable, Codable, Equatable {
     public var stages: [StageStatistics]
     /// From availability to the last stage's release, for delivered frames.
     public var endToEnd: LatencySummary
+    /// Paced runs: from each frame's scheduled time to its hand-over to the first stage. This is part of
+    /// every stage-0 and end-to-end latency: the operating system's timer wake-up jitter (as a frame
+    /// grabber's interrupt would have) plus any read that overran the schedule.
+    public var sourceLateness: LatencySummary?
     /// Wall-clock seconds from start to the end of the drain.
     public var wallSeconds: Double
     /// "live" or "replay".
@@ -72,7 +76,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case framesRead = "frames_read", droppedAtSource = "dropped_at_source", framesDelivered = "frames_delivered"
-        case stages, endToEnd = "end_to_end", wallSeconds = "wall_seconds", policy, realtime
+        case stages, endToEnd = "end_to_end", sourceLateness = "source_lateness", wallSeconds = "wall_seconds", policy, realtime
     }
 
     /// A fixed-width table for the terminal.
@@ -88,6 +92,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
                          + ms(latency.p50) + " " + ms(latency.p99) + " " + ms(latency.p999) + " " + ms(latency.max)
                          + " " + (busy.map { pad(formatMilliseconds($0.p50), 10) } ?? pad("", 10)))
         }
+        if let sourceLateness { row("(source late)", sourceLateness, busy: nil) }
         for stage in stages { row(stage.name, stage.latency, busy: stage.busy) }
         row("end-to-end", endToEnd, busy: nil)
         lines.append("\(policy): \(framesRead) frames read, \(droppedAtSource) dropped at source, "

@@ -123,6 +123,7 @@ def test_slow_subscriber_in_live_mode_loses_frames_not_pipeline_time(port):
     summary = json.loads(stats.read_text())
     assert summary["policy"] == "live"
     assert summary["frames_read"] == 90
+    assert summary["source_lateness"]["count"] == 90 - summary["dropped_at_source"]
     publish = next(stage for stage in summary["stages"] if stage["name"] == "publish")
     assert publish["busy"]["p99_ms"] < 30, "publishing never waits for the stalled subscriber"
     received = collect(stalled, 100, timeout_ms=1000)

@@ -29,6 +29,12 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
 
     public init() {}
 
+    enum CodingKeys: String, CodingKey {
+        case size, frameCount = "frame_count", frameRate = "frame_rate", seed, dose, bitsStored = "bits_stored"
+        case respiratoryAmplitude = "respiratory_amplitude", cardiacAmplitude = "cardiac_amplitude", contrast
+        case tableJump = "table_jump", detectorBlur = "detector_blur"
+    }
+
     /// Frame window of a contrast injection.
     public struct ContrastWindow: Sendable, Codable, Equatable {
         public var start: Int
