@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "FluoroBench", dependencies: [
-            "FluoroCore", "FluoroGraph",
+            "FluoroCore", "FluoroGraph", "FluoroVision", "FluoroPublish",
             .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
         ]),
 

@@ -1,12 +1,14 @@
 import FluoroCore
 import FluoroGraph
+import FluoroPublish
+import FluoroVision
 import Foundation
 import MallocInterposerSwift
 import Synchronization
 
 /// Benchmarks of the frame graph. Run through tools/bench (which preloads the allocation counter):
 ///   fluoro-bench ring  [--items N] [--repeats R]
-///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0]
+///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
@@ -138,12 +140,23 @@ func graphBenchmark() throws {
     let size = option("--size", 1024), frames = option("--frames", 600), fps = option("--fps", 30)
     let stageCount = option("--stages", 3), warmUp = min(60, frames / 4)
     let priority = option("--realtime", 0)
-    let stages = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
+    let passThrough = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
+    var stages: [Stage] = passThrough
+    if arguments.contains("--publish") {
+        // The real output end: render to RGB and publish on loopback to a subscriber that keeps up.
+        stages.append(DisplayRenderer())
+        let port = 40_000 + Int.random(in: 0..<10_000)
+        let address = try PublisherAddress("tcp://127.0.0.1:\(port)")
+        let publisher = try ZeroMQPublisher(address: address, policy: .live, upstreamStages: stages.map(\.name))
+        stages.append(publisher)
+        startDrainingSubscriber(address.endpoint)
+        guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
+    }
     let source = try LoopingSource(size: size, frames: frames, fps: Double(fps))
     let graph = try FrameGraph(source: source, stages: stages,
                                configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1),
                                                                  realtimePriority: priority > 0 ? Int32(priority) : nil))
-    print("graph: \(size)x\(size) 16-bit, \(stageCount) pass-through stages, live at \(fps) fps, \(frames) frames")
+    print("graph: \(size)x\(size) 16-bit, stages \(stages.map(\.name).joined(separator: " → ")), live at \(fps) fps, \(frames) frames")
 
     MallocInterposerSwift.initialize()
     // Counting works only when the interposer library is preloaded (tools/bench does it); check it does.
@@ -181,7 +194,18 @@ func graphBenchmark() throws {
         print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
     }
     print(String(format: "resident memory: %.1f MiB before the run, %.1f MiB after", rssBefore, rssAfter))
-    _ = stages.reduce(0) { $0 &+ $1.checksum }
+    _ = passThrough.reduce(0) { $0 &+ $1.checksum }
+}
+
+/// A subscriber in another process reads and discards every frame, as a display would.
+func startDrainingSubscriber(_ endpoint: String) {
+    let script = "import zmq\ns = zmq.Context().socket(zmq.SUB)\ns.connect('\(endpoint)')\ns.setsockopt(zmq.SUBSCRIBE, b'')\n"
+        + "s.setsockopt(zmq.RCVTIMEO, 5000)\ntry:\n    while True: s.recv_multipart()\nexcept zmq.Again: pass\n"
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [ProcessInfo.processInfo.environment["FLUORO_PYTHON"] ?? "python3", "-c", script]
+    process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "LD_PRELOAD" }
+    do { try process.run() } catch { fatalError("cannot start the subscriber: \(error)") }
 }
 
 func residentMegabytes() -> Double {
@@ -195,5 +219,5 @@ switch arguments.first {
 case "ring": ringBenchmark()
 case "graph": try graphBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish]")
 }

@@ -93,3 +93,23 @@ def test_synth_writes_run_truth_and_mask(tmp_path):
     assert len(first["guidewire"]["centerline"]) > 5
     header = out.read_bytes()[:80]
     assert header.startswith(b"YUV4MPEG2 W128 H128 F15:1") and b"Cmono12" in header
+
+
+def test_sigint_drains_and_prints_statistics(tmp_path):
+    """Ctrl-C during a live run: reading stops, frames in flight drain, the summary prints, exit status 0."""
+    import signal
+    import time
+
+    from conftest import start_fluoro
+
+    stats = tmp_path / "stats.json"
+    process = start_fluoro("run", "synthetic", "--size", "256", "--synthetic-frames", "100000", "--live",
+                           "--no-publish", "--stats-json", str(stats), "--quiet")
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    summary = json.loads(stats.read_text())
+    assert 10 < summary["frames_read"] < 100000
+    assert summary["frames_delivered"] + summary["end_to_end"]["dropped"] + summary["dropped_at_source"] == summary["frames_read"]
+    assert "end-to-end" in out
