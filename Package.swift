@@ -20,6 +20,7 @@ let package = Package(
         // C shims for what Swift cannot reach directly.
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "CV4L2", linkerSettings: [.linkedLibrary("v4l2")]),
         .target(name: "CFluoroLinux"),
 
@@ -28,7 +29,7 @@ let package = Package(
             "FluoroCore", "CFluoroLinux",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .target(name: "FluoroSources", dependencies: ["FluoroCore"]),
+        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG"]),
         .target(name: "FluoroVision", dependencies: ["FluoroCore"]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ"]),
         .executableTarget(name: "fluoro", dependencies: [

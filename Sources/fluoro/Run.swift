@@ -12,7 +12,7 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process a run through the graph and publish it over ZeroMQ.",
         discussion: """
-        SOURCE is `synthetic` (generated on the fly), a .y4m file, or `-` for Y4M on standard input \
+        SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, or `-` for Y4M on standard input \
         (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`). Without SOURCE the bundled \
         recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
         statistics print.
@@ -20,7 +20,7 @@ struct Run: ParsableCommand {
 
     static let bundledRecording = "Recordings/synthetic-512.y4m"
 
-    @Argument(help: "synthetic, a .y4m path, or - for standard input.")
+    @Argument(help: "synthetic, a DICOM or .y4m path, or - for Y4M on standard input.")
     var source: String = Run.bundledRecording
 
     @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
@@ -101,17 +101,11 @@ struct Run: ParsableCommand {
 
     private func openSource() throws -> FrameSource {
         if source == "synthetic" { return try SyntheticSource(parameters: try synthetic.parameters()) }
-        if source == "-" || source.hasSuffix(".y4m") || source.hasSuffix(".Y4M") {
-            if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
-                throw FluoroError.cannotOpen(path: source, reason: "the bundled recording is missing; run fluoro from the "
-                                             + "repository root, or name a source (synthetic, FILE.y4m or -)")
-            }
-            return try Y4MReader(path: source)
+        if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
+            throw FluoroError.cannotOpen(path: source, reason: "the bundled recording is missing; run fluoro from the "
+                                         + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
         }
-        if !FileManager.default.fileExists(atPath: source) {
-            throw FluoroError.cannotOpen(path: source, reason: "no such file")
-        }
-        throw FluoroError.unsupported(path: source, detail: "unknown source type (expected synthetic, a .y4m file or -)")
+        return try openRecordedSource(source)
     }
 }
 

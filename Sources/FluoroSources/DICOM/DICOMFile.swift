@@ -1,0 +1,165 @@
+import FluoroCore
+
+/// A DICOM Part 10 file opened for frame-by-frame decoding: its attributes, the image description the
+/// pipeline needs, and where each frame's bytes lie. The file is memory-mapped; nothing is decoded until
+/// a frame is asked for.
+public final class DICOMFile: @unchecked Sendable {
+    public let path: String
+    public let transferSyntax: TransferSyntax
+    public let meta: DICOMDataSet
+    public let dataSet: DICOMDataSet
+    public let rows: Int
+    public let columns: Int
+    public let numberOfFrames: Int
+    public let bitsAllocated: Int
+    public let bitsStored: Int
+    public let highBit: Int
+    /// MONOCHROME1 files are inverted on decoding, so frames always read as MONOCHROME2.
+    public let isMonochrome1: Bool
+    let file: MappedFile
+    /// The encoded bytes of each frame: one range for native data, one or more fragments when encapsulated.
+    let frameFragments: [[Range<Int>]]
+
+    public init(path: String) throws {
+        file = try MappedFile(path: path)
+        self.path = path
+        (meta, dataSet, transferSyntax) = try DICOMParser(file: file).parse()
+        let data = dataSet
+        func required(_ tag: DICOMTag, _ name: String) throws -> Int {
+            guard let value = data.integer(tag) else {
+                throw FluoroError.malformed(path: path, detail: "missing \(name) \(tag)")
+            }
+            return value
+        }
+        rows = try required(DICOMDictionary.rows, "Rows")
+        columns = try required(DICOMDictionary.columns, "Columns")
+        bitsAllocated = try required(DICOMDictionary.bitsAllocated, "Bits Allocated")
+        bitsStored = data.integer(DICOMDictionary.bitsStored) ?? bitsAllocated
+        highBit = data.integer(DICOMDictionary.highBit) ?? (bitsStored - 1)
+        numberOfFrames = max(data.integer(DICOMDictionary.numberOfFrames) ?? 1, 1)
+        let photometric = data.string(DICOMDictionary.photometricInterpretation) ?? "MONOCHROME2"
+        isMonochrome1 = photometric == "MONOCHROME1"
+
+        guard rows > 0, columns > 0, rows <= 16384, columns <= 16384 else {
+            throw FluoroError.malformed(path: path, detail: "image size \(columns)x\(rows) is outside 1...16384")
+        }
+        guard photometric == "MONOCHROME1" || photometric == "MONOCHROME2" else {
+            throw FluoroError.unsupported(path: path, detail: "photometric interpretation \(photometric): only greyscale "
+                                          + "(MONOCHROME1/2) X-ray runs are processed")
+        }
+        guard (data.integer(DICOMDictionary.samplesPerPixel) ?? 1) == 1 else {
+            throw FluoroError.unsupported(path: path, detail: "more than one sample per pixel")
+        }
+        guard bitsAllocated == 8 || bitsAllocated == 16 else {
+            throw FluoroError.unsupported(path: path, detail: "Bits Allocated \(bitsAllocated) (8 or 16 are supported)")
+        }
+        guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
+            throw FluoroError.malformed(path: path, detail: "Bits Stored \(bitsStored) / High Bit \(highBit) do not fit "
+                                        + "Bits Allocated \(bitsAllocated)")
+        }
+        guard (data.integer(DICOMDictionary.pixelRepresentation) ?? 0) == 0 else {
+            throw FluoroError.unsupported(path: path, detail: "signed pixels (Pixel Representation 1); X-ray runs are unsigned")
+        }
+        guard let pixels = data[DICOMDictionary.pixelData] else {
+            throw FluoroError.malformed(path: path, detail: "no Pixel Data (7FE0,0010)")
+        }
+        frameFragments = try Self.locateFrames(pixels, in: file, data: data, syntax: transferSyntax, frames: numberOfFrames,
+                                               frameBytes: rows * columns * bitsAllocated / 8, path: path)
+    }
+
+    /// The pipeline geometry of the frames.
+    public func geometry() throws -> FrameGeometry {
+        try FrameGeometry(width: columns, height: rows, format: bitsAllocated == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
+    }
+
+    // MARK: - Attributes the pipeline uses
+
+    public var modality: String? { dataSet.string(DICOMDictionary.modality) }
+    public var sopClassUID: String? { dataSet.string(DICOMDictionary.sopClassUID) }
+    public var manufacturer: String? { dataSet.string(DICOMDictionary.manufacturer) }
+    /// Milliseconds between frames (Frame Time, else Cine Rate or Recommended Display Frame Rate).
+    public var frameTimeMilliseconds: Double? {
+        if let time = dataSet.numbers(DICOMDictionary.frameTime).first, time > 0 { return time }
+        for tag in [DICOMDictionary.cineRate, DICOMDictionary.recommendedDisplayFrameRate] {
+            if let rate = dataSet.numbers(tag).first, rate > 0 { return 1000 / rate }
+        }
+        return nil
+    }
+    /// Frame Time Vector: milliseconds from the previous frame, per frame (the first is 0).
+    public var frameTimeVector: [Double]? {
+        let vector = dataSet.numbers(DICOMDictionary.frameTimeVector)
+        return vector.count == numberOfFrames ? vector : nil
+    }
+    public var windowCenterWidth: (center: Double, width: Double)? {
+        guard let center = dataSet.numbers(DICOMDictionary.windowCenter).first,
+              let width = dataSet.numbers(DICOMDictionary.windowWidth).first, width > 0 else { return nil }
+        return (center, width)
+    }
+    /// Imager Pixel Spacing in mm (row spacing, column spacing).
+    public var imagerPixelSpacing: [Double] { dataSet.numbers(DICOMDictionary.imagerPixelSpacing) }
+    public var positionerAngles: (primary: Double, secondary: Double)? {
+        guard let primary = dataSet.numbers(DICOMDictionary.positionerPrimaryAngle).first,
+              let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first else { return nil }
+        return (primary, secondary)
+    }
+    /// R Wave Pointer: frame numbers (1-based in the file) at the R waves.
+    public var rWavePointer: [Int] { dataSet.numbers(DICOMDictionary.rWavePointer).map { Int($0) } }
+    /// Whether the file carries an ECG (a retired curve group 50xx or a Waveform Sequence).
+    public var hasECG: Bool {
+        dataSet.elements.keys.contains { ($0.group & 0xFF00) == 0x5000 && $0.group & 1 == 0 }
+            || dataSet[DICOMTag(0x5400, 0x0100)] != nil
+    }
+
+    // MARK: - Frames
+
+    private static func locateFrames(_ pixels: DICOMElement, in file: MappedFile, data: DICOMDataSet,
+                                     syntax: TransferSyntax, frames: Int, frameBytes: Int, path: String) throws -> [[Range<Int>]] {
+        if !syntax.isEncapsulated {
+            guard pixels.fragments.isEmpty else {
+                throw FluoroError.malformed(path: path, detail: "encapsulated pixel data in a native transfer syntax")
+            }
+            guard pixels.valueLength >= frames * frameBytes else {
+                throw FluoroError.truncated(path: path, detail: "pixel data holds \(pixels.valueLength) bytes, \(frames) frames "
+                                            + "of \(frameBytes) bytes need \(frames * frameBytes)")
+            }
+            return (0..<frames).map { [(pixels.valueOffset + $0 * frameBytes)..<(pixels.valueOffset + ($0 + 1) * frameBytes)] }
+        }
+        let fragments = pixels.fragments
+        guard !fragments.isEmpty else { throw FluoroError.malformed(path: path, detail: "encapsulated pixel data has no fragments") }
+        // Offsets of each frame's first fragment, relative to the first fragment's item tag.
+        var offsets: [Int] = []
+        if let extended = data.bytes(DICOMDictionary.extendedOffsetTable), extended.count == frames * 8 {
+            offsets = (0..<frames).map { Int(UInt64(littleEndian: extended.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
+        } else if let table = pixels.basicOffsetTable, table.count == frames * 4 {
+            offsets = (0..<frames).map { Int(UInt32(littleEndian: file.bytes.loadUnaligned(fromByteOffset: table.lowerBound + $0 * 4, as: UInt32.self))) }
+        }
+        if !offsets.isEmpty {
+            let base = fragments[0].lowerBound - 8
+            var result: [[Range<Int>]] = Array(repeating: [], count: frames)
+            for fragment in fragments {
+                let position = fragment.lowerBound - 8 - base
+                guard let frame = offsets.lastIndex(where: { $0 <= position }) else {
+                    throw FluoroError.malformed(path: path, detail: "a fragment lies before the first frame's offset")
+                }
+                result[frame].append(fragment)
+            }
+            guard result.allSatisfy({ !$0.isEmpty }) else {
+                throw FluoroError.malformed(path: path, detail: "the offset table does not match the fragments")
+            }
+            return result
+        }
+        if fragments.count == frames { return fragments.map { [$0] } }
+        if frames == 1 { return [fragments] }
+        // No usable offset table and more fragments than frames: a JPEG frame starts with an SOI marker.
+        var result: [[Range<Int>]] = []
+        for fragment in fragments {
+            let startsFrame = fragment.count >= 2 && file.bytes[fragment.lowerBound] == 0xFF && file.bytes[fragment.lowerBound + 1] == 0xD8
+            if startsFrame || result.isEmpty { result.append([fragment]) } else { result[result.count - 1].append(fragment) }
+        }
+        guard result.count == frames else {
+            throw FluoroError.malformed(path: path, detail: "\(fragments.count) fragments cannot be split into \(frames) frames "
+                                        + "(no offset table; \(result.count) JPEG start-of-image markers)")
+        }
+        return result
+    }
+}

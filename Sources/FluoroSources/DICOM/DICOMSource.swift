@@ -1,0 +1,102 @@
+import FluoroCore
+
+/// A recorded DICOM run (multi-frame XA/RF, or a single frame) as a `FrameSource`: frames are decoded one at
+/// a time in the source thread from the memory-mapped file, with the buffers allocated once.
+public final class DICOMSource: FrameSource {
+    public let file: DICOMFile
+    public let geometry: FrameGeometry
+    public var name: String { file.path }
+    public var frameCount: Int? { file.numberOfFrames }
+    public var frameInterval: Double? { file.frameTimeMilliseconds.map { $0 / 1000 } }
+
+    private var nextIndex = 0
+    private var elapsed = 0.0
+    private let contiguous: UnsafeMutableRawBufferPointer
+    private let bytePlane: UnsafeMutableBufferPointer<UInt8>
+    private let jpegBaseline: JPEGBaselineDecoder?
+
+    public init(path: String) throws {
+        file = try DICOMFile(path: path)
+        geometry = try file.geometry()
+        let syntax = file.transferSyntax
+        switch syntax {
+        case .implicitVRLittleEndian, .explicitVRLittleEndian, .explicitVRBigEndian, .rleLossless, .jpegLossless, .jpegLosslessSV1:
+            break
+        case .jpegBaseline:
+            guard file.bitsAllocated == 8 else {
+                throw FluoroError.unsupported(path: path, detail: "\(syntax.name) with \(file.bitsAllocated) bits allocated")
+            }
+        default:
+            throw FluoroError.unsupported(path: path, detail: "transfer syntax \(syntax.name) (\(syntax.rawValue)) is not decoded "
+                                          + "by this build; transcode the run, e.g. `gdcmconv --raw` or `dcmdjpeg`, to an "
+                                          + "uncompressed or lossless syntax")
+        }
+        let largestFrame = file.frameFragments.map { $0.reduce(0) { $0 + $1.count } }.max() ?? 0
+        contiguous = .allocate(byteCount: max(largestFrame, 1), alignment: 64)
+        bytePlane = .allocate(capacity: geometry.pixelCount)
+        jpegBaseline = syntax == .jpegBaseline ? try JPEGBaselineDecoder(path: path) : nil
+    }
+
+    deinit {
+        contiguous.deallocate()
+        bytePlane.deallocate()
+    }
+
+    public func read(into frame: Frame) throws -> Bool {
+        guard nextIndex < file.numberOfFrames else { return false }
+        try decode(frameAt: nextIndex, into: frame.pixels)
+        if nextIndex > 0 {
+            elapsed += (file.frameTimeVector?[nextIndex] ?? file.frameTimeMilliseconds ?? 1000.0 / 30) / 1000
+        }
+        frame.index = nextIndex
+        frame.sourceTime = elapsed
+        nextIndex += 1
+        return true
+    }
+
+    /// Decodes frame `index` (0-based) into `output`, as MONOCHROME2 samples of `bitsStored` bits.
+    public func decode(frameAt index: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws {
+        let path = file.path
+        let fragments = file.frameFragments[index]
+        let bytes: UnsafeRawBufferPointer
+        if fragments.count == 1 {
+            bytes = UnsafeRawBufferPointer(rebasing: file.file.bytes[fragments[0]])
+        } else {
+            var filled = 0
+            for fragment in fragments {
+                let part = UnsafeRawBufferPointer(rebasing: file.file.bytes[fragment])
+                UnsafeMutableRawBufferPointer(rebasing: contiguous[filled..<(filled + part.count)]).copyMemory(from: part)
+                filled += part.count
+            }
+            bytes = UnsafeRawBufferPointer(rebasing: contiguous[0..<filled])
+        }
+        let count = geometry.pixelCount
+        let out = output.baseAddress!
+        switch file.transferSyntax {
+        case .rleLossless:
+            try RLEDecoder.decode(bytes, bytesPerSample: file.bitsAllocated / 8, into: output, plane: bytePlane, path: path, frame: index)
+        case .jpegLossless, .jpegLosslessSV1:
+            try JPEGLosslessDecoder(path: path, frame: index).decode(bytes, width: geometry.width, height: geometry.height, into: output)
+        case .jpegBaseline:
+            try jpegBaseline!.decode(bytes, width: geometry.width, height: geometry.height, frame: index, into: bytePlane)
+            for i in 0..<count { out[i] = UInt16(bytePlane[i]) }
+        default:
+            if file.bitsAllocated == 8 {
+                for i in 0..<count { out[i] = UInt16(bytes[i]) }
+            } else if file.transferSyntax.isBigEndian {
+                for i in 0..<count { out[i] = UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            } else {
+                for i in 0..<count { out[i] = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            }
+        }
+        // Keep only the stored bits (High Bit says where they sit), then MONOCHROME1 → MONOCHROME2.
+        let shift = UInt16(file.highBit + 1 - file.bitsStored)
+        let mask = geometry.maximumValue
+        if shift != 0 || file.bitsStored < file.bitsAllocated {
+            for i in 0..<count { out[i] = (out[i] >> shift) & mask }
+        }
+        if file.isMonochrome1 {
+            for i in 0..<count { out[i] = mask &- out[i] }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import FluoroCore
+import FluoroSources
+
+/// `fluoro convert`: decodes a run and writes its frames as Y4M (for ffmpeg, or for checking a decode).
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode a run (DICOM, Y4M or synthetic) and write its grey frames as Y4M.",
+        discussion: "8-bit runs are written as Cmono, others as CmonoN with N bits stored (16-bit little-endian samples).")
+
+    @Argument(help: "A DICOM or Y4M file, - for Y4M on standard input, or synthetic.")
+    var input: String
+    @Option(name: .shortAndLong, help: "Output .y4m path.")
+    var out: String
+    @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
+
+    func run() throws {
+        let source: FrameSource = input == "synthetic"
+            ? try SyntheticSource(parameters: try synthetic.parameters()) : try openRecordedSource(input)
+        let interval = source.frameInterval ?? 1.0 / 30
+        let writer = try Y4MWriter(path: out, geometry: source.geometry,
+                                   frameRate: (Int((1000 / interval).rounded()), 1000))
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+        var count = 0
+        while try source.read(into: frame) {
+            try writer.append(frame)
+            count += 1
+        }
+        print("wrote \(count) frames (\(source.geometry)) to \(out)")
+    }
+}
