@@ -16,6 +16,9 @@ public final class DICOMFile: @unchecked Sendable {
     public let highBit: Int
     /// MONOCHROME1 files are inverted on decoding, so frames always read as MONOCHROME2.
     public let isMonochrome1: Bool
+    /// Signed samples (Pixel Representation 1) are read as offset binary: value + 2^(bitsStored − 1), so the
+    /// pipeline's unsigned samples keep their order.
+    public let isSigned: Bool
     let file: MappedFile
     /// The encoded bytes of each frame: one range for native data, one or more fragments when encapsulated.
     let frameFragments: [[Range<Int>]]
@@ -57,9 +60,7 @@ public final class DICOMFile: @unchecked Sendable {
             throw FluoroError.malformed(path: path, detail: "Bits Stored \(bitsStored) / High Bit \(highBit) do not fit "
                                         + "Bits Allocated \(bitsAllocated)")
         }
-        guard (data.integer(DICOMDictionary.pixelRepresentation) ?? 0) == 0 else {
-            throw FluoroError.unsupported(path: path, detail: "signed pixels (Pixel Representation 1); X-ray runs are unsigned")
-        }
+        isSigned = (data.integer(DICOMDictionary.pixelRepresentation) ?? 0) == 1
         guard let pixels = data[DICOMDictionary.pixelData] else {
             throw FluoroError.malformed(path: path, detail: "no Pixel Data (7FE0,0010)")
         }

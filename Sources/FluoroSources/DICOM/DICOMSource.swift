@@ -54,7 +54,7 @@ public final class DICOMSource: FrameSource {
         return true
     }
 
-    /// Decodes frame `index` (0-based) into `output`, as MONOCHROME2 samples of `bitsStored` bits.
+    /// Decodes frame `index` (0-based) into `output`, as unsigned MONOCHROME2 samples of `bitsStored` bits.
     public func decode(frameAt index: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws {
         let path = file.path
         let fragments = file.frameFragments[index]
@@ -94,6 +94,10 @@ public final class DICOMSource: FrameSource {
         let mask = geometry.maximumValue
         if shift != 0 || file.bitsStored < file.bitsAllocated {
             for i in 0..<count { out[i] = (out[i] >> shift) & mask }
+        }
+        if file.isSigned {
+            let signBit = UInt16(1) << UInt16(file.bitsStored - 1)
+            for i in 0..<count { out[i] ^= signBit }
         }
         if file.isMonochrome1 {
             for i in 0..<count { out[i] = mask &- out[i] }

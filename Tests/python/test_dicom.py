@@ -1,0 +1,131 @@
+"""DICOM runs decode to pydicom's pixels: `fluoro convert` writes the frames as Y4M, numpy reads them, and
+pydicom (with pylibjpeg for JPEG) decodes the same file independently."""
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from conftest import ROOT, run_fluoro
+
+DATA = Path(os.environ.get("FLUORO_TEST_DATA", ROOT.parent / "shared" / "data"))
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"real DICOM test data not found at {DATA} (set FLUORO_TEST_DATA)")
+
+LOSSLESS = ["xa/XA-MONO2-8-12x-catheter.dcm", "wg04/XA1_UNC.dcm", "wg04/XA1_RLE.dcm", "wg04/XA1_JPLL.dcm",
+            "rf/KarstenHilbertRF.dcm", "rf/rubo-0015-rf-1024.dcm"]
+NOT_YET_DECODED = {"wg04/XA1_JLSL.dcm": "JPEG-LS Lossless", "wg04/XA1_JLSN.dcm": "JPEG-LS Lossy",
+                   "wg04/XA1_J2KR.dcm": "JPEG 2000 (Lossless Only)", "wg04/XA1_J2KI.dcm": "JPEG 2000 (1.2.840.10008.1.2.4.91)",
+                   "wg04/XA1_JPLY.dcm": "JPEG Extended"}
+
+
+def convert(path, tmp_path):
+    """Decodes `path` with fluoro into Y4M and returns the frames as one (frames, rows, columns) array."""
+    out = tmp_path / "frames.y4m"
+    result = run_fluoro("convert", str(path), "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    data = out.read_bytes()
+    header = data[: data.index(b"\n")]
+    width = int(re.search(rb" W(\d+)", header).group(1))
+    height = int(re.search(rb" H(\d+)", header).group(1))
+    dtype = np.uint8 if re.search(rb" Cmono( |$)", header) else np.dtype("<u2")
+    frames, offset = [], len(header) + 1
+    size = width * height * np.dtype(dtype).itemsize
+    while offset < len(data):
+        offset = data.index(b"\n", offset) + 1
+        frames.append(np.frombuffer(data, dtype=dtype, count=width * height, offset=offset).reshape(height, width))
+        offset += size
+    return np.stack(frames)
+
+
+def pydicom_frames(path):
+    """pydicom's pixels in FluoroStream's convention: frames × rows × columns, unsigned (signed samples as
+    offset binary), MONOCHROME2."""
+    ds = pydicom.dcmread(path)
+    pixels = ds.pixel_array
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    pixels = pixels.reshape(frames, ds.Rows, ds.Columns).astype(np.int64)
+    if ds.PixelRepresentation == 1:
+        pixels = pixels + (1 << (ds.BitsStored - 1))
+    if ds.PhotometricInterpretation == "MONOCHROME1":
+        pixels = (1 << ds.BitsStored) - 1 - pixels
+    return pixels
+
+
+@needs_data
+@pytest.mark.parametrize("name", LOSSLESS)
+def test_lossless_shared_files_match_pydicom_exactly(name, tmp_path):
+    ours = convert(DATA / name, tmp_path)
+    reference = pydicom_frames(DATA / name)
+    assert ours.shape == reference.shape
+    assert np.array_equal(ours.astype(np.int64), reference)
+
+
+@needs_data
+def test_all_lossless_xa1_encodings_give_the_same_pixels(tmp_path):
+    decoded = [convert(DATA / name, tmp_path) for name in ("wg04/XA1_UNC.dcm", "wg04/XA1_RLE.dcm", "wg04/XA1_JPLL.dcm")]
+    assert all(np.array_equal(decoded[0], other) for other in decoded[1:])
+    assert decoded[0].max() == 504 and decoded[0].dtype == np.dtype("<u2")
+
+
+@needs_data
+def test_jpeg_baseline_run_within_two_grey_levels_of_pydicom_on_every_frame(tmp_path):
+    ours = convert(DATA / "xa/rubo-0002-rca-contrast.dcm", tmp_path).astype(np.int64)
+    reference = pydicom_frames(DATA / "xa/rubo-0002-rca-contrast.dcm")
+    assert ours.shape == reference.shape == (96, 512, 512)
+    worst = np.abs(ours - reference).reshape(96, -1).max(axis=1)
+    assert worst.max() <= 2, f"frames over 2 grey levels: {np.nonzero(worst > 2)[0].tolist()}"
+
+
+@needs_data
+@pytest.mark.parametrize("name,syntax", sorted(NOT_YET_DECODED.items()))
+def test_undecoded_syntaxes_fail_naming_the_syntax(name, syntax, tmp_path):
+    result = run_fluoro("convert", str(DATA / name), "--out", str(tmp_path / "x.y4m"))
+    assert result.returncode != 0
+    assert syntax in result.stderr and "transcode" in result.stderr and str(DATA / name) in result.stderr
+    assert not (tmp_path / "x.y4m").exists(), "no garbage frames are written"
+
+
+PYDICOM_DATA = ["emri_small.dcm", "emri_small_RLE.dcm", "emri_small_big_endian.dcm", "MR_small_implicit.dcm",
+                "MR_small_bigendian.dcm", "MR_small_RLE.dcm", "JPEG-LL.dcm"]
+
+
+@pytest.mark.parametrize("name", PYDICOM_DATA)
+def test_pydicom_conformance_files_match(name, tmp_path):
+    """Multi-frame, RLE, big-endian, implicit VR and signed files from pydicom's own test data."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    assert path, f"{name} missing from pydicom-data"
+    ours = convert(path, tmp_path)
+    assert np.array_equal(ours.astype(np.int64), pydicom_frames(path))
+
+
+@needs_data
+def test_inspect_summarises_without_patient_identifiers():
+    path = DATA / "xa/rubo-0002-rca-contrast.dcm"
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    result = run_fluoro("inspect", str(path))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for expected in ("XA", "512 x 512", "96", "JPEG Baseline", "30.30 frames/s", "R waves at frames 20, 53, 77", "ECG present",
+                     f"primary {float(ds.PositionerPrimaryAngle):.1f}"):
+        assert expected in out, f"{expected!r} missing from:\n{out}"
+    identifiers = [str(ds.get(keyword, "")).strip() for keyword in ("PatientName", "PatientID", "PatientBirthDate")]
+    for value in filter(None, identifiers):
+        assert value not in out, f"patient identifier {value!r} printed without --show-phi"
+    shown = run_fluoro("inspect", str(path), "--show-phi").stdout
+    for value in filter(None, identifiers):
+        assert value in shown
+
+
+@needs_data
+def test_run_replays_a_dicom_run_through_the_graph(tmp_path):
+    import json
+
+    stats = tmp_path / "stats.json"
+    result = run_fluoro("run", str(DATA / "xa/XA-MONO2-8-12x-catheter.dcm"), "--no-publish", "--speed", "0",
+                        "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(stats.read_text())["frames_delivered"] == 12
