@@ -37,7 +37,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "FluoroBench", dependencies: [
-            "FluoroCore", "FluoroGraph", "FluoroVision", "FluoroPublish",
+            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
             .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
         ]),
 

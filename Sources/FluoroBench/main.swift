@@ -1,6 +1,7 @@
 import FluoroCore
 import FluoroGraph
 import FluoroPublish
+import FluoroSources
 import FluoroVision
 import Foundation
 import MallocInterposerSwift
@@ -215,9 +216,35 @@ func residentMegabytes() -> Double {
     return kilobytes / 1024
 }
 
+// MARK: - DICOM decoding
+
+/// Decodes every frame of each file `--repeats` times on one thread; prints the median time per frame.
+func decodeBenchmark() throws {
+    let repeats = option("--repeats", 5)
+    for path in arguments.dropFirst().filter({ !$0.hasPrefix("--") && Int($0) == nil }) {
+        let source = try DICOMSource(path: path)
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+        var perFrame: [Double] = []
+        var checksum = 0
+        for _ in 0..<repeats {
+            let start = MonotonicClock.now()
+            for index in 0..<source.file.numberOfFrames {
+                try source.decode(frameAt: index, into: frame.pixels)
+                checksum &+= Int(frame.pixels[index % frame.pixels.count])
+            }
+            perFrame.append(Double(MonotonicClock.now() - start) / 1e6 / Double(source.file.numberOfFrames))
+        }
+        let median = percentile(perFrame, 50)
+        print(String(format: "decode %@: %d frames %@, %@: median %.3f ms per frame (%.0f frames/s) [checksum %d]",
+                     path, source.file.numberOfFrames, source.geometry.description, source.file.transferSyntax.name,
+                     median, 1000 / median, checksum))
+    }
+}
+
 switch arguments.first {
 case "ring": ringBenchmark()
 case "graph": try graphBenchmark()
+case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish]")
 }
