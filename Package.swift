@@ -23,13 +23,15 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "CV4L2", linkerSettings: [.linkedLibrary("v4l2")]),
         .target(name: "CFluoroLinux"),
+        .target(name: "CImageCodecs", cSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
+                linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
 
         .target(name: "FluoroCore"),
         .target(name: "FluoroGraph", dependencies: [
             "FluoroCore", "CFluoroLinux",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG"]),
+        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs"]),
         .target(name: "FluoroVision", dependencies: ["FluoroCore"]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ"]),
         .executableTarget(name: "fluoro", dependencies: [

@@ -20,7 +20,8 @@ public final class DICOMSource: FrameSource {
         geometry = try file.geometry()
         let syntax = file.transferSyntax
         switch syntax {
-        case .implicitVRLittleEndian, .explicitVRLittleEndian, .explicitVRBigEndian, .rleLossless, .jpegLossless, .jpegLosslessSV1:
+        case .implicitVRLittleEndian, .explicitVRLittleEndian, .explicitVRBigEndian, .rleLossless, .jpegLossless, .jpegLosslessSV1,
+             .jpegLSLossless, .jpegLSNearLossless, .jpeg2000Lossless, .jpeg2000:
             break
         case .jpegBaseline:
             guard file.bitsAllocated == 8 else {
@@ -80,6 +81,11 @@ public final class DICOMSource: FrameSource {
         case .jpegBaseline:
             try jpegBaseline!.decode(bytes, width: geometry.width, height: geometry.height, frame: index, into: bytePlane)
             for i in 0..<count { out[i] = UInt16(bytePlane[i]) }
+        case .jpegLSLossless, .jpegLSNearLossless, .jpeg2000Lossless, .jpeg2000:
+            let codec: LibraryCodecs.Codec = file.transferSyntax == .jpegLSLossless || file.transferSyntax == .jpegLSNearLossless
+                ? .jpegLS : .jpeg2000
+            try LibraryCodecs.decode(codec, bytes, width: geometry.width, height: geometry.height,
+                                     bytesPerSample: file.bitsAllocated / 8, into: output, bytePlane: bytePlane, path: path, frame: index)
         default:
             if file.bitsAllocated == 8 {
                 for i in 0..<count { out[i] = UInt16(bytes[i]) }
