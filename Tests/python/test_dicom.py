@@ -159,3 +159,59 @@ def test_frames_split_over_fragments_are_reassembled(layout, tmp_path):
     rewritten = tmp_path / f"{layout}.dcm"
     ds.save_as(rewritten, enforce_file_format=True)
     assert np.array_equal(convert(rewritten, tmp_path).astype(np.int64), pydicom_frames(source))
+
+
+@pytest.mark.parametrize("precision,predictor,point_transform,restart", [
+    (8, 1, 0, 0), (8, 2, 0, 0), (12, 3, 0, 0), (12, 4, 0, 0), (16, 5, 0, 0), (16, 6, 0, 0), (16, 7, 0, 0),
+    (12, 7, 2, 0), (10, 5, 1, 0), (12, 4, 0, 32), (16, 6, 0, 96), (10, 5, 0, 64)])
+def test_jpeg_lossless_predictors_point_transform_and_restarts(precision, predictor, point_transform, restart, tmp_path):
+    """Every process-14 predictor, with point transforms and restart intervals: a codestream from an independent
+    encoder (Tests/python/jpeg_lossless_encoder.py) in a DICOM file, decoded by fluoro and by pydicom+pylibjpeg;
+    both must give back the original samples. Restart intervals are whole rows (32 samples per row here), as in
+    practice. With a point transform pylibjpeg-libjpeg returns the unshifted samples and a different first-sample
+    prediction, so there fluoro is checked against T.81 alone (the encoder's definition)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import generate_uid
+
+    from jpeg_lossless_encoder import encode
+
+    rng = np.random.default_rng(precision * 100 + predictor * 10 + point_transform)
+    height, width = 48, 32
+    ramp = np.add.outer(np.arange(height) * 7, np.arange(width) * 13)
+    image = (ramp + rng.integers(0, 1 << (precision - 2), size=(height, width))) % (1 << precision)
+    image[0, 0], image[-1, -1] = 0, (1 << precision) - 1  # the extremes, including differences of ±2^15
+    codestream = encode(image, precision, predictor, point_transform, restart)
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.57"
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.12.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, "XA"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = height, width, 1, "MONOCHROME2"
+    ds.BitsAllocated = 8 if precision <= 8 else 16
+    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = precision, precision - 1, 0
+    ds.PixelData = encapsulate([codestream])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    path = tmp_path / "lossless.dcm"
+    ds.save_as(path, enforce_file_format=True)
+
+    expected = (image >> point_transform) << point_transform
+    if point_transform == 0:
+        assert np.array_equal(pydicom_frames(path)[0], expected), "the test encoder and pydicom disagree"
+    assert np.array_equal(convert(path, tmp_path)[0].astype(np.int64), expected)
+
+
+def test_monochrome1_is_inverted_to_monochrome2(tmp_path):
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("emri_small.dcm"))
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    path = tmp_path / "mono1.dcm"
+    ds.save_as(path)
+    raw = pydicom.dcmread(path).pixel_array.astype(np.int64)
+    ours = convert(path, tmp_path).astype(np.int64)
+    assert np.array_equal(ours, (1 << ds.BitsStored) - 1 - raw)
