@@ -54,7 +54,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let frameSource = try openSource()
-        var stages: [Stage] = [DisplayRenderer()]
+        var stages: [Stage] = [DisplayRenderer(window: recordedWindow(of: frameSource))]
         var publisher: ZeroMQPublisher?
         if !noPublish {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
@@ -97,6 +97,15 @@ struct Run: ParsableCommand {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// The window a DICOM run asks to be shown with (Window Centre/Width), in the pipeline's MONOCHROME2 samples.
+    private func recordedWindow(of source: FrameSource) -> DisplayWindow? {
+        guard let run = (source as? DICOMSource)?.file, let window = run.windowCenterWidth else { return nil }
+        var center = window.center
+        if run.isSigned { center += Double(1 << (run.bitsStored - 1)) }
+        if run.isMonochrome1 { center = Double((1 << run.bitsStored) - 1) - center }
+        return DisplayWindow(center: center, width: window.width)
     }
 
     private func openSource() throws -> FrameSource {
