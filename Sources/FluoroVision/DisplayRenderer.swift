@@ -10,7 +10,20 @@ public final class DisplayRenderer: Stage {
     private var lookUpTable: UnsafeMutableBufferPointer<UInt8>?
     private var histogram: UnsafeMutableBufferPointer<Int>?
 
-    public init(window: DisplayWindow? = nil) { self.window = window }
+    private let suppliedLevels: [UInt8]?
+
+    public init(window: DisplayWindow? = nil) {
+        self.window = window
+        suppliedLevels = nil
+    }
+
+    /// Renders through a display level for every sample value (`levels[v]` for sample `v`; samples past the
+    /// end take the last level), e.g. from a DICOM VOI LUT.
+    public init(levels: [UInt8]) {
+        precondition(!levels.isEmpty, "a display table needs at least one level")
+        window = nil
+        suppliedLevels = levels
+    }
 
     deinit {
         lookUpTable?.deallocate()
@@ -20,12 +33,16 @@ public final class DisplayRenderer: Stage {
     public func prepare(for geometry: FrameGeometry) throws {
         lookUpTable = .allocate(capacity: 1 << geometry.bitsStored)
         histogram = .allocate(capacity: 1 << geometry.bitsStored)
-        if let window { fillTable(window) }
+        if let levels = suppliedLevels, let table = lookUpTable {
+            for value in table.indices { table[value] = levels[min(value, levels.count - 1)] }
+        } else if let window {
+            fillTable(window)
+        }
     }
 
     public func process(_ frame: Frame) throws {
         guard let table = lookUpTable, let histogram else { return }
-        if window == nil {
+        if window == nil, suppliedLevels == nil {
             let chosen = DisplayWindow.automatic(for: UnsafeBufferPointer(frame.pixels), bitsStored: frame.geometry.bitsStored,
                                                  histogram: histogram)
             window = chosen

@@ -45,8 +45,10 @@ struct Inspect: ParsableCommand {
         show("pixel spacing", run.imagerPixelSpacing.isEmpty ? nil : run.imagerPixelSpacing.map { String(format: "%.4g", $0) }.joined(separator: " x ") + " mm (imager)")
         show("angles", run.positionerAngles.map { String(format: "primary %.1f°, secondary %.1f°", $0.primary, $0.secondary) })
         show("window", run.windowCenterWidth.map { String(format: "centre %.1f, width %.1f", $0.center, $0.width) })
+        show("VOI LUT", run.voiLookUpTable.map { "\($0.entries.count) entries from \($0.firstMapped), \($0.bits) bits (used for display)" })
         show("cardiac", run.rWavePointer.isEmpty && !run.hasECG ? nil
-             : "R waves at frames \(run.rWavePointer.map(String.init).joined(separator: ", "))" + (run.hasECG ? "; ECG present" : ""))
+             : "R waves at frames \(run.rWavePointer.map(String.init).joined(separator: ", "))"
+               + (run.hasECG ? "; ECG present" + (run.ecgCurve.map { " (\($0.samples.count) samples)" } ?? "") : ""))
         if showPHI {
             for (tag, name) in DICOMDictionary.identifying { show(name, run.dataSet.string(tag, all: true)) }
         } else {

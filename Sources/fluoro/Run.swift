@@ -54,7 +54,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let frameSource = try openSource()
-        var stages: [Stage] = [DisplayRenderer(window: recordedWindow(of: frameSource))]
+        var stages: [Stage] = [recordedDisplay(of: frameSource)]
         var publisher: ZeroMQPublisher?
         if !noPublish {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
@@ -99,13 +99,25 @@ struct Run: ParsableCommand {
         if let failure { throw failure }
     }
 
-    /// The window a DICOM run asks to be shown with (Window Centre/Width), in the pipeline's MONOCHROME2 samples.
-    private func recordedWindow(of source: FrameSource) -> DisplayWindow? {
-        guard let run = (source as? DICOMSource)?.file, let window = run.windowCenterWidth else { return nil }
-        var center = window.center
-        if run.isSigned { center += Double(1 << (run.bitsStored - 1)) }
-        if run.isMonochrome1 { center = Double((1 << run.bitsStored) - 1) - center }
-        return DisplayWindow(center: center, width: window.width)
+    /// How a DICOM run asks to be shown (its VOI LUT, else its Window Centre/Width), in the pipeline's
+    /// MONOCHROME2 unsigned samples; other sources get a window chosen on their first frame.
+    private func recordedDisplay(of source: FrameSource) -> DisplayRenderer {
+        guard let run = (source as? DICOMSource)?.file else { return DisplayRenderer() }
+        let signedOffset = run.isSigned ? 1 << (run.bitsStored - 1) : 0
+        let maximum = (1 << run.bitsStored) - 1
+        /// The stored value a pipeline sample came from.
+        func stored(_ sample: Int) -> Int { (run.isMonochrome1 ? maximum - sample : sample) - signedOffset }
+        if let table = run.voiLookUpTable {
+            let levels = (0...maximum).map { sample -> UInt8 in
+                let level = table.level(for: stored(sample))
+                return UInt8(((run.isMonochrome1 ? 1 - level : level) * 255).rounded())
+            }
+            return DisplayRenderer(levels: levels)
+        }
+        guard let window = run.windowCenterWidth else { return DisplayRenderer() }
+        var center = window.center + Double(signedOffset)
+        if run.isMonochrome1 { center = Double(maximum) - center }
+        return DisplayRenderer(window: DisplayWindow(center: center, width: window.width))
     }
 
     private func openSource() throws -> FrameSource {

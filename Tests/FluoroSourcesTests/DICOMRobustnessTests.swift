@@ -72,3 +72,18 @@ import Testing
         }
     }
 }
+
+@Suite struct DICOMAttributeTests {
+    @Test(.enabled(if: DICOMRobustnessTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
+    func cardiacAttributesOfTheContrastRun() throws {
+        let run = try DICOMFile(path: DICOMRobustnessTests.dataDirectory + "/xa/rubo-0002-rca-contrast.dcm")
+        #expect(run.rWavePointer == [20, 53, 77])
+        let ecg = try #require(run.ecgCurve)
+        #expect(ecg.samples.count == 3840)
+        let mean = ecg.samples.reduce(0, +) / Double(ecg.samples.count)
+        let spread = ecg.samples.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(ecg.samples.count)
+        #expect(spread > 0 && ecg.samples.allSatisfy { (0...65535).contains($0) })
+        #expect(run.frameTimeMilliseconds == 33 && run.numberOfFrames == 96 && run.modality == "XA")
+        #expect(run.positionerAngles.map { [$0.primary, $0.secondary] } == [-32, 2])
+    }
+}

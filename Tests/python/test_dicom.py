@@ -215,3 +215,50 @@ def test_monochrome1_is_inverted_to_monochrome2(tmp_path):
     raw = pydicom.dcmread(path).pixel_array.astype(np.int64)
     ours = convert(path, tmp_path).astype(np.int64)
     assert np.array_equal(ours, (1 << ds.BitsStored) - 1 - raw)
+
+
+def test_voi_lut_is_what_subscribers_see(tmp_path, port):
+    """A run with a VOI LUT Sequence is displayed through that LUT: the published frames equal pydicom's
+    apply_voi_lut scaled to 8 bits."""
+    import json
+
+    import zmq
+    from pydicom.data import get_testdata_file
+    from pydicom.dataset import Dataset
+    from pydicom.pixels import apply_voi_lut
+
+    from conftest import start_fluoro
+
+    ds = pydicom.dcmread(get_testdata_file("emri_small.dcm"))
+    entries = 1 << ds.BitsStored
+    curve = ((np.arange(entries) / (entries - 1)) ** 0.5 * 65535).round().astype("<u2")
+    lut = Dataset()
+    lut.LUTDescriptor = [entries, 0, 16]
+    lut.LUTData = curve.tobytes()
+    lut["LUTData"].VR = "OW"
+    ds.VOILUTSequence = [lut]
+    path = tmp_path / "voi.dcm"
+    ds.save_as(path)
+    reference = apply_voi_lut(pydicom.dcmread(path).pixel_array, pydicom.dcmread(path))
+    expected = np.round(reference.astype(np.float64) / 65535 * 255).astype(np.int64)
+
+    address = f"tcp://127.0.0.1:{port}"
+    sub = zmq.Context().socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 10000)
+    publisher = start_fluoro("run", str(path), "--publish", address, "--speed", "0", "--wait-subscribers", "1", "--quiet")
+    frames = [sub.recv_multipart() for _ in range(int(ds.NumberOfFrames))]
+    publisher.communicate(timeout=30)
+    assert publisher.returncode == 0
+    for index, (header, pixels) in enumerate(frames):
+        meta = json.loads(header)
+        image = np.frombuffer(pixels, dtype=np.uint8).reshape(meta["shape"])
+        assert np.abs(image[:, :, 0].astype(np.int64) - expected[index]).max() <= 1, f"frame {index}"
+
+
+@needs_data
+def test_ecg_curve_is_read():
+    path = DATA / "xa/rubo-0002-rca-contrast.dcm"
+    points = int(pydicom.dcmread(path, stop_before_pixels=True)[0x5000, 0x0010].value)
+    assert f"ECG present ({points} samples)" in run_fluoro("inspect", str(path)).stdout

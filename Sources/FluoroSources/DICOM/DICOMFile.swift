@@ -103,6 +103,52 @@ public final class DICOMFile: @unchecked Sendable {
               let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first else { return nil }
         return (primary, secondary)
     }
+    /// The first VOI LUT of the VOI LUT Sequence, when present (it takes precedence over the window).
+    public var voiLookUpTable: VOILookUpTable? {
+        guard let item = dataSet[DICOMDictionary.voiLUTSequence]?.items.first else { return nil }
+        let descriptor = item.numbers(DICOMDictionary.lutDescriptor)
+        guard descriptor.count == 3, let raw = item.bytes(DICOMDictionary.lutData) else { return nil }
+        // PS3.3 C.11.2.1.1: 0 entries means 65536; the first mapped value is US or SS as the pixels are.
+        let count = descriptor[0] == 0 ? 65536 : Int(descriptor[0])
+        let firstMapped = isSigned ? Int(Int16(truncatingIfNeeded: Int(descriptor[1]))) : Int(descriptor[1])
+        let bits = Int(descriptor[2])
+        guard (8...16).contains(bits), raw.count >= count * 2 else { return nil }
+        let entries = (0..<count).map { index -> UInt16 in
+            let value = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
+            return dataSet.bigEndian ? UInt16(bigEndian: value) : UInt16(littleEndian: value)
+        }
+        return VOILookUpTable(firstMapped: firstMapped, bits: bits, entries: entries)
+    }
+
+    /// The ECG stored as a (retired) curve in group 5000, when present.
+    public var ecgCurve: ECGCurve? {
+        guard dataSet.string(DICOMDictionary.curveTypeOfData) == "ECG", let raw = dataSet.bytes(DICOMDictionary.curveData),
+              let points = dataSet.integer(DICOMDictionary.curveNumberOfPoints) else { return nil }
+        let representation = dataSet.integer(DICOMDictionary.curveDataValueRepresentation) ?? 0
+        let size = [0: 2, 1: 2, 2: 4, 3: 8, 4: 4][representation] ?? 0
+        guard size > 0 else { return nil }
+        let count = min(points, raw.count / size)
+        // Each point is one value when the x axis is implicit (start and step), else an (x, y) pair: keep y.
+        let stride = raw.count >= points * size * 2 ? 2 : 1
+        let samples = (0..<(count / stride)).map { index -> Double in
+            let offset = (index * stride + stride - 1) * size
+            func load<T: FixedWidthInteger>(_ type: T.Type) -> Double {
+                let value = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+                return Double(dataSet.bigEndian ? T(bigEndian: value) : T(littleEndian: value))
+            }
+            switch representation {
+            case 0: return load(UInt16.self)
+            case 1: return load(Int16.self)
+            case 2: return Double(Float(bitPattern: UInt32(load(UInt32.self))))
+            case 3: return Double(bitPattern: UInt64(load(UInt64.self)))
+            default: return load(Int32.self)
+            }
+        }
+        return ECGCurve(samples: samples, axisUnits: dataSet.string(DICOMDictionary.curveAxisUnits, all: true),
+                        coordinateStart: dataSet.numbers(DICOMDictionary.curveCoordinateStartValue).first,
+                        coordinateStep: dataSet.numbers(DICOMDictionary.curveCoordinateStepValue).first)
+    }
+
     /// R Wave Pointer: frame numbers (1-based in the file) at the R waves.
     public var rWavePointer: [Int] { dataSet.numbers(DICOMDictionary.rWavePointer).map { Int($0) } }
     /// Whether the file carries an ECG (a retired curve group 50xx or a Waveform Sequence).
@@ -163,4 +209,28 @@ public final class DICOMFile: @unchecked Sendable {
         }
         return result
     }
+}
+
+/// A VOI LUT (PS3.3 C.11.2): stored values from `firstMapped` map to `entries`, each of `bits` bits; values
+/// below or above the table take its first or last entry.
+public struct VOILookUpTable: Sendable, Equatable {
+    public let firstMapped: Int
+    public let bits: Int
+    public let entries: [UInt16]
+
+    /// The output for a stored value, as a fraction of full scale (0...1).
+    public func level(for value: Int) -> Double {
+        let index = min(max(value - firstMapped, 0), entries.count - 1)
+        return Double(entries[index]) / Double((1 << bits) - 1)
+    }
+}
+
+/// An ECG curve from a DICOM file: its samples (the y values) and how the x axis is described.
+public struct ECGCurve: Sendable {
+    public let samples: [Double]
+    /// Curve Axis Units (x\\y), e.g. "DPPS\\NONE".
+    public let axisUnits: String?
+    /// Coordinate Start Value and Coordinate Step Value of the implicit x axis, when given.
+    public let coordinateStart: Double?
+    public let coordinateStep: Double?
 }

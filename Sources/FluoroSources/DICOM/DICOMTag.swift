@@ -46,7 +46,17 @@ public enum DICOMDictionary {
     public static let pixelRepresentation = DICOMTag(0x0028, 0x0103)
     public static let windowCenter = DICOMTag(0x0028, 0x1050)
     public static let windowWidth = DICOMTag(0x0028, 0x1051)
+    public static let voiLUTSequence = DICOMTag(0x0028, 0x3010)
+    public static let lutDescriptor = DICOMTag(0x0028, 0x3002)
+    public static let lutData = DICOMTag(0x0028, 0x3006)
     public static let rWavePointer = DICOMTag(0x0028, 0x6040)
+    public static let curveNumberOfPoints = DICOMTag(0x5000, 0x0010)
+    public static let curveTypeOfData = DICOMTag(0x5000, 0x0020)
+    public static let curveAxisUnits = DICOMTag(0x5000, 0x0030)
+    public static let curveDataValueRepresentation = DICOMTag(0x5000, 0x0103)
+    public static let curveCoordinateStartValue = DICOMTag(0x5000, 0x0112)
+    public static let curveCoordinateStepValue = DICOMTag(0x5000, 0x0114)
+    public static let curveData = DICOMTag(0x5000, 0x3000)
     public static let extendedOffsetTable = DICOMTag(0x7FE0, 0x0001)
     public static let pixelData = DICOMTag(0x7FE0, 0x0010)
     static let item = DICOMTag(0xFFFE, 0xE000)
@@ -68,9 +78,12 @@ public enum DICOMDictionary {
         numberOfFrames: "IS", photometricInterpretation: "CS", frameTime: "DS", frameTimeVector: "DS", cineRate: "IS",
         windowCenter: "DS", windowWidth: "DS", imagerPixelSpacing: "DS", positionerPrimaryAngle: "DS",
         positionerSecondaryAngle: "DS", rWavePointer: "UL", recommendedDisplayFrameRate: "IS",
+        lutDescriptor: "US", lutData: "OW", curveNumberOfPoints: "US", curveTypeOfData: "CS",
+        curveDataValueRepresentation: "US", curveCoordinateStartValue: "US", curveCoordinateStepValue: "US",
+        curveData: "OW",
         DICOMTag(0x0008, 0x1110): "SQ", DICOMTag(0x0008, 0x1111): "SQ", DICOMTag(0x0008, 0x1115): "SQ",
         DICOMTag(0x0008, 0x1140): "SQ", DICOMTag(0x0008, 0x2112): "SQ", DICOMTag(0x0018, 0x9346): "SQ",
-        DICOMTag(0x0028, 0x3010): "SQ", DICOMTag(0x0040, 0x0260): "SQ", DICOMTag(0x0040, 0x0275): "SQ",
+        voiLUTSequence: "SQ", DICOMTag(0x0040, 0x0260): "SQ", DICOMTag(0x0040, 0x0275): "SQ",
         DICOMTag(0x5400, 0x0100): "SQ", DICOMTag(0x5200, 0x9229): "SQ", DICOMTag(0x5200, 0x9230): "SQ",
         pixelData: "OW",
     ]
