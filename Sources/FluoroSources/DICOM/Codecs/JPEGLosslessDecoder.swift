@@ -7,6 +7,10 @@ struct JPEGLosslessDecoder {
         /// For the next 9 bits: code length (0: longer than 9 bits) and symbol.
         var fastLength = [UInt8](repeating: 0, count: 512)
         var fastSymbol = [UInt8](repeating: 0, count: 512)
+        /// For the next `differenceBits` bits: the whole difference (code and its extra bits) when both fit,
+        /// with the bits it takes (0: use the slow path).
+        var differenceLength = [UInt8](repeating: 0, count: 1 << differenceBits)
+        var difference = [Int32](repeating: 0, count: 1 << differenceBits)
         /// Canonical decoding for longer codes (T.81 F.2.2.3).
         var maxCode = [Int32](repeating: -1, count: 18)
         var valueOffset = [Int32](repeating: 0, count: 17)
@@ -15,6 +19,8 @@ struct JPEGLosslessDecoder {
 
     private let path: String
     private let frame: Int
+    /// Look-ahead of the combined code-and-difference table.
+    private static let differenceBits = 12
 
     init(path: String, frame: Int) {
         self.path = path
@@ -121,6 +127,18 @@ struct JPEGLosslessDecoder {
             code <<= 1
         }
         table.maxCode[17] = Int32.max
+        // Combined table: code plus extra bits in one look-up for the short (most frequent) differences.
+        let lookahead = Self.differenceBits
+        for pattern in 0..<(1 << lookahead) {
+            let codeLength = Int(table.fastLength[pattern >> (lookahead - 9)])
+            guard codeLength > 0 else { continue }
+            let category = Int(table.fastSymbol[pattern >> (lookahead - 9)])
+            guard category < 16, codeLength + category <= lookahead else { continue }
+            let extra = category == 0 ? 0 : Int32((pattern >> (lookahead - codeLength - category)) & ((1 << category) - 1))
+            let value = category == 0 ? 0 : (extra < (1 << (category - 1)) ? extra - (1 << category) + 1 : extra)
+            table.differenceLength[pattern] = UInt8(codeLength + category)
+            table.difference[pattern] = value
+        }
         return table
     }
 
@@ -133,8 +151,11 @@ struct JPEGLosslessDecoder {
         var untilRestart = restartInterval
         var resetPending = true // first sample of the scan, or of a restart interval
         var firstLine = true    // Ra is the predictor on the first line (of the scan, or after a restart)
+        let lookahead = Self.differenceBits
         try table.fastLength.withUnsafeBufferPointer { fastLength in
             try table.fastSymbol.withUnsafeBufferPointer { fastSymbol in
+            try table.differenceLength.withUnsafeBufferPointer { differenceLength in
+            try table.difference.withUnsafeBufferPointer { differences in
                 for y in 0..<height {
                     let row = out + y * width
                     let above = row - width
@@ -148,37 +169,45 @@ struct JPEGLosslessDecoder {
                             }
                             untilRestart -= 1
                         }
-                        // Huffman-decode the difference category.
                         bits.fill()
-                        let peek = Int(bits.peek(9))
-                        var category: Int
-                        let fast = Int(fastLength[peek])
-                        if fast > 0 {
-                            bits.consume(fast)
-                            category = Int(fastSymbol[peek])
-                        } else {
-                            var code = Int32(bits.peek(9))
-                            bits.consume(9)
-                            var length = 9
-                            while true {
-                                length += 1
-                                code = code << 1 | Int32(bits.take(1))
-                                if length > 16 { throw fail("invalid Huffman code at row \(y)") }
-                                if code <= table.maxCode[length] { break }
-                            }
-                            let symbolIndex = Int(code + table.valueOffset[length])
-                            guard symbolIndex >= 0, symbolIndex < table.symbols.count else { throw fail("invalid Huffman code at row \(y)") }
-                            category = Int(table.symbols[symbolIndex])
-                        }
                         var difference: Int32
-                        switch category {
-                        case 0: difference = 0
-                        case 16: difference = 32768
-                        case 1...15:
-                            bits.fill()
-                            let value = Int32(bits.take(category))
-                            difference = value < (1 << (category - 1)) ? value - (1 << category) + 1 : value
-                        default: throw fail("difference category \(category) at row \(y)")
+                        let pattern = Int(bits.peek(lookahead))
+                        let combinedLength = Int(differenceLength[pattern])
+                        if combinedLength > 0 {
+                            // The frequent case: code and extra bits in one look-up.
+                            bits.consume(combinedLength)
+                            difference = differences[pattern]
+                        } else {
+                            // Huffman-decode the difference category, then read its extra bits.
+                            let peek = Int(bits.peek(9))
+                            var category: Int
+                            let fast = Int(fastLength[peek])
+                            if fast > 0 {
+                                bits.consume(fast)
+                                category = Int(fastSymbol[peek])
+                            } else {
+                                var code = Int32(bits.peek(9))
+                                bits.consume(9)
+                                var length = 9
+                                while true {
+                                    length += 1
+                                    code = code << 1 | Int32(bits.take(1))
+                                    if length > 16 { throw fail("invalid Huffman code at row \(y)") }
+                                    if code <= table.maxCode[length] { break }
+                                }
+                                let symbolIndex = Int(code + table.valueOffset[length])
+                                guard symbolIndex >= 0, symbolIndex < table.symbols.count else { throw fail("invalid Huffman code at row \(y)") }
+                                category = Int(table.symbols[symbolIndex])
+                            }
+                            switch category {
+                            case 0: difference = 0
+                            case 16: difference = 32768
+                            case 1...15:
+                                bits.fill()
+                                let value = Int32(bits.take(category))
+                                difference = value < (1 << (category - 1)) ? value - (1 << category) + 1 : value
+                            default: throw fail("difference category \(category) at row \(y)")
+                            }
                         }
                         guard !bits.overran else {
                             throw FluoroError.truncated(path: path, detail: "JPEG Lossless frame \(frame): entropy-coded data ends at row \(y)")
@@ -207,6 +236,8 @@ struct JPEGLosslessDecoder {
                     }
                     firstLine = false
                 }
+            }
+            }
             }
         }
         if pointTransform > 0 {
