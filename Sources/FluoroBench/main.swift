@@ -234,10 +234,16 @@ func decodeBenchmark() throws {
             }
             perFrame.append(Double(MonotonicClock.now() - start) / 1e6 / Double(source.file.numberOfFrames))
         }
+        // One more pass with the allocation counter on (it counts only under tools/bench's LD_PRELOAD).
+        MallocInterposerSwift.initialize()
+        MallocInterposerSwift.hook()
+        for index in 0..<source.file.numberOfFrames { try source.decode(frameAt: index, into: frame.pixels) }
+        MallocInterposerSwift.unhook()
+        let allocations = Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(source.file.numberOfFrames)
         let median = percentile(perFrame, 50)
-        print(String(format: "decode %@: %d frames %@, %@: median %.3f ms per frame (%.0f frames/s) [checksum %d]",
+        print(String(format: "decode %@: %d frames %@, %@: median %.3f ms per frame (%.0f frames/s), %.1f allocations per frame [checksum %d]",
                      path, source.file.numberOfFrames, source.geometry.description, source.file.transferSyntax.name,
-                     median, 1000 / median, checksum))
+                     median, 1000 / median, allocations, checksum))
     }
 }
 

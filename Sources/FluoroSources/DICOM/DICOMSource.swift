@@ -10,10 +10,12 @@ public final class DICOMSource: FrameSource {
     public var frameInterval: Double? { file.frameTimeMilliseconds.map { $0 / 1000 } }
 
     private var nextIndex = 0
-    private var elapsed = 0.0
     private let contiguous: UnsafeMutableRawBufferPointer
     private let bytePlane: UnsafeMutableBufferPointer<UInt8>
     private let jpegBaseline: JPEGBaselineDecoder?
+    private let jpegLossless: JPEGLosslessDecoder
+    /// Seconds from the first frame, per frame (from the Frame Time Vector or the frame time).
+    private let frameTimes: [Double]
 
     public init(path: String) throws {
         file = try DICOMFile(path: path)
@@ -36,6 +38,13 @@ public final class DICOMSource: FrameSource {
         contiguous = .allocate(byteCount: max(largestFrame, 1), alignment: 64)
         bytePlane = .allocate(capacity: geometry.pixelCount)
         jpegBaseline = syntax == .jpegBaseline ? try JPEGBaselineDecoder(path: path) : nil
+        jpegLossless = JPEGLosslessDecoder(path: path)
+        let steps = file.frameTimeVector ?? Array(repeating: file.frameTimeMilliseconds ?? 1000.0 / 30, count: file.numberOfFrames)
+        var elapsed = 0.0
+        frameTimes = steps.enumerated().map { index, step in
+            if index > 0 { elapsed += step / 1000 }
+            return elapsed
+        }
     }
 
     deinit {
@@ -46,11 +55,8 @@ public final class DICOMSource: FrameSource {
     public func read(into frame: Frame) throws -> Bool {
         guard nextIndex < file.numberOfFrames else { return false }
         try decode(frameAt: nextIndex, into: frame.pixels)
-        if nextIndex > 0 {
-            elapsed += (file.frameTimeVector?[nextIndex] ?? file.frameTimeMilliseconds ?? 1000.0 / 30) / 1000
-        }
         frame.index = nextIndex
-        frame.sourceTime = elapsed
+        frame.sourceTime = frameTimes[nextIndex]
         nextIndex += 1
         return true
     }
@@ -77,7 +83,7 @@ public final class DICOMSource: FrameSource {
         case .rleLossless:
             try RLEDecoder.decode(bytes, bytesPerSample: file.bitsAllocated / 8, into: output, plane: bytePlane, path: path, frame: index)
         case .jpegLossless, .jpegLosslessSV1:
-            try JPEGLosslessDecoder(path: path, frame: index).decode(bytes, width: geometry.width, height: geometry.height, into: output)
+            try jpegLossless.decode(bytes, frame: index, width: geometry.width, height: geometry.height, into: output)
         case .jpegBaseline:
             try jpegBaseline!.decode(bytes, width: geometry.width, height: geometry.height, frame: index, into: bytePlane)
             for i in 0..<count { out[i] = UInt16(bytePlane[i]) }

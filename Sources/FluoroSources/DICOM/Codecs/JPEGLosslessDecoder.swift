@@ -2,7 +2,8 @@ import FluoroCore
 
 /// JPEG Lossless, process 14 (ITU T.81 Annex H): Huffman-coded differences from one of seven predictors,
 /// 2 to 16 bits per sample, optional point transform and restart intervals. Greyscale (one component).
-struct JPEGLosslessDecoder {
+/// One decoder serves a whole run: its tables are allocated once and rebuilt in place for each frame.
+final class JPEGLosslessDecoder {
     private struct HuffmanTable {
         /// For the next 9 bits: code length (0: longer than 9 bits) and symbol.
         var fastLength = [UInt8](repeating: 0, count: 512)
@@ -14,26 +15,29 @@ struct JPEGLosslessDecoder {
         /// Canonical decoding for longer codes (T.81 F.2.2.3).
         var maxCode = [Int32](repeating: -1, count: 18)
         var valueOffset = [Int32](repeating: 0, count: 17)
-        var symbols: [UInt8] = []
+        var symbols = [UInt8](repeating: 0, count: 256)
+        var symbolCount = 0
+        var isDefined = false
     }
 
     private let path: String
-    private let frame: Int
+    /// The frame being decoded, for messages.
+    private var frame = 0
+    private var tables = [HuffmanTable](repeating: HuffmanTable(), count: 4)
+    private var counts = [Int](repeating: 0, count: 17)
     /// Look-ahead of the combined code-and-difference table.
     private static let differenceBits = 12
 
-    init(path: String, frame: Int) {
-        self.path = path
-        self.frame = frame
-    }
+    init(path: String) { self.path = path }
 
     private func fail(_ detail: String) -> FluoroError {
         .malformed(path: path, detail: "JPEG Lossless frame \(frame): \(detail)")
     }
 
-    /// Decodes `data` into `output` (`width * height` samples); checks the size and precision it declares.
-    func decode(_ data: UnsafeRawBufferPointer, width: Int, height: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws {
-        var tables = [HuffmanTable?](repeating: nil, count: 4)
+    /// Decodes frame `frame` from `data` into `output` (`width * height` samples); checks the size and precision it declares.
+    func decode(_ data: UnsafeRawBufferPointer, frame: Int, width: Int, height: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws {
+        self.frame = frame
+        for index in tables.indices { tables[index].isDefined = false }
         var precision = 0, restartInterval = 0
         var position = 0
         func byte(_ at: Int) throws -> Int {
@@ -72,12 +76,10 @@ struct JPEGLosslessDecoder {
                 while cursor < segmentEnd {
                     let info = try byte(cursor)
                     guard info >> 4 == 0, info & 0x0F < 4 else { throw fail("bad Huffman table id \(info)") }
-                    var counts = [Int](repeating: 0, count: 17)
                     var total = 0
                     for length in 1...16 { counts[length] = try byte(cursor + length); total += counts[length] }
                     guard total <= 256, cursor + 17 + total <= segmentEnd else { throw fail("Huffman table overruns its segment") }
-                    let symbols = (0..<total).map { data[cursor + 17 + $0] }
-                    tables[info & 0x0F] = try buildTable(counts: counts, symbols: symbols)
+                    try buildTable(&tables[info & 0x0F], symbols: UnsafeRawBufferPointer(rebasing: data[(cursor + 17)..<(cursor + 17 + total)]))
                     cursor += 17 + total
                 }
             case 0xDD:
@@ -89,7 +91,8 @@ struct JPEGLosslessDecoder {
                 let tableIndex = try byte(segment + 2) >> 4
                 let predictor = try byte(segment + 1 + 2 * components)
                 let pointTransform = try byte(segment + 3 + 2 * components) & 0x0F
-                guard tableIndex < 4, let table = tables[tableIndex] else { throw fail("scan uses undefined Huffman table \(tableIndex)") }
+                guard tableIndex < 4, tables[tableIndex].isDefined else { throw fail("scan uses undefined Huffman table \(tableIndex)") }
+                let table = tables[tableIndex]
                 guard (1...7).contains(predictor) else { throw fail("predictor \(predictor) outside 1...7") }
                 guard pointTransform < precision else { throw fail("point transform \(pointTransform) >= precision") }
                 try decodeScan(data, from: segmentEnd, table: table, width: width, height: height, precision: precision,
@@ -102,9 +105,13 @@ struct JPEGLosslessDecoder {
         }
     }
 
-    private func buildTable(counts: [Int], symbols: [UInt8]) throws -> HuffmanTable {
-        var table = HuffmanTable()
-        table.symbols = symbols
+    /// Rebuilds `table` in place from the code-length counts in `counts` and `symbols` (T.81 Annex C).
+    private func buildTable(_ table: inout HuffmanTable, symbols: UnsafeRawBufferPointer) throws {
+        for i in table.fastLength.indices { table.fastLength[i] = 0 }
+        for i in table.differenceLength.indices { table.differenceLength[i] = 0 }
+        for i in table.maxCode.indices { table.maxCode[i] = -1 }
+        for (i, symbol) in symbols.enumerated() { table.symbols[i] = symbol }
+        table.symbolCount = symbols.count
         var code: Int32 = 0, index: Int32 = 0
         for length in 1...16 {
             let count = Int32(counts[length])
@@ -139,7 +146,7 @@ struct JPEGLosslessDecoder {
             table.differenceLength[pattern] = UInt8(codeLength + category)
             table.difference[pattern] = value
         }
-        return table
+        table.isDefined = true
     }
 
     private func decodeScan(_ data: UnsafeRawBufferPointer, from start: Int, table: HuffmanTable, width: Int, height: Int,
@@ -196,7 +203,7 @@ struct JPEGLosslessDecoder {
                                     if code <= table.maxCode[length] { break }
                                 }
                                 let symbolIndex = Int(code + table.valueOffset[length])
-                                guard symbolIndex >= 0, symbolIndex < table.symbols.count else { throw fail("invalid Huffman code at row \(y)") }
+                                guard symbolIndex >= 0, symbolIndex < table.symbolCount else { throw fail("invalid Huffman code at row \(y)") }
                                 category = Int(table.symbols[symbolIndex])
                             }
                             switch category {

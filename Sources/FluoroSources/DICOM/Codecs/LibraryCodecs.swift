@@ -9,21 +9,22 @@ enum LibraryCodecs {
     static func decode(_ codec: Codec, _ data: UnsafeRawBufferPointer, width: Int, height: Int, bytesPerSample: Int,
                        into output: UnsafeMutableBufferPointer<UInt16>, bytePlane: UnsafeMutableBufferPointer<UInt8>,
                        path: String, frame: Int) throws {
-        var message = [CChar](repeating: 0, count: 256)
         let destination = bytesPerSample == 1 ? UnsafeMutableRawPointer(bytePlane.baseAddress!) : UnsafeMutableRawPointer(output.baseAddress!)
-        let result = message.withUnsafeMutableBufferPointer { text in
+        // The message buffer lives on the stack: nothing is allocated per frame here.
+        let failure: String? = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { text in
+            text[0] = 0
+            let result: Int32
             switch codec {
             case .jpegLS:
-                return fluoro_jpegls_decode(data.baseAddress, data.count, destination, Int32(width), Int32(height),
-                                            Int32(bytesPerSample), text.baseAddress, text.count)
-            case .jpeg2000:
-                return fluoro_jpeg2000_decode(data.baseAddress, data.count, destination, Int32(width), Int32(height),
+                result = fluoro_jpegls_decode(data.baseAddress, data.count, destination, Int32(width), Int32(height),
                                               Int32(bytesPerSample), text.baseAddress, text.count)
+            case .jpeg2000:
+                result = fluoro_jpeg2000_decode(data.baseAddress, data.count, destination, Int32(width), Int32(height),
+                                                Int32(bytesPerSample), text.baseAddress, text.count)
             }
+            return result == 0 ? nil : String(cString: text.baseAddress!)
         }
-        guard result == 0 else {
-            throw FluoroError.malformed(path: path, detail: "frame \(frame): " + String(cString: message))
-        }
+        if let failure { throw FluoroError.malformed(path: path, detail: "frame \(frame): " + failure) }
         if bytesPerSample == 1 {
             for i in 0..<(width * height) { output[i] = UInt16(bytePlane[i]) }
         }

@@ -12,12 +12,12 @@ enum RLEDecoder {
         guard segmentCount == bytesPerSample else {
             throw fail("\(segmentCount) segments for \(bytesPerSample)-byte grey samples (expected \(bytesPerSample))")
         }
-        let offsets = (0...segmentCount).map { index -> Int in
-            index < segmentCount ? Int(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 + index * 4, as: UInt32.self))) : data.count
+        func offset(_ segment: Int) -> Int {
+            segment < segmentCount ? Int(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 + segment * 4, as: UInt32.self))) : data.count
         }
         let pixelCount = output.count
         for segment in 0..<segmentCount {
-            let start = offsets[segment], end = segment + 1 < segmentCount ? offsets[segment + 1] : data.count
+            let start = offset(segment), end = offset(segment + 1)
             guard start >= 64, start <= end, end <= data.count else { throw fail("segment \(segment) offsets are out of range") }
             var input = start, produced = 0
             while produced < pixelCount {
