@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "FluoroCoreTests", dependencies: ["FluoroCore", "COpenBLAS", "CV4L2"]),
         .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore"]),
         .testTarget(name: "FluoroSourcesTests", dependencies: ["FluoroSources", "FluoroCore"]),
-        .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore"]),
+        .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroSources"]),
         .testTarget(name: "FluoroPublishTests", dependencies: ["FluoroPublish", "FluoroCore", "CZeroMQ"]),
     ]
 )

@@ -34,6 +34,11 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds to wait for --wait-subscribers.")
     var waitTimeout = 10.0
 
+    @Flag(help: "Estimate each frame's motion against the reference (published as `motion`).")
+    var motion = false
+    @Flag(help: "Publish motion-corrected subtraction images (live minus the warped first frame, log domain); implies --motion.")
+    var dsa = false
+
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
     var policy: DeliveryPolicy = .replay
     @Option(help: "Replay speed relative to the recorded frame rate; 0 = as fast as possible.")
@@ -54,7 +59,16 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let frameSource = try openSource()
-        var stages: [Stage] = [recordedDisplay(of: frameSource)]
+        var stages: [Stage] = []
+        if motion || dsa { stages.append(MotionCompensation(subtraction: dsa)) }
+        if dsa {
+            // Subtraction images are centred on mid-grey; show ±¼ of the range.
+            let geometry = frameSource.geometry
+            stages.append(DisplayRenderer(window: DisplayWindow(center: Double(1 << (geometry.bitsStored - 1)),
+                                                                width: Double(geometry.maximumValue) / 2)))
+        } else {
+            stages.append(recordedDisplay(of: frameSource))
+        }
         var publisher: ZeroMQPublisher?
         if !noPublish {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),

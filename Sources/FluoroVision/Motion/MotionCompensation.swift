@@ -1,0 +1,31 @@
+import FluoroCore
+
+/// The registration stage: estimates each frame's shift against the reference (the first frame, or the
+/// frame after a loss) into `annotations.motion`; in subtraction mode it also replaces the frame's samples
+/// with the motion-corrected DSA image (live minus the warped mask, log domain, mid-grey = no change).
+public final class MotionCompensation: Stage {
+    public let name = "motion"
+    public let parameters: RegistrationParameters
+    /// Whether frames leave as motion-corrected subtraction images.
+    public let subtraction: Bool
+    private var registration: Registration?
+
+    public init(parameters: RegistrationParameters = RegistrationParameters(), subtraction: Bool = false) {
+        self.parameters = parameters
+        self.subtraction = subtraction
+    }
+
+    public func prepare(for geometry: FrameGeometry) throws {
+        registration = Registration(geometry: geometry, parameters: parameters)
+    }
+
+    public func process(_ frame: Frame) throws {
+        guard let registration else { return }
+        let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
+        frame.annotations.motion = estimate
+        if subtraction {
+            registration.writeSubtraction(dx: estimate.state == .tracking ? estimate.dx : 0,
+                                          dy: estimate.state == .tracking ? estimate.dy : 0, into: frame.pixels)
+        }
+    }
+}

@@ -1,0 +1,350 @@
+import FluoroCore
+
+/// Settings of the motion estimator.
+public struct RegistrationParameters: Sendable {
+    /// Side of the phase-correlation grid (a power of two); the frame's central square is averaged down to it.
+    public var workingSize = 256
+    /// Largest shift (pixels, full resolution) that patient motion can cause; a larger one is a table move
+    /// (or a failure) and makes the estimator report `lost` and take the frame as its new reference.
+    public var maximumShift = 24.0
+    /// Phase-correlation peaks below this (0...1) mean no reliable match: `lost`.
+    public var minimumConfidence: Float = 0.03
+    /// Gauss–Newton refinement steps at full resolution.
+    public var refinementIterations = 10
+
+    public init() {}
+}
+
+/// Estimates the translation of each live frame against a reference frame, with sub-pixel accuracy, in the
+/// log (attenuation) domain, as in DSA pixel shifting:
+///
+/// 1. both frames through a −log look-up table, so exposure changes do not matter and structures add;
+/// 2. phase correlation of the Hann-windowed central square, averaged down to `workingSize`, gives the
+///    integer-scale shift and a confidence (the normalised correlation peak);
+/// 3. Gauss–Newton refinement at full resolution (the reference's gradients, bilinear warping of the live
+///    frame, Huber weights so a moving wire, arriving contrast or noise outliers do not pull the estimate).
+///
+/// A shift beyond `maximumShift` or a weak peak reports `lost` and resets the reference to that frame.
+/// All memory is allocated in `init`; `estimate` allocates nothing.
+public final class Registration {
+    public let geometry: FrameGeometry
+    public let parameters: RegistrationParameters
+    /// Whether a reference frame has been set.
+    public private(set) var hasReference = false
+    /// The last frame's exposure change against the reference, in the log domain (live ≈ reference + offset):
+    /// automatic dose control changes the brightness between frames, and subtraction must not show it.
+    public private(set) var exposureOffset: Float = 0
+
+    private let fft: FFT
+    private let workingSize: Int
+    /// Full-resolution pixels per working pixel, and the central square's origin.
+    private let factor: Int
+    private let originX: Int
+    private let originY: Int
+    private let logTable: UnsafeMutableBufferPointer<Float>
+    private let window: UnsafeMutableBufferPointer<Float>
+    private let referenceLog: UnsafeMutableBufferPointer<Float>
+    private let gradientX: UnsafeMutableBufferPointer<Float>
+    private let gradientY: UnsafeMutableBufferPointer<Float>
+    private let liveLog: UnsafeMutableBufferPointer<Float>
+    /// Smoothed copies used by the refinement (quantum noise in the gradients would bias its steps to zero).
+    private let referenceSmooth: UnsafeMutableBufferPointer<Float>
+    private let liveSmooth: UnsafeMutableBufferPointer<Float>
+    private let smoothingScratch: UnsafeMutableBufferPointer<Float>
+    private let referenceReal: UnsafeMutableBufferPointer<Float>
+    private let referenceImaginary: UnsafeMutableBufferPointer<Float>
+    private let workReal: UnsafeMutableBufferPointer<Float>
+    private let workImaginary: UnsafeMutableBufferPointer<Float>
+    /// Refinement samples every `sampleStep` pixels in each direction, inside `margin`.
+    private let sampleStep: Int
+    private let margin: Int
+    /// Smoothing passes before refinement (more for larger frames, whose structures span more pixels).
+    private let smoothingPasses: Int
+
+    public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters()) {
+        self.geometry = geometry
+        self.parameters = parameters
+        var side = 1
+        while side * 2 <= min(geometry.width, geometry.height) { side *= 2 }
+        workingSize = min(parameters.workingSize, side)
+        factor = side / workingSize
+        originX = (geometry.width - side) / 2
+        originY = (geometry.height - side) / 2
+        fft = FFT(count: workingSize)
+        let levels = 1 << geometry.bitsStored
+        logTable = .allocate(capacity: levels)
+        for value in 0..<levels { logTable[value] = Float(-log(max(Double(value), 0.5) / Double(levels - 1))) }
+        let cells = workingSize * workingSize
+        window = .allocate(capacity: cells)
+        for y in 0..<workingSize {
+            for x in 0..<workingSize {
+                let wy = 0.5 - 0.5 * cos(2 * Double.pi * Double(y) / Double(workingSize))
+                let wx = 0.5 - 0.5 * cos(2 * Double.pi * Double(x) / Double(workingSize))
+                window[y * workingSize + x] = Float(wx * wy)
+            }
+        }
+        let pixels = geometry.pixelCount
+        referenceLog = .allocate(capacity: pixels)
+        gradientX = .allocate(capacity: pixels)
+        gradientY = .allocate(capacity: pixels)
+        liveLog = .allocate(capacity: pixels)
+        referenceSmooth = .allocate(capacity: pixels)
+        liveSmooth = .allocate(capacity: pixels)
+        smoothingScratch = .allocate(capacity: pixels)
+        referenceReal = .allocate(capacity: cells)
+        referenceImaginary = .allocate(capacity: cells)
+        workReal = .allocate(capacity: cells)
+        workImaginary = .allocate(capacity: cells)
+        sampleStep = max(1, min(geometry.width, geometry.height) / 512)
+        margin = Int(parameters.maximumShift.rounded(.up)) + 2
+        smoothingPasses = max(1, min(geometry.width, geometry.height) / 512)
+    }
+
+    deinit {
+        for buffer in [logTable, window, referenceLog, gradientX, gradientY, liveLog, referenceSmooth, liveSmooth,
+                       smoothingScratch, referenceReal, referenceImaginary, workReal, workImaginary] { buffer.deallocate() }
+    }
+
+    /// The reference frame's log image (attenuation), row-major.
+    public var referenceAttenuation: UnsafeBufferPointer<Float> { UnsafeBufferPointer(referenceLog) }
+    /// The last live frame's log image, row-major.
+    public var liveAttenuation: UnsafeBufferPointer<Float> { UnsafeBufferPointer(liveLog) }
+
+    /// Makes `pixels` the reference that later frames are registered to.
+    public func setReference(_ pixels: UnsafeBufferPointer<UInt16>) {
+        toLog(pixels, into: referenceLog)
+        smooth(referenceLog, into: referenceSmooth)
+        for _ in 1..<smoothingPasses { smooth(referenceSmooth, into: referenceSmooth) }
+        let width = geometry.width, height = geometry.height
+        let image = referenceSmooth
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = y * width + x
+                let left = image[x > 0 ? i - 1 : i], right = image[x < width - 1 ? i + 1 : i]
+                let up = image[y > 0 ? i - width : i], down = image[y < height - 1 ? i + width : i]
+                gradientX[i] = (right - left) * (x > 0 && x < width - 1 ? 0.5 : 1)
+                gradientY[i] = (down - up) * (y > 0 && y < height - 1 ? 0.5 : 1)
+            }
+        }
+        prepareSpectrum(of: referenceLog, real: referenceReal, imaginary: referenceImaginary)
+        hasReference = true
+    }
+
+    /// The shift of `pixels` against the reference (a reference point p appears at p + (dx, dy)). Without a
+    /// reference, the frame becomes the reference (shift 0, confidence 1). A `lost` result has already
+    /// made this frame the new reference.
+    public func estimate(_ pixels: UnsafeBufferPointer<UInt16>) -> MotionEstimate {
+        var estimate = MotionEstimate()
+        guard hasReference else {
+            toLog(pixels, into: liveLog)
+            setReference(pixels)
+            estimate.confidence = 1
+            estimate.state = .tracking
+            return estimate
+        }
+        toLog(pixels, into: liveLog)
+        prepareSpectrum(of: liveLog, real: workReal, imaginary: workImaginary)
+        let (coarseX, coarseY, peak) = correlationPeak()
+        let scale = Double(factor)
+        var dx = coarseX * scale, dy = coarseY * scale
+        estimate.confidence = peak
+        if peak < parameters.minimumConfidence || max(abs(dx), abs(dy)) > parameters.maximumShift {
+            estimate.dx = Float(dx)
+            estimate.dy = Float(dy)
+            estimate.state = .lost
+            setReference(pixels)
+            return estimate
+        }
+        smooth(liveLog, into: liveSmooth)
+        for _ in 1..<smoothingPasses { smooth(liveSmooth, into: liveSmooth) }
+        if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * scale, abs(refined.dy - dy) <= 2 * scale {
+            (dx, dy) = refined
+        }
+        estimate.dx = Float(dx)
+        estimate.dy = Float(dy)
+        estimate.state = .tracking
+        return estimate
+    }
+
+    /// Digital subtraction of the last estimated frame: live − reference warped by (dx, dy) − the exposure
+    /// offset, in the log domain,
+    /// written as samples around mid-grey (more attenuation in the live frame, e.g. contrast, is darker;
+    /// one unit of attenuation spans half the range).
+    public func writeSubtraction(dx: Float, dy: Float, correctExposure: Bool = true, into output: UnsafeMutableBufferPointer<UInt16>) {
+        let offset = correctExposure ? exposureOffset : 0
+        let width = geometry.width, height = geometry.height
+        let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1))
+        let gain = maximum / 2
+        let ix = Int((-dx).rounded(.down)), iy = Int((-dy).rounded(.down))
+        let fx = -dx - Float(ix), fy = -dy - Float(iy)
+        let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+        for y in 0..<height {
+            let y0 = min(max(y + iy, 0), height - 1), y1 = min(max(y + iy + 1, 0), height - 1)
+            for x in 0..<width {
+                let x0 = min(max(x + ix, 0), width - 1), x1 = min(max(x + ix + 1, 0), width - 1)
+                let mask = w00 * referenceLog[y0 * width + x0] + w01 * referenceLog[y0 * width + x1]
+                    + w10 * referenceLog[y1 * width + x0] + w11 * referenceLog[y1 * width + x1]
+                let value = middle - gain * (liveLog[y * width + x] - mask - offset)
+                output[y * width + x] = UInt16(min(max(value, 0), maximum))
+            }
+        }
+    }
+
+    // MARK: - Steps
+
+    private func toLog(_ pixels: UnsafeBufferPointer<UInt16>, into output: UnsafeMutableBufferPointer<Float>) {
+        let limit = logTable.count - 1
+        for i in 0..<geometry.pixelCount { output[i] = logTable[min(Int(pixels[i]), limit)] }
+    }
+
+    /// Binomial [1 4 6 4 1]/16 smoothing in both directions (σ ≈ 1 px), edges clamped.
+    private func smooth(_ image: UnsafeMutableBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+        let width = geometry.width, height = geometry.height
+        let temporary = smoothingScratch
+        for y in 0..<height {
+            let row = y * width
+            for x in 0..<width {
+                let a = image[row + max(x - 2, 0)], b = image[row + max(x - 1, 0)], c = image[row + x]
+                let d = image[row + min(x + 1, width - 1)], e = image[row + min(x + 2, width - 1)]
+                temporary[row + x] = (a + e + 4 * (b + d) + 6 * c) * (1 / 16)
+            }
+        }
+        for y in 0..<height {
+            let r0 = max(y - 2, 0) * width, r1 = max(y - 1, 0) * width, r2 = y * width
+            let r3 = min(y + 1, height - 1) * width, r4 = min(y + 2, height - 1) * width
+            for x in 0..<width {
+                output[r2 + x] = (temporary[r0 + x] + temporary[r4 + x] + 4 * (temporary[r1 + x] + temporary[r3 + x])
+                                  + 6 * temporary[r2 + x]) * (1 / 16)
+            }
+        }
+    }
+
+    /// Averages the central square down to the working grid, removes the mean, applies the window, and
+    /// transforms it.
+    private func prepareSpectrum(of image: UnsafeMutableBufferPointer<Float>, real: UnsafeMutableBufferPointer<Float>,
+                                 imaginary: UnsafeMutableBufferPointer<Float>) {
+        let n = workingSize, width = geometry.width
+        let norm = 1 / Float(factor * factor)
+        var total: Float = 0
+        for cy in 0..<n {
+            for cx in 0..<n {
+                var sum: Float = 0
+                for y in 0..<factor {
+                    let row = (originY + cy * factor + y) * width + originX + cx * factor
+                    for x in 0..<factor { sum += image[row + x] }
+                }
+                real[cy * n + cx] = sum * norm
+                total += sum * norm
+            }
+        }
+        let mean = total / Float(n * n)
+        for i in 0..<(n * n) {
+            real[i] = (real[i] - mean) * window[i]
+            imaginary[i] = 0
+        }
+        fft.transform2D(real: real.baseAddress!, imaginary: imaginary.baseAddress!)
+    }
+
+    /// The peak of the phase correlation between the reference and the live spectrum (in `work`), in working
+    /// pixels with a parabolic sub-pixel fit, and its height.
+    private func correlationPeak() -> (Double, Double, Float) {
+        let n = workingSize
+        for i in 0..<(n * n) {
+            // live · conj(reference): its inverse transform peaks at +d when live(x) = reference(x − d).
+            let ar = workReal[i], ai = workImaginary[i], br = referenceReal[i], bi = -referenceImaginary[i]
+            let re = ar * br - ai * bi, im = ar * bi + ai * br
+            let magnitude = (re * re + im * im).squareRoot()
+            let inverse: Float = magnitude > 1e-20 ? 1 / magnitude : 0
+            workReal[i] = re * inverse
+            workImaginary[i] = im * inverse
+        }
+        fft.transform2D(real: workReal.baseAddress!, imaginary: workImaginary.baseAddress!, inverse: true)
+        var best = 0
+        for i in 1..<(n * n) where workReal[i] > workReal[best] { best = i }
+        let px = best % n, py = best / n
+        func value(_ x: Int, _ y: Int) -> Float { workReal[((y + n) % n) * n + (x + n) % n] }
+        func vertex(_ minus: Float, _ centre: Float, _ plus: Float) -> Double {
+            let curvature = minus - 2 * centre + plus
+            return curvature < 0 ? Double(0.5 * (minus - plus) / curvature) : 0
+        }
+        let fx = vertex(value(px - 1, py), value(px, py), value(px + 1, py))
+        let fy = vertex(value(px, py - 1), value(px, py), value(px, py + 1))
+        let wrappedX = px >= n / 2 ? px - n : px, wrappedY = py >= n / 2 ? py - n : py
+        return (Double(wrappedX) + fx, Double(wrappedY) + fy, workReal[best])
+    }
+
+    /// Gauss–Newton with Huber weights: find d with live(x + d) ≈ reference(x) over the interior.
+    private func refine(dx startX: Double, dy startY: Double) -> (dx: Double, dy: Double)? {
+        let width = geometry.width, height = geometry.height
+        var dx = startX, dy = startY
+        var cut = Float.greatestFiniteMagnitude, inverseCut: Float = 0
+        var offset = 0.0
+        defer { exposureOffset = Float(offset) }
+        for _ in 0..<parameters.refinementIterations {
+            let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
+            let fx = Float(dx - Double(ix)), fy = Float(dy - Double(iy))
+            let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+            // Unknowns: the shift step (δx, δy) and the exposure offset c (live = reference + c in the log domain).
+            var hxx: Double = 0, hxy: Double = 0, hyy: Double = 0, hxc: Double = 0, hyc: Double = 0, hcc: Double = 0
+            var bx: Double = 0, by: Double = 0, bc: Double = 0
+            var absoluteSum: Double = 0, samples = 0
+            let yStart = max(margin, -iy), yEnd = min(height - margin, height - 1 - iy - 1)
+            let xStart = max(margin, -ix), xEnd = min(width - margin, width - 1 - ix - 1)
+            guard yStart < yEnd, xStart < xEnd else { return nil }
+            let currentOffset = Float(offset)
+            var y = yStart
+            while y < yEnd {
+                let row = y * width, live = (y + iy) * width + ix
+                var rowXX: Float = 0, rowXY: Float = 0, rowYY: Float = 0, rowXC: Float = 0, rowYC: Float = 0, rowCC: Float = 0
+                var rowBX: Float = 0, rowBY: Float = 0, rowBC: Float = 0, rowAbs: Float = 0
+                var x = xStart
+                while x < xEnd {
+                    let j = live + x
+                    let warped = w00 * liveSmooth[j] + w01 * liveSmooth[j + 1] + w10 * liveSmooth[j + width]
+                        + w11 * liveSmooth[j + width + 1]
+                    let error = warped - referenceSmooth[row + x] - currentOffset
+                    let magnitude = abs(error)
+                    // Tukey's biweight: residuals beyond the cut (a moving wire, contrast) count for nothing.
+                    let ratio = error * inverseCut
+                    let weight: Float = magnitude < cut ? (1 - ratio * ratio) * (1 - ratio * ratio) : 0
+                    let gx = gradientX[row + x], gy = gradientY[row + x]
+                    rowXX += weight * gx * gx
+                    rowXY += weight * gx * gy
+                    rowYY += weight * gy * gy
+                    rowXC -= weight * gx
+                    rowYC -= weight * gy
+                    rowCC += weight
+                    rowBX += weight * gx * error
+                    rowBY += weight * gy * error
+                    rowBC -= weight * error
+                    rowAbs += magnitude
+                    x += sampleStep
+                }
+                hxx += Double(rowXX); hxy += Double(rowXY); hyy += Double(rowYY)
+                hxc += Double(rowXC); hyc += Double(rowYC); hcc += Double(rowCC)
+                bx += Double(rowBX); by += Double(rowBY); bc += Double(rowBC); absoluteSum += Double(rowAbs)
+                samples += (xEnd - xStart + sampleStep - 1) / sampleStep
+                y += sampleStep
+            }
+            // Solve H (δx, δy, δc) = −b by Cramer's rule (H symmetric 3×3).
+            let determinant = hxx * (hyy * hcc - hyc * hyc) - hxy * (hxy * hcc - hyc * hxc) + hxc * (hxy * hyc - hyy * hxc)
+            guard abs(determinant) > 1e-12, samples > 0 else { return nil }
+            let rx = -bx, ry = -by, rc = -bc
+            let stepX = (rx * (hyy * hcc - hyc * hyc) - hxy * (ry * hcc - hyc * rc) + hxc * (ry * hyc - hyy * rc)) / determinant
+            let stepY = (hxx * (ry * hcc - hyc * rc) - rx * (hxy * hcc - hyc * hxc) + hxc * (hxy * rc - ry * hxc)) / determinant
+            let stepC = (hxx * (hyy * rc - ry * hyc) - hxy * (hxy * rc - ry * hxc) + rx * (hxy * hyc - hyy * hxc)) / determinant
+            dx += stepX
+            dy += stepY
+            offset += stepC
+            // σ ≈ 1.25 × the mean absolute residual; Tukey's cut at 4.685σ.
+            cut = Float(4.685 * 1.25 * absoluteSum / Double(samples))
+            inverseCut = 1 / cut
+            if abs(stepX) < 0.002 && abs(stepY) < 0.002 { break }
+        }
+        return (dx, dy)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
