@@ -282,8 +282,24 @@ func motionBenchmark() throws {
                  size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
 }
 
+/// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/bench_motion.py).
+func registerBenchmark() throws {
+    guard let path = arguments.dropFirst().first else { throw FluoroError.invalidArgument("register needs a .y4m path") }
+    let source = try Y4MReader(path: path)
+    let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+    let registration = Registration(geometry: source.geometry)
+    while try source.read(into: frame) {
+        let start = MonotonicClock.now()
+        let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
+        let milliseconds = Double(MonotonicClock.now() - start) / 1e6
+        print("{\"frame\": \(frame.index), \"dx\": \(estimate.dx), \"dy\": \(estimate.dy), \"ms\": \(milliseconds), "
+              + "\"state\": \"\(estimate.state.rawValue)\"}")
+    }
+}
+
 switch arguments.first {
 case "ring": ringBenchmark()
+case "register": try registerBenchmark()
 case "motion": try motionBenchmark()
 case "graph": try graphBenchmark()
 case "decode": try decodeBenchmark()
