@@ -23,13 +23,24 @@ func numpy(_ script: String, input: [Float]) throws -> [Float] {
 }
 
 @Suite struct FFTTests {
+    @Test func oneDimensionalTransformMatchesNumpy() throws {
+        var random = SystemRandomNumberGenerator()
+        let input = (0..<128).map { _ in Float.random(in: -1...1, using: &random) }
+        var real = Array(input[0..<64]), imaginary = Array(input[64...])
+        FFT(count: 64).transform(real: &real, imaginary: &imaginary)
+        let reference = try numpy("z = np.fft.fft(x[:64] + 1j * x[64:]); y = np.concatenate([z.real, z.imag])", input: input)
+        let worst = (0..<64).map { max(abs(real[$0] - reference[$0]), abs(imaginary[$0] - reference[64 + $0])) }.max()!
+        #expect(worst < 1e-4)
+    }
+
     @Test(arguments: [8, 64, 256])
     func twoDimensionalTransformMatchesNumpy(size: Int) throws {
         var random = SystemRandomNumberGenerator()
         let count = size * size
         let input = (0..<(2 * count)).map { _ in Float.random(in: -1...1, using: &random) } // real, then imaginary
         var real = Array(input[0..<count]), imaginary = Array(input[count...])
-        FFT(count: size).transform2D(real: &real, imaginary: &imaginary)
+        let fft = FFT2D(size: size)
+        fft.transform(real: &real, imaginary: &imaginary)
         let reference = try numpy("""
             n = int(round((x.size // 2) ** 0.5)); z = np.fft.fft2((x[:n*n] + 1j * x[n*n:]).astype(np.complex128).reshape(n, n))
             y = np.concatenate([z.real.ravel(), z.imag.ravel()])
@@ -41,7 +52,7 @@ func numpy(_ script: String, input: [Float]) throws -> [Float] {
         }
         #expect(worst / scale < 1e-4, "largest difference \(worst) for \(size)x\(size)")
         // The inverse gives the input back.
-        FFT(count: size).transform2D(real: &real, imaginary: &imaginary, inverse: true)
+        fft.transform(real: &real, imaginary: &imaginary, inverse: true)
         let roundTrip = (0..<count).map { max(abs(real[$0] - input[$0]), abs(imaginary[$0] - input[count + $0])) }.max()!
         #expect(roundTrip < 1e-5)
     }

@@ -1,6 +1,5 @@
-/// A radix-2 complex FFT on split real/imaginary Float arrays, with twiddles and bit reversal precomputed,
-/// and its 2-D form for square power-of-two images (rows, then columns). Forward has no scaling; inverse
-/// divides by the number of points, as numpy.fft does.
+/// A radix-2 complex FFT on split real/imaginary Float arrays, with twiddles and bit reversal precomputed.
+/// Forward has no scaling; inverse divides by the number of points, as numpy.fft does.
 public struct FFT: Sendable {
     public let count: Int
     private let cosines: [Float]
@@ -64,13 +63,90 @@ public struct FFT: Sendable {
         }
     }
 
-    /// 2-D transform of a `count` × `count` row-major image in place.
-    public func transform2D(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>, inverse: Bool = false) {
-        for row in 0..<count {
-            transform(real: real + row * count, imaginary: imaginary + row * count, inverse: inverse)
+    /// Transforms every column of a `count` × `count` row-major image at once: each butterfly runs along whole
+    /// rows, so memory is read in order and the inner loop vectorises.
+    func transformColumns(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>, inverse: Bool) {
+        let n = count
+        for i in 0..<n {
+            let j = Int(reversed[i])
+            if j > i {
+                for x in 0..<n {
+                    swap(&real[i * n + x], &real[j * n + x])
+                    swap(&imaginary[i * n + x], &imaginary[j * n + x])
+                }
+            }
         }
-        for column in 0..<count {
-            transform(real: real + column, imaginary: imaginary + column, stride: count, inverse: inverse)
+        let sign: Float = inverse ? -1 : 1
+        var half = 1
+        while half < n {
+            let step = n / (2 * half)
+            var start = 0
+            while start < n {
+                for k in 0..<half {
+                    let wr = cosines[k * step], wi = sign * sines[k * step]
+                    let ar = real + (start + k) * n, ai = imaginary + (start + k) * n
+                    let br = real + (start + k + half) * n, bi = imaginary + (start + k + half) * n
+                    for x in 0..<n {
+                        let tr = wr * br[x] - wi * bi[x]
+                        let ti = wr * bi[x] + wi * br[x]
+                        br[x] = ar[x] - tr
+                        bi[x] = ai[x] - ti
+                        ar[x] += tr
+                        ai[x] += ti
+                    }
+                }
+                start += 2 * half
+            }
+            half *= 2
+        }
+        if inverse {
+            let scale = 1 / Float(n)
+            for i in 0..<(n * n) {
+                real[i] *= scale
+                imaginary[i] *= scale
+            }
+        }
+    }
+}
+
+/// A 2-D FFT of square power-of-two images: columns transformed together (vectorised along rows), then rows
+/// the same way between two transposes. Scratch memory is allocated once.
+public final class FFT2D {
+    public let size: Int
+    private let fft: FFT
+    private let scratchReal: UnsafeMutablePointer<Float>
+    private let scratchImaginary: UnsafeMutablePointer<Float>
+
+    public init(size: Int) {
+        self.size = size
+        fft = FFT(count: size)
+        scratchReal = .allocate(capacity: size * size)
+        scratchImaginary = .allocate(capacity: size * size)
+    }
+
+    deinit {
+        scratchReal.deallocate()
+        scratchImaginary.deallocate()
+    }
+
+    /// Transforms a `size` × `size` row-major image in place (inverse divides by size², as numpy.fft.ifft2).
+    public func transform(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>, inverse: Bool = false) {
+        fft.transformColumns(real: real, imaginary: imaginary, inverse: inverse)
+        transpose(real, into: scratchReal)
+        transpose(imaginary, into: scratchImaginary)
+        fft.transformColumns(real: scratchReal, imaginary: scratchImaginary, inverse: inverse)
+        transpose(scratchReal, into: real)
+        transpose(scratchImaginary, into: imaginary)
+    }
+
+    private func transpose(_ source: UnsafeMutablePointer<Float>, into target: UnsafeMutablePointer<Float>) {
+        let n = size, block = 16
+        for by in stride(from: 0, to: n, by: block) {
+            for bx in stride(from: 0, to: n, by: block) {
+                for y in by..<min(by + block, n) {
+                    for x in bx..<min(bx + block, n) { target[x * n + y] = source[y * n + x] }
+                }
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ public final class Registration {
     /// automatic dose control changes the brightness between frames, and subtraction must not show it.
     public private(set) var exposureOffset: Float = 0
 
-    private let fft: FFT
+    private let fft: FFT2D
     private let workingSize: Int
     /// Full-resolution pixels per working pixel, and the central square's origin.
     private let factor: Int
@@ -70,7 +70,7 @@ public final class Registration {
         factor = side / workingSize
         originX = (geometry.width - side) / 2
         originY = (geometry.height - side) / 2
-        fft = FFT(count: workingSize)
+        fft = FFT2D(size: workingSize)
         let levels = 1 << geometry.bitsStored
         logTable = .allocate(capacity: levels)
         for value in 0..<levels { logTable[value] = Float(-log(max(Double(value), 0.5) / Double(levels - 1))) }
@@ -197,24 +197,31 @@ public final class Registration {
         for i in 0..<geometry.pixelCount { output[i] = logTable[min(Int(pixels[i]), limit)] }
     }
 
-    /// Binomial [1 4 6 4 1]/16 smoothing in both directions (σ ≈ 1 px), edges clamped.
+    /// Binomial [1 4 6 4 1]/16 smoothing in both directions (σ ≈ 1 px), edges clamped; the interior runs
+    /// without clamping so the compiler can vectorise it.
     private func smooth(_ image: UnsafeMutableBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
         let width = geometry.width, height = geometry.height
-        let temporary = smoothingScratch
+        let input = image.baseAddress!, temporary = smoothingScratch.baseAddress!, out = output.baseAddress!
+        let sixteenth: Float = 1 / 16
         for y in 0..<height {
-            let row = y * width
-            for x in 0..<width {
-                let a = image[row + max(x - 2, 0)], b = image[row + max(x - 1, 0)], c = image[row + x]
-                let d = image[row + min(x + 1, width - 1)], e = image[row + min(x + 2, width - 1)]
-                temporary[row + x] = (a + e + 4 * (b + d) + 6 * c) * (1 / 16)
+            let source = input + y * width, target = temporary + y * width
+            for x in [0, 1, width - 2, width - 1] where x >= 0 && x < width {
+                let a = source[max(x - 2, 0)], b = source[max(x - 1, 0)], c = source[x]
+                let d = source[min(x + 1, width - 1)], e = source[min(x + 2, width - 1)]
+                target[x] = (a + e + 4 * (b + d) + 6 * c) * sixteenth
+            }
+            if width > 4 {
+                for x in 2..<(width - 2) {
+                    target[x] = (source[x - 2] + source[x + 2] + 4 * (source[x - 1] + source[x + 1]) + 6 * source[x]) * sixteenth
+                }
             }
         }
         for y in 0..<height {
-            let r0 = max(y - 2, 0) * width, r1 = max(y - 1, 0) * width, r2 = y * width
-            let r3 = min(y + 1, height - 1) * width, r4 = min(y + 2, height - 1) * width
+            let r0 = temporary + max(y - 2, 0) * width, r1 = temporary + max(y - 1, 0) * width, r2 = temporary + y * width
+            let r3 = temporary + min(y + 1, height - 1) * width, r4 = temporary + min(y + 2, height - 1) * width
+            let target = out + y * width
             for x in 0..<width {
-                output[r2 + x] = (temporary[r0 + x] + temporary[r4 + x] + 4 * (temporary[r1 + x] + temporary[r3 + x])
-                                  + 6 * temporary[r2 + x]) * (1 / 16)
+                target[x] = (r0[x] + r4[x] + 4 * (r1[x] + r3[x]) + 6 * r2[x]) * sixteenth
             }
         }
     }
@@ -242,7 +249,7 @@ public final class Registration {
             real[i] = (real[i] - mean) * window[i]
             imaginary[i] = 0
         }
-        fft.transform2D(real: real.baseAddress!, imaginary: imaginary.baseAddress!)
+        fft.transform(real: real.baseAddress!, imaginary: imaginary.baseAddress!)
     }
 
     /// The peak of the phase correlation between the reference and the live spectrum (in `work`), in working
@@ -258,7 +265,7 @@ public final class Registration {
             workReal[i] = re * inverse
             workImaginary[i] = im * inverse
         }
-        fft.transform2D(real: workReal.baseAddress!, imaginary: workImaginary.baseAddress!, inverse: true)
+        fft.transform(real: workReal.baseAddress!, imaginary: workImaginary.baseAddress!, inverse: true)
         var best = 0
         for i in 1..<(n * n) where workReal[i] > workReal[best] { best = i }
         let px = best % n, py = best / n
