@@ -38,6 +38,8 @@ struct Run: ParsableCommand {
     var motion = false
     @Flag(help: "Publish motion-corrected subtraction images (live minus the warped first frame, log domain); implies --motion.")
     var dsa = false
+    @Flag(help: "With --dsa: warp the mask by a local control-point field (non-rigid motion), not one shift.")
+    var local = false
 
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
     var policy: DeliveryPolicy = .replay
@@ -60,7 +62,11 @@ struct Run: ParsableCommand {
     func run() throws {
         let frameSource = try openSource()
         var stages: [Stage] = []
-        if motion || dsa { stages.append(MotionCompensation(subtraction: dsa)) }
+        if motion || dsa {
+            var settings = RegistrationParameters()
+            settings.localCorrection = dsa && local
+            stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
+        }
         if dsa {
             // Subtraction images are centred on mid-grey; show ±¼ of the range.
             let geometry = frameSource.geometry

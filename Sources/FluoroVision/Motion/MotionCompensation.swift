@@ -2,7 +2,8 @@ import FluoroCore
 
 /// The registration stage: estimates each frame's shift against the reference (the first frame, or the
 /// frame after a loss) into `annotations.motion`; in subtraction mode it also replaces the frame's samples
-/// with the motion-corrected DSA image (live minus the warped mask, log domain, mid-grey = no change).
+/// with the motion-corrected DSA image (live minus the warped mask, log domain, mid-grey = no change), warped
+/// by the local control-point field when `parameters.localCorrection` is on.
 public final class MotionCompensation: Stage {
     public let name = "motion"
     public let parameters: RegistrationParameters
@@ -25,7 +26,8 @@ public final class MotionCompensation: Stage {
         frame.annotations.motion = estimate
         if subtraction {
             registration.writeSubtraction(dx: estimate.state == .tracking ? estimate.dx : 0,
-                                          dy: estimate.state == .tracking ? estimate.dy : 0, into: frame.pixels)
+                                          dy: estimate.state == .tracking ? estimate.dy : 0,
+                                          local: parameters.localCorrection, into: frame.pixels)
         }
     }
 }

@@ -11,6 +11,13 @@ public struct RegistrationParameters: Sendable {
     public var minimumConfidence: Float = 0.03
     /// Gauss–Newton refinement steps at full resolution.
     public var refinementIterations = 10
+    /// Second level: a grid of control points, each refined on its own block from the global shift, for the
+    /// non-rigid part of the motion (used by the subtraction image).
+    public var localCorrection = false
+    /// Control points per side of the grid.
+    public var gridSize = 8
+    /// A control point may differ from the global shift by at most this (pixels); beyond, it keeps the global shift.
+    public var maximumLocalDeviation = 6.0
 
     public init() {}
 }
@@ -55,6 +62,12 @@ public final class Registration {
     private let referenceImaginary: UnsafeMutableBufferPointer<Float>
     private let workReal: UnsafeMutableBufferPointer<Float>
     private let workImaginary: UnsafeMutableBufferPointer<Float>
+    /// The control-point grid: shifts at block centres (row-major, gridSize²), and a scratch copy for smoothing.
+    private let localX: UnsafeMutableBufferPointer<Float>
+    private let localY: UnsafeMutableBufferPointer<Float>
+    private let localScratch: UnsafeMutableBufferPointer<Float>
+    /// Whether `localX`/`localY` describe the last frame.
+    public private(set) var hasLocalField = false
     /// Refinement samples every `sampleStep` pixels in each direction, inside `margin`.
     private let sampleStep: Int
     private let margin: Int
@@ -98,9 +111,13 @@ public final class Registration {
         sampleStep = max(1, min(geometry.width, geometry.height) / 512)
         margin = Int(parameters.maximumShift.rounded(.up)) + 2
         smoothingPasses = max(1, min(geometry.width, geometry.height) / 512)
+        localX = .allocate(capacity: parameters.gridSize * parameters.gridSize)
+        localY = .allocate(capacity: parameters.gridSize * parameters.gridSize)
+        localScratch = .allocate(capacity: parameters.gridSize * parameters.gridSize)
     }
 
     deinit {
+        for buffer in [localX, localY, localScratch] { buffer.deallocate() }
         for buffer in [logTable, window, referenceLog, gradientX, gradientY, liveLog, referenceSmooth, liveSmooth,
                        smoothingScratch, referenceReal, referenceImaginary, workReal, workImaginary] { buffer.deallocate() }
     }
@@ -157,21 +174,90 @@ public final class Registration {
         }
         smooth(liveLog, into: liveSmooth)
         for _ in 1..<smoothingPasses { smooth(liveSmooth, into: liveSmooth) }
+        exposureOffset = 0
+        hasLocalField = false
         if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * scale, abs(refined.dy - dy) <= 2 * scale {
-            (dx, dy) = refined
+            (dx, dy) = (refined.dx, refined.dy)
+            exposureOffset = Float(refined.offset)
         }
+        if parameters.localCorrection { estimateLocalField(globalX: dx, globalY: dy) }
         estimate.dx = Float(dx)
         estimate.dy = Float(dy)
         estimate.state = .tracking
         return estimate
     }
 
+    /// The local shift at pixel (x, y): bilinear between the control points (block centres), constant beyond.
+    public func localShift(x: Float, y: Float) -> (dx: Float, dy: Float) {
+        let n = parameters.gridSize
+        let gx = min(max(x / Float(geometry.width) * Float(n) - 0.5, 0), Float(n - 1))
+        let gy = min(max(y / Float(geometry.height) * Float(n) - 0.5, 0), Float(n - 1))
+        let x0 = min(Int(gx), n - 2 < 0 ? 0 : n - 2), y0 = min(Int(gy), n - 2 < 0 ? 0 : n - 2)
+        let x1 = min(x0 + 1, n - 1), y1 = min(y0 + 1, n - 1)
+        let fx = gx - Float(x0), fy = gy - Float(y0)
+        func mix(_ field: UnsafeMutableBufferPointer<Float>) -> Float {
+            (1 - fy) * ((1 - fx) * field[y0 * n + x0] + fx * field[y0 * n + x1]) + fy * ((1 - fx) * field[y1 * n + x0] + fx * field[y1 * n + x1])
+        }
+        return (mix(localX), mix(localY))
+    }
+
+    /// Refines each control point on its block, starting from the global shift; points that fail or stray
+    /// further than `maximumLocalDeviation` keep the global shift; then one 3×3 averaging pass smooths the field.
+    private func estimateLocalField(globalX: Double, globalY: Double) {
+        let n = parameters.gridSize
+        let blockWidth = geometry.width / n, blockHeight = geometry.height / n
+        for row in 0..<n {
+            for column in 0..<n {
+                let region = (minX: max(column * blockWidth, margin), minY: max(row * blockHeight, margin),
+                              maxX: min((column + 1) * blockWidth, geometry.width - margin),
+                              maxY: min((row + 1) * blockHeight, geometry.height - margin))
+                var x = globalX, y = globalY
+                if region.minX + 8 < region.maxX, region.minY + 8 < region.maxY,
+                   let local = refine(dx: globalX, dy: globalY, offset: Double(exposureOffset), region: region),
+                   abs(local.dx - globalX) <= parameters.maximumLocalDeviation,
+                   abs(local.dy - globalY) <= parameters.maximumLocalDeviation {
+                    (x, y) = (local.dx, local.dy)
+                }
+                localX[row * n + column] = Float(x)
+                localY[row * n + column] = Float(y)
+            }
+        }
+        smoothField(localX)
+        smoothField(localY)
+        hasLocalField = true
+    }
+
+    private func smoothField(_ field: UnsafeMutableBufferPointer<Float>) {
+        let n = parameters.gridSize
+        for row in 0..<n {
+            for column in 0..<n {
+                var sum: Float = 0, count: Float = 0
+                for r in max(row - 1, 0)...min(row + 1, n - 1) {
+                    for c in max(column - 1, 0)...min(column + 1, n - 1) {
+                        let weight: Float = r == row && c == column ? 4 : 1
+                        sum += weight * field[r * n + c]
+                        count += weight
+                    }
+                }
+                localScratch[row * n + column] = sum / count
+            }
+        }
+        for i in 0..<(n * n) { field[i] = localScratch[i] }
+    }
+
     /// Digital subtraction of the last estimated frame: live − reference warped by (dx, dy) − the exposure
     /// offset, in the log domain,
     /// written as samples around mid-grey (more attenuation in the live frame, e.g. contrast, is darker;
     /// one unit of attenuation spans half the range).
-    public func writeSubtraction(dx: Float, dy: Float, correctExposure: Bool = true, into output: UnsafeMutableBufferPointer<UInt16>) {
+    /// With `local` (and a local field estimated for this frame) the mask is warped by the control-point field
+    /// instead of the single shift.
+    public func writeSubtraction(dx: Float, dy: Float, correctExposure: Bool = true, local: Bool = false,
+                                 into output: UnsafeMutableBufferPointer<UInt16>) {
         let offset = correctExposure ? exposureOffset : 0
+        if local && hasLocalField {
+            writeLocalSubtraction(offset: offset, into: output)
+            return
+        }
         let width = geometry.width, height = geometry.height
         let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1))
         let gain = maximum / 2
@@ -184,6 +270,25 @@ public final class Registration {
                 let x0 = min(max(x + ix, 0), width - 1), x1 = min(max(x + ix + 1, 0), width - 1)
                 let mask = w00 * referenceLog[y0 * width + x0] + w01 * referenceLog[y0 * width + x1]
                     + w10 * referenceLog[y1 * width + x0] + w11 * referenceLog[y1 * width + x1]
+                let value = middle - gain * (liveLog[y * width + x] - mask - offset)
+                output[y * width + x] = UInt16(min(max(value, 0), maximum))
+            }
+        }
+    }
+
+    private func writeLocalSubtraction(offset: Float, into output: UnsafeMutableBufferPointer<UInt16>) {
+        let width = geometry.width, height = geometry.height
+        let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1)), gain = maximum / 2
+        for y in 0..<height {
+            for x in 0..<width {
+                let shift = localShift(x: Float(x), y: Float(y))
+                let sx = Float(x) - shift.dx, sy = Float(y) - shift.dy
+                let ix = Int(sx.rounded(.down)), iy = Int(sy.rounded(.down))
+                let fx = sx - Float(ix), fy = sy - Float(iy)
+                let x0 = min(max(ix, 0), width - 1), x1 = min(max(ix + 1, 0), width - 1)
+                let y0 = min(max(iy, 0), height - 1), y1 = min(max(iy + 1, 0), height - 1)
+                let mask = (1 - fy) * ((1 - fx) * referenceLog[y0 * width + x0] + fx * referenceLog[y0 * width + x1])
+                    + fy * ((1 - fx) * referenceLog[y1 * width + x0] + fx * referenceLog[y1 * width + x1])
                 let value = middle - gain * (liveLog[y * width + x] - mask - offset)
                 output[y * width + x] = UInt16(min(max(value, 0), maximum))
             }
@@ -280,13 +385,15 @@ public final class Registration {
         return (Double(wrappedX) + fx, Double(wrappedY) + fy, workReal[best])
     }
 
-    /// Gauss–Newton with Huber weights: find d with live(x + d) ≈ reference(x) over the interior.
-    private func refine(dx startX: Double, dy startY: Double) -> (dx: Double, dy: Double)? {
+    /// Gauss–Newton with Tukey weights: find the shift d and exposure offset c with live(x + d) ≈ reference(x) + c
+    /// over `region` (default: the interior, away from the borders by the largest shift).
+    private func refine(dx startX: Double, dy startY: Double, offset startOffset: Double = 0,
+                        region: (minX: Int, minY: Int, maxX: Int, maxY: Int)? = nil) -> (dx: Double, dy: Double, offset: Double)? {
         let width = geometry.width, height = geometry.height
+        let bounds = region ?? (margin, margin, width - margin, height - margin)
         var dx = startX, dy = startY
         var cut = Float.greatestFiniteMagnitude, inverseCut: Float = 0
-        var offset = 0.0
-        defer { exposureOffset = Float(offset) }
+        var offset = startOffset
         for _ in 0..<parameters.refinementIterations {
             let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
             let fx = Float(dx - Double(ix)), fy = Float(dy - Double(iy))
@@ -295,8 +402,8 @@ public final class Registration {
             var hxx: Double = 0, hxy: Double = 0, hyy: Double = 0, hxc: Double = 0, hyc: Double = 0, hcc: Double = 0
             var bx: Double = 0, by: Double = 0, bc: Double = 0
             var absoluteSum: Double = 0, samples = 0
-            let yStart = max(margin, -iy), yEnd = min(height - margin, height - 1 - iy - 1)
-            let xStart = max(margin, -ix), xEnd = min(width - margin, width - 1 - ix - 1)
+            let yStart = max(bounds.minY, -iy), yEnd = min(bounds.maxY, height - 1 - iy - 1)
+            let xStart = max(bounds.minX, -ix), xEnd = min(bounds.maxX, width - 1 - ix - 1)
             guard yStart < yEnd, xStart < xEnd else { return nil }
             let currentOffset = Float(offset)
             var y = yStart
@@ -348,7 +455,7 @@ public final class Registration {
             inverseCut = 1 / cut
             if abs(stepX) < 0.002 && abs(stepY) < 0.002 { break }
         }
-        return (dx, dy)
+        return (dx, dy, offset)
     }
 }
 
