@@ -9,7 +9,7 @@ import Synchronization
 
 /// Benchmarks of the frame graph. Run through tools/bench (which preloads the allocation counter):
 ///   fluoro-bench ring  [--items N] [--repeats R]
-///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish]
+///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
@@ -143,6 +143,7 @@ func graphBenchmark() throws {
     let priority = option("--realtime", 0)
     let passThrough = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
     var stages: [Stage] = passThrough
+    if arguments.contains("--motion") { stages.insert(MotionCompensation(), at: 0) }
     if arguments.contains("--publish") {
         // The real output end: render to RGB and publish on loopback to a subscriber that keeps up.
         stages.append(DisplayRenderer())
@@ -320,5 +321,5 @@ case "motion": try motionBenchmark()
 case "graph": try graphBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion]")
 }
