@@ -38,8 +38,6 @@ public struct FrameGeometry: Sendable, Equatable, CustomStringConvertible {
     public var pixelCount: Int { width * height }
     /// The largest sample value the format can hold.
     public var maximumValue: UInt16 { UInt16(truncatingIfNeeded: (1 << bitsStored) - 1) }
-    /// Bytes of one frame in the source encoding.
-    public var sourceFrameBytes: Int { pixelCount * format.bytesPerSample }
 
     public var description: String { "\(width)x\(height) \(format.rawValue) (\(bitsStored) bits stored)" }
 }

@@ -107,8 +107,10 @@ struct JSONHeaderWriter {
         needsComma = false
     }
 
+    /// The publisher sizes the buffer for the largest header it can write, so running out is a bug.
     @inline(__always)
     private mutating func raw(_ byte: UInt8) {
+        assert(count < buffer.count, "JSON header buffer too small")
         guard count < buffer.count else { return }
         buffer[count] = byte
         count += 1

@@ -23,7 +23,9 @@ public final class ZeroMQPublisher: Stage {
     private let streamName: String
     private let upstreamStages: [String]
     private let socket: ZeroMQSocket
-    private var header = JSONHeaderWriter(capacity: 1 << 17)
+    /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks) plus the
+    /// fixed keys.
+    private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 16_384)
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     private var subscriptions = 0
 

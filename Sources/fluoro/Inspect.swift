@@ -21,12 +21,10 @@ struct Inspect: ParsableCommand {
             return
         }
         let source = try openRecordedSource(file)
-        do {
-            print("file:          \(file)")
-            print("format:        YUV4MPEG2")
-            print("frames:        \(source.geometry)")
-            if let interval = source.frameInterval { print(String(format: "frame rate:    %.3f frames/s", 1 / interval)) }
-        }
+        print("file:          \(file)")
+        print("format:        YUV4MPEG2")
+        print("frames:        \(source.geometry)")
+        if let interval = source.frameInterval { print(String(format: "frame rate:    %.3f frames/s", 1 / interval)) }
     }
 
     private func summarise(_ run: DICOMFile) throws {

@@ -30,7 +30,7 @@ import Testing
 @Suite struct FrameGeometryTests {
     @Test func geometryValidatesSizeAndBits() throws {
         let geometry = try FrameGeometry(width: 1024, height: 512, format: .grey16, bitsStored: 12)
-        #expect(geometry.pixelCount == 524_288 && geometry.maximumValue == 4095 && geometry.sourceFrameBytes == 1_048_576)
+        #expect(geometry.pixelCount == 524_288 && geometry.maximumValue == 4095)
         #expect(throws: FluoroError.self) { try FrameGeometry(width: 0, height: 10, format: .grey8) }
         #expect(throws: FluoroError.self) { try FrameGeometry(width: 10, height: 10, format: .grey8, bitsStored: 12) }
     }

@@ -17,9 +17,16 @@ func numpy(_ script: String, input: [Float]) throws -> [Float] {
                          + "\nnp.asarray(y, dtype='<f4').tofile(sys.argv[2])", inputFile.path, outputFile.path]
     try process.run()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
+    guard process.terminationStatus == 0 else { throw NumpyFailure(python: python, status: process.terminationStatus) }
     let data = try Data(contentsOf: outputFile)
     return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+}
+
+/// The reference computation could not run (is .venv set up? run tools/setup).
+struct NumpyFailure: Error, CustomStringConvertible {
+    let python: String
+    let status: Int32
+    var description: String { "\(python) exited with \(status) running the numpy reference; run tools/setup" }
 }
 
 @Suite struct FFTTests {

@@ -75,6 +75,10 @@ public final class Registration {
     private let smoothingPasses: Int
 
     public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters()) {
+        precondition(parameters.gridSize >= 2, "the control-point grid needs at least 2×2 points")
+        precondition(parameters.workingSize >= 8 && parameters.workingSize & (parameters.workingSize - 1) == 0,
+                     "the working size must be a power of two, at least 8")
+        precondition(min(geometry.width, geometry.height) >= 8, "frames smaller than 8 pixels cannot be registered")
         self.geometry = geometry
         self.parameters = parameters
         var side = 1
@@ -121,11 +125,6 @@ public final class Registration {
         for buffer in [logTable, window, referenceLog, gradientX, gradientY, liveLog, referenceSmooth, liveSmooth,
                        smoothingScratch, referenceReal, referenceImaginary, workReal, workImaginary] { buffer.deallocate() }
     }
-
-    /// The reference frame's log image (attenuation), row-major.
-    public var referenceAttenuation: UnsafeBufferPointer<Float> { UnsafeBufferPointer(referenceLog) }
-    /// The last live frame's log image, row-major.
-    public var liveAttenuation: UnsafeBufferPointer<Float> { UnsafeBufferPointer(liveLog) }
 
     /// Makes `pixels` the reference that later frames are registered to.
     public func setReference(_ pixels: UnsafeBufferPointer<UInt16>) {
@@ -192,7 +191,7 @@ public final class Registration {
         let n = parameters.gridSize
         let gx = min(max(x / Float(geometry.width) * Float(n) - 0.5, 0), Float(n - 1))
         let gy = min(max(y / Float(geometry.height) * Float(n) - 0.5, 0), Float(n - 1))
-        let x0 = min(Int(gx), n - 2 < 0 ? 0 : n - 2), y0 = min(Int(gy), n - 2 < 0 ? 0 : n - 2)
+        let x0 = min(Int(gx), n - 2), y0 = min(Int(gy), n - 2)
         let x1 = min(x0 + 1, n - 1), y1 = min(y0 + 1, n - 1)
         let fx = gx - Float(x0), fy = gy - Float(y0)
         func mix(_ field: UnsafeMutableBufferPointer<Float>) -> Float {
