@@ -147,12 +147,12 @@ let figuresDirectory: String = {
             let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
             #expect(estimate.state == .tracking, "frame \(index) \(estimate)")
             guard index > 0 else { continue }
-            registration.writeSubtraction(dx: 0, dy: 0, into: with)
+            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: 0, dy: 0, into: with)
             sumExposureOnly += meanSquare(with)
-            registration.writeSubtraction(dx: estimate.dx, dy: estimate.dy, local: true, into: with)
+            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.dx, dy: estimate.dy, local: true, into: with)
             sumLocal += meanSquare(with)
-            registration.writeSubtraction(dx: 0, dy: 0, correctExposure: false, into: without)
-            registration.writeSubtraction(dx: estimate.dx, dy: estimate.dy, into: with)
+            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: 0, dy: 0, correctExposure: false, into: without)
+            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.dx, dy: estimate.dy, into: with)
             let plain = meanSquare(without), compensated = meanSquare(with)
             sumWithout += plain
             sumWith += compensated
@@ -172,8 +172,8 @@ let figuresDirectory: String = {
         // A picture for people: the frame that gains most, without (left) and with (right) compensation.
         try source.decode(frameAt: clearestFrame.index, into: frame.pixels)
         let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
-        registration.writeSubtraction(dx: 0, dy: 0, correctExposure: false, into: without)
-        registration.writeSubtraction(dx: estimate.dx, dy: estimate.dy, into: with)
+        registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: 0, dy: 0, correctExposure: false, into: without)
+        registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.dx, dy: estimate.dy, into: with)
         var pixels: [UInt8] = []
         let width = geometry.width
         let scale = 255 / (Double(geometry.maximumValue) / 4)

@@ -88,12 +88,35 @@ public final class FFT2D {
 
     /// Transforms a `size` × `size` row-major image in place (inverse divides by size², as numpy.fft.ifft2).
     public func transform(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>, inverse: Bool = false) {
-        fft.transformColumns(real: real, imaginary: imaginary, inverse: inverse)
+        if inverse {
+            transpose(real: real, imaginary: imaginary)
+            inverseFromTransposed(real: real, imaginary: imaginary)
+        } else {
+            forwardTransposed(real: real, imaginary: imaginary)
+            transpose(real: real, imaginary: imaginary)
+        }
+    }
+
+    /// The forward transform, left transposed (one transpose fewer): products of spectra stay consistent, and
+    /// `inverseFromTransposed` takes such a product back to an image in the original orientation.
+    func forwardTransposed(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>) {
+        fft.transformColumns(real: real, imaginary: imaginary, inverse: false)
+        transpose(real: real, imaginary: imaginary)
+        fft.transformColumns(real: real, imaginary: imaginary, inverse: false)
+    }
+
+    /// The inverse of a transposed spectrum, as an image in the original orientation.
+    func inverseFromTransposed(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>) {
+        fft.transformColumns(real: real, imaginary: imaginary, inverse: true)
+        transpose(real: real, imaginary: imaginary)
+        fft.transformColumns(real: real, imaginary: imaginary, inverse: true)
+    }
+
+    private func transpose(real: UnsafeMutablePointer<Float>, imaginary: UnsafeMutablePointer<Float>) {
         transpose(real, into: scratchReal)
         transpose(imaginary, into: scratchImaginary)
-        fft.transformColumns(real: scratchReal, imaginary: scratchImaginary, inverse: inverse)
-        transpose(scratchReal, into: real)
-        transpose(scratchImaginary, into: imaginary)
+        real.update(from: scratchReal, count: size * size)
+        imaginary.update(from: scratchImaginary, count: size * size)
     }
 
     private func transpose(_ source: UnsafeMutablePointer<Float>, into target: UnsafeMutablePointer<Float>) {

@@ -25,7 +25,7 @@ public final class MotionCompensation: Stage {
         let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
         frame.annotations.motion = estimate
         if subtraction {
-            registration.writeSubtraction(dx: estimate.state == .tracking ? estimate.dx : 0,
+            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.state == .tracking ? estimate.dx : 0,
                                           dy: estimate.state == .tracking ? estimate.dy : 0,
                                           local: parameters.localCorrection, into: frame.pixels)
         }

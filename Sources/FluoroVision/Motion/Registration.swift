@@ -25,11 +25,14 @@ public struct RegistrationParameters: Sendable {
 /// Estimates the translation of each live frame against a reference frame, with sub-pixel accuracy, in the
 /// log (attenuation) domain, as in DSA pixel shifting:
 ///
-/// 1. both frames through a −log look-up table, so exposure changes do not matter and structures add;
+/// 1. the frame is box-averaged to the refinement level (at most ≈512 pixels a side, so a 1024² frame is
+///    refined on 512²) and taken through a −log look-up table indexed by the block's sum, so exposure changes
+///    do not matter and structures add; one binomial pass removes most quantum noise;
 /// 2. phase correlation of the Hann-windowed central square, averaged down to `workingSize`, gives the
 ///    integer-scale shift and a confidence (the normalised correlation peak);
-/// 3. Gauss–Newton refinement at full resolution (the reference's gradients, bilinear warping of the live
-///    frame, Huber weights so a moving wire, arriving contrast or noise outliers do not pull the estimate).
+/// 3. Gauss–Newton refinement on the refinement level (the reference's gradients, bilinear warping of the live
+///    frame, an exposure offset, and Tukey weights so a moving wire, arriving contrast or noise outliers do not
+///    pull the estimate), eight pixels at a time.
 ///
 /// A shift beyond `maximumShift` or a weak peak reports `lost` and resets the reference to that frame.
 /// All memory is allocated in `init`; `estimate` allocates nothing.
@@ -41,38 +44,48 @@ public final class Registration {
     /// The last frame's exposure change against the reference, in the log domain (live ≈ reference + offset):
     /// automatic dose control changes the brightness between frames, and subtraction must not show it.
     public private(set) var exposureOffset: Float = 0
+    /// Whether the control-point field describes the last frame.
+    public private(set) var hasLocalField = false
 
+    /// Full-resolution pixels per refinement-level pixel along each axis, and the level's size.
+    private let reduction: Int
+    private let levelWidth: Int
+    private let levelHeight: Int
     private let fft: FFT2D
     private let workingSize: Int
-    /// Full-resolution pixels per working pixel, and the central square's origin.
+    /// Level pixels per working pixel, and the central square's origin on the level.
     private let factor: Int
     private let originX: Int
     private let originY: Int
+    /// −log of one full-resolution sample (the subtraction image), and of the sum of a reduction² block.
     private let logTable: UnsafeMutableBufferPointer<Float>
+    private let blockLogTable: UnsafeMutableBufferPointer<Float>
+    private let blockShift: Int
     private let window: UnsafeMutableBufferPointer<Float>
+    /// The reference at full resolution (the subtraction mask).
     private let referenceLog: UnsafeMutableBufferPointer<Float>
+    /// The smoothed refinement level of the reference and of the live frame, and the reference's gradients.
+    private let referenceLevel: UnsafeMutableBufferPointer<Float>
+    private let liveLevel: UnsafeMutableBufferPointer<Float>
     private let gradientX: UnsafeMutableBufferPointer<Float>
     private let gradientY: UnsafeMutableBufferPointer<Float>
-    private let liveLog: UnsafeMutableBufferPointer<Float>
-    /// Smoothed copies used by the refinement (quantum noise in the gradients would bias its steps to zero).
-    private let referenceSmooth: UnsafeMutableBufferPointer<Float>
-    private let liveSmooth: UnsafeMutableBufferPointer<Float>
-    private let smoothingScratch: UnsafeMutableBufferPointer<Float>
+    private let levelScratch: UnsafeMutableBufferPointer<Float>
+    private let rowSums: UnsafeMutableBufferPointer<UInt32>
+    /// One level row of refinement residuals, their magnitudes and weights.
+    private let rowErrors: UnsafeMutableBufferPointer<Float>
+    private let rowMagnitudes: UnsafeMutableBufferPointer<Float>
+    private let rowWeights: UnsafeMutableBufferPointer<Float>
     private let referenceReal: UnsafeMutableBufferPointer<Float>
     private let referenceImaginary: UnsafeMutableBufferPointer<Float>
     private let workReal: UnsafeMutableBufferPointer<Float>
     private let workImaginary: UnsafeMutableBufferPointer<Float>
-    /// The control-point grid: shifts at block centres (row-major, gridSize²), and a scratch copy for smoothing.
+    /// The control-point grid: shifts (full-resolution pixels) at block centres (row-major, gridSize²), and a
+    /// scratch copy for smoothing.
     private let localX: UnsafeMutableBufferPointer<Float>
     private let localY: UnsafeMutableBufferPointer<Float>
     private let localScratch: UnsafeMutableBufferPointer<Float>
-    /// Whether `localX`/`localY` describe the last frame.
-    public private(set) var hasLocalField = false
-    /// Refinement samples every `sampleStep` pixels in each direction, inside `margin`.
-    private let sampleStep: Int
+    /// Refinement stays this far (level pixels) from the level's borders.
     private let margin: Int
-    /// Smoothing passes before refinement (more for larger frames, whose structures span more pixels).
-    private let smoothingPasses: Int
 
     public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters()) {
         precondition(parameters.gridSize >= 2, "the control-point grid needs at least 2×2 points")
@@ -81,16 +94,28 @@ public final class Registration {
         precondition(min(geometry.width, geometry.height) >= 8, "frames smaller than 8 pixels cannot be registered")
         self.geometry = geometry
         self.parameters = parameters
+        reduction = max(1, min(geometry.width, geometry.height) / 256)
+        levelWidth = geometry.width / reduction
+        levelHeight = geometry.height / reduction
         var side = 1
-        while side * 2 <= min(geometry.width, geometry.height) { side *= 2 }
+        while side * 2 <= min(levelWidth, levelHeight) { side *= 2 }
         workingSize = min(parameters.workingSize, side)
         factor = side / workingSize
-        originX = (geometry.width - side) / 2
-        originY = (geometry.height - side) / 2
+        originX = (levelWidth - side) / 2
+        originY = (levelHeight - side) / 2
         fft = FFT2D(size: workingSize)
-        let levels = 1 << geometry.bitsStored
-        logTable = .allocate(capacity: levels)
-        for value in 0..<levels { logTable[value] = Float(-log(max(Double(value), 0.5) / Double(levels - 1))) }
+        let maximum = Double(geometry.maximumValue)
+        logTable = .allocate(capacity: Int(geometry.maximumValue) + 1)
+        for value in 0..<logTable.count { logTable[value] = Float(-log(max(Double(value), 0.5) / maximum)) }
+        // Indexed by a block's sum shifted right by `blockShift`, so the table stays within 2¹⁶ entries.
+        let largestSum = reduction * reduction * Int(geometry.maximumValue)
+        blockShift = max(0, (Int.bitWidth - largestSum.leadingZeroBitCount) - 16)
+        blockLogTable = .allocate(capacity: (largestSum >> blockShift) + 1)
+        let blockMaximum = Double(largestSum)
+        for index in 0..<blockLogTable.count {
+            let sum = blockShift == 0 ? Double(index) : (Double(index) + 0.5) * Double(1 << blockShift)
+            blockLogTable[index] = Float(-log(max(sum, 0.5) / blockMaximum))
+        }
         let cells = workingSize * workingSize
         window = .allocate(capacity: cells)
         for y in 0..<workingSize {
@@ -100,39 +125,41 @@ public final class Registration {
                 window[y * workingSize + x] = Float(wx * wy)
             }
         }
-        let pixels = geometry.pixelCount
-        referenceLog = .allocate(capacity: pixels)
-        gradientX = .allocate(capacity: pixels)
-        gradientY = .allocate(capacity: pixels)
-        liveLog = .allocate(capacity: pixels)
-        referenceSmooth = .allocate(capacity: pixels)
-        liveSmooth = .allocate(capacity: pixels)
-        smoothingScratch = .allocate(capacity: pixels)
+        referenceLog = .allocate(capacity: geometry.pixelCount)
+        let levelPixels = levelWidth * levelHeight
+        referenceLevel = .allocate(capacity: levelPixels)
+        liveLevel = .allocate(capacity: levelPixels)
+        gradientX = .allocate(capacity: levelPixels)
+        gradientY = .allocate(capacity: levelPixels)
+        levelScratch = .allocate(capacity: levelPixels)
+        rowSums = .allocate(capacity: geometry.width)
+        rowErrors = .allocate(capacity: levelWidth)
+        rowMagnitudes = .allocate(capacity: levelWidth)
+        rowWeights = .allocate(capacity: levelWidth)
         referenceReal = .allocate(capacity: cells)
         referenceImaginary = .allocate(capacity: cells)
         workReal = .allocate(capacity: cells)
         workImaginary = .allocate(capacity: cells)
-        sampleStep = max(1, min(geometry.width, geometry.height) / 512)
-        margin = Int(parameters.maximumShift.rounded(.up)) + 2
-        smoothingPasses = max(1, min(geometry.width, geometry.height) / 512)
+        margin = Int((parameters.maximumShift / Double(reduction)).rounded(.up)) + 2
         localX = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localY = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localScratch = .allocate(capacity: parameters.gridSize * parameters.gridSize)
     }
 
     deinit {
-        for buffer in [localX, localY, localScratch] { buffer.deallocate() }
-        for buffer in [logTable, window, referenceLog, gradientX, gradientY, liveLog, referenceSmooth, liveSmooth,
-                       smoothingScratch, referenceReal, referenceImaginary, workReal, workImaginary] { buffer.deallocate() }
+        rowSums.deallocate()
+        for buffer in [rowErrors, rowMagnitudes, rowWeights, localX, localY, localScratch, logTable, blockLogTable, window, referenceLog, referenceLevel,
+                       liveLevel, gradientX, gradientY, levelScratch, referenceReal, referenceImaginary, workReal,
+                       workImaginary] { buffer.deallocate() }
     }
 
     /// Makes `pixels` the reference that later frames are registered to.
     public func setReference(_ pixels: UnsafeBufferPointer<UInt16>) {
-        toLog(pixels, into: referenceLog)
-        smooth(referenceLog, into: referenceSmooth)
-        for _ in 1..<smoothingPasses { smooth(referenceSmooth, into: referenceSmooth) }
-        let width = geometry.width, height = geometry.height
-        let image = referenceSmooth
+        let limit = logTable.count - 1
+        for i in 0..<geometry.pixelCount { referenceLog[i] = logTable[min(Int(pixels[i]), limit)] }
+        reduceToLog(pixels, into: referenceLevel)
+        let width = levelWidth, height = levelHeight
+        let image = referenceLevel
         for y in 0..<height {
             for x in 0..<width {
                 let i = y * width + x
@@ -142,7 +169,7 @@ public final class Registration {
                 gradientY[i] = (down - up) * (y > 0 && y < height - 1 ? 0.5 : 1)
             }
         }
-        prepareSpectrum(of: referenceLog, real: referenceReal, imaginary: referenceImaginary)
+        prepareSpectrum(of: referenceLevel, real: referenceReal, imaginary: referenceImaginary)
         hasReference = true
     }
 
@@ -151,37 +178,36 @@ public final class Registration {
     /// made this frame the new reference.
     public func estimate(_ pixels: UnsafeBufferPointer<UInt16>) -> MotionEstimate {
         var estimate = MotionEstimate()
+        exposureOffset = 0
+        hasLocalField = false
         guard hasReference else {
-            toLog(pixels, into: liveLog)
             setReference(pixels)
             estimate.confidence = 1
             estimate.state = .tracking
             return estimate
         }
-        toLog(pixels, into: liveLog)
-        prepareSpectrum(of: liveLog, real: workReal, imaginary: workImaginary)
+        reduceToLog(pixels, into: liveLevel)
+        prepareSpectrum(of: liveLevel, real: workReal, imaginary: workImaginary)
         let (coarseX, coarseY, peak) = correlationPeak()
-        let scale = Double(factor)
-        var dx = coarseX * scale, dy = coarseY * scale
+        // Level pixels from here on; full-resolution pixels in the result.
+        var dx = coarseX * Double(factor), dy = coarseY * Double(factor)
+        let scale = Double(reduction)
         estimate.confidence = peak
-        if peak < parameters.minimumConfidence || max(abs(dx), abs(dy)) > parameters.maximumShift {
-            estimate.dx = Float(dx)
-            estimate.dy = Float(dy)
+        if peak < parameters.minimumConfidence || max(abs(dx), abs(dy)) * scale > parameters.maximumShift {
+            estimate.dx = Float(dx * scale)
+            estimate.dy = Float(dy * scale)
             estimate.state = .lost
             setReference(pixels)
             return estimate
         }
-        smooth(liveLog, into: liveSmooth)
-        for _ in 1..<smoothingPasses { smooth(liveSmooth, into: liveSmooth) }
-        exposureOffset = 0
-        hasLocalField = false
-        if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * scale, abs(refined.dy - dy) <= 2 * scale {
+        if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * Double(factor),
+           abs(refined.dy - dy) <= 2 * Double(factor) {
             (dx, dy) = (refined.dx, refined.dy)
             exposureOffset = Float(refined.offset)
         }
         if parameters.localCorrection { estimateLocalField(globalX: dx, globalY: dy) }
-        estimate.dx = Float(dx)
-        estimate.dy = Float(dy)
+        estimate.dx = Float(dx * scale)
+        estimate.dy = Float(dy * scale)
         estimate.state = .tracking
         return estimate
     }
@@ -200,25 +226,26 @@ public final class Registration {
         return (mix(localX), mix(localY))
     }
 
-    /// Refines each control point on its block, starting from the global shift; points that fail or stray
-    /// further than `maximumLocalDeviation` keep the global shift; then one 3×3 averaging pass smooths the field.
+    /// Refines each control point on its block (level coordinates), starting from the global shift; points that
+    /// fail or stray further than `maximumLocalDeviation` keep the global shift; then one 3×3 averaging pass
+    /// smooths the field.
     private func estimateLocalField(globalX: Double, globalY: Double) {
-        let n = parameters.gridSize
-        let blockWidth = geometry.width / n, blockHeight = geometry.height / n
+        let n = parameters.gridSize, scale = Double(reduction)
+        let blockWidth = levelWidth / n, blockHeight = levelHeight / n
         for row in 0..<n {
             for column in 0..<n {
                 let region = (minX: max(column * blockWidth, margin), minY: max(row * blockHeight, margin),
-                              maxX: min((column + 1) * blockWidth, geometry.width - margin),
-                              maxY: min((row + 1) * blockHeight, geometry.height - margin))
+                              maxX: min((column + 1) * blockWidth, levelWidth - margin),
+                              maxY: min((row + 1) * blockHeight, levelHeight - margin))
                 var x = globalX, y = globalY
                 if region.minX + 8 < region.maxX, region.minY + 8 < region.maxY,
                    let local = refine(dx: globalX, dy: globalY, offset: Double(exposureOffset), region: region),
-                   abs(local.dx - globalX) <= parameters.maximumLocalDeviation,
-                   abs(local.dy - globalY) <= parameters.maximumLocalDeviation {
+                   abs(local.dx - globalX) * scale <= parameters.maximumLocalDeviation,
+                   abs(local.dy - globalY) * scale <= parameters.maximumLocalDeviation {
                     (x, y) = (local.dx, local.dy)
                 }
-                localX[row * n + column] = Float(x)
-                localY[row * n + column] = Float(y)
+                localX[row * n + column] = Float(x * scale)
+                localY[row * n + column] = Float(y * scale)
             }
         }
         smoothField(localX)
@@ -244,68 +271,66 @@ public final class Registration {
         for i in 0..<(n * n) { field[i] = localScratch[i] }
     }
 
-    /// Digital subtraction of the last estimated frame: live − reference warped by (dx, dy) − the exposure
-    /// offset, in the log domain,
-    /// written as samples around mid-grey (more attenuation in the live frame, e.g. contrast, is darker;
-    /// one unit of attenuation spans half the range).
+    /// Digital subtraction of the last estimated frame `live`: live − reference warped by (dx, dy) − the exposure
+    /// offset, in the log domain, written as samples around mid-grey (more attenuation in the live frame, e.g.
+    /// contrast, is darker; one unit of attenuation spans half the range). `output` may be `live`'s own memory.
     /// With `local` (and a local field estimated for this frame) the mask is warped by the control-point field
     /// instead of the single shift.
-    public func writeSubtraction(dx: Float, dy: Float, correctExposure: Bool = true, local: Bool = false,
-                                 into output: UnsafeMutableBufferPointer<UInt16>) {
+    public func writeSubtraction(of live: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, correctExposure: Bool = true,
+                                 local: Bool = false, into output: UnsafeMutableBufferPointer<UInt16>) {
         let offset = correctExposure ? exposureOffset : 0
-        if local && hasLocalField {
-            writeLocalSubtraction(offset: offset, into: output)
-            return
-        }
-        let width = geometry.width, height = geometry.height
+        let width = geometry.width, height = geometry.height, limit = logTable.count - 1
         let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1))
         let gain = maximum / 2
-        let ix = Int((-dx).rounded(.down)), iy = Int((-dy).rounded(.down))
-        let fx = -dx - Float(ix), fy = -dy - Float(iy)
-        let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
-        for y in 0..<height {
-            let y0 = min(max(y + iy, 0), height - 1), y1 = min(max(y + iy + 1, 0), height - 1)
-            for x in 0..<width {
-                let x0 = min(max(x + ix, 0), width - 1), x1 = min(max(x + ix + 1, 0), width - 1)
-                let mask = w00 * referenceLog[y0 * width + x0] + w01 * referenceLog[y0 * width + x1]
-                    + w10 * referenceLog[y1 * width + x0] + w11 * referenceLog[y1 * width + x1]
-                let value = middle - gain * (liveLog[y * width + x] - mask - offset)
-                output[y * width + x] = UInt16(min(max(value, 0), maximum))
-            }
+        func write(_ i: Int, mask: Float) {
+            let value = middle - gain * (logTable[min(Int(live[i]), limit)] - mask - offset)
+            output[i] = UInt16(min(max(value, 0), maximum))
         }
-    }
-
-    private func writeLocalSubtraction(offset: Float, into output: UnsafeMutableBufferPointer<UInt16>) {
-        let width = geometry.width, height = geometry.height
-        let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1)), gain = maximum / 2
+        func mask(x sx: Float, y sy: Float) -> Float {
+            let ix = Int(sx.rounded(.down)), iy = Int(sy.rounded(.down))
+            let fx = sx - Float(ix), fy = sy - Float(iy)
+            let x0 = min(max(ix, 0), width - 1), x1 = min(max(ix + 1, 0), width - 1)
+            let y0 = min(max(iy, 0), height - 1), y1 = min(max(iy + 1, 0), height - 1)
+            return (1 - fy) * ((1 - fx) * referenceLog[y0 * width + x0] + fx * referenceLog[y0 * width + x1])
+                + fy * ((1 - fx) * referenceLog[y1 * width + x0] + fx * referenceLog[y1 * width + x1])
+        }
         for y in 0..<height {
             for x in 0..<width {
-                let shift = localShift(x: Float(x), y: Float(y))
-                let sx = Float(x) - shift.dx, sy = Float(y) - shift.dy
-                let ix = Int(sx.rounded(.down)), iy = Int(sy.rounded(.down))
-                let fx = sx - Float(ix), fy = sy - Float(iy)
-                let x0 = min(max(ix, 0), width - 1), x1 = min(max(ix + 1, 0), width - 1)
-                let y0 = min(max(iy, 0), height - 1), y1 = min(max(iy + 1, 0), height - 1)
-                let mask = (1 - fy) * ((1 - fx) * referenceLog[y0 * width + x0] + fx * referenceLog[y0 * width + x1])
-                    + fy * ((1 - fx) * referenceLog[y1 * width + x0] + fx * referenceLog[y1 * width + x1])
-                let value = middle - gain * (liveLog[y * width + x] - mask - offset)
-                output[y * width + x] = UInt16(min(max(value, 0), maximum))
+                let shift = local && hasLocalField ? localShift(x: Float(x), y: Float(y)) : (dx: dx, dy: dy)
+                write(y * width + x, mask: mask(x: Float(x) - shift.dx, y: Float(y) - shift.dy))
             }
         }
     }
 
     // MARK: - Steps
 
-    private func toLog(_ pixels: UnsafeBufferPointer<UInt16>, into output: UnsafeMutableBufferPointer<Float>) {
-        let limit = logTable.count - 1
-        for i in 0..<geometry.pixelCount { output[i] = logTable[min(Int(pixels[i]), limit)] }
+    /// Box-averages `pixels` down to the refinement level through the block-sum −log table, then smooths it.
+    private func reduceToLog(_ pixels: UnsafeBufferPointer<UInt16>, into output: UnsafeMutableBufferPointer<Float>) {
+        let width = geometry.width, r = reduction, shift = UInt32(blockShift), limit = UInt32(blockLogTable.count - 1)
+        let source = pixels.baseAddress!, sums = rowSums.baseAddress!, table = blockLogTable.baseAddress!
+        for levelY in 0..<levelHeight {
+            let first = source + levelY * r * width
+            for x in 0..<width { sums[x] = UInt32(first[x]) }
+            for k in stride(from: 1, to: r, by: 1) {
+                let row = first + k * width
+                for x in 0..<width { sums[x] &+= UInt32(row[x]) }
+            }
+            let target = output.baseAddress! + levelY * levelWidth
+            for levelX in 0..<levelWidth {
+                let block = sums + levelX &* r
+                var sum: UInt32 = 0
+                for j in 0..<r { sum &+= block[j] }
+                target[levelX] = table[Int(min(sum >> shift, limit))]
+            }
+        }
+        smooth(output)
     }
 
-    /// Binomial [1 4 6 4 1]/16 smoothing in both directions (σ ≈ 1 px), edges clamped; the interior runs
-    /// without clamping so the compiler can vectorise it.
-    private func smooth(_ image: UnsafeMutableBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
-        let width = geometry.width, height = geometry.height
-        let input = image.baseAddress!, temporary = smoothingScratch.baseAddress!, out = output.baseAddress!
+    /// Binomial [1 4 6 4 1]/16 smoothing of a level image in place, in both directions (σ ≈ 1 px), edges clamped;
+    /// the interior runs without clamping so the compiler can vectorise it.
+    private func smooth(_ image: UnsafeMutableBufferPointer<Float>) {
+        let width = levelWidth, height = levelHeight
+        let input = image.baseAddress!, temporary = levelScratch.baseAddress!
         let sixteenth: Float = 1 / 16
         for y in 0..<height {
             let source = input + y * width, target = temporary + y * width
@@ -323,18 +348,18 @@ public final class Registration {
         for y in 0..<height {
             let r0 = temporary + max(y - 2, 0) * width, r1 = temporary + max(y - 1, 0) * width, r2 = temporary + y * width
             let r3 = temporary + min(y + 1, height - 1) * width, r4 = temporary + min(y + 2, height - 1) * width
-            let target = out + y * width
+            let target = input + y * width
             for x in 0..<width {
                 target[x] = (r0[x] + r4[x] + 4 * (r1[x] + r3[x]) + 6 * r2[x]) * sixteenth
             }
         }
     }
 
-    /// Averages the central square down to the working grid, removes the mean, applies the window, and
+    /// Averages the level's central square down to the working grid, removes the mean, applies the window, and
     /// transforms it.
     private func prepareSpectrum(of image: UnsafeMutableBufferPointer<Float>, real: UnsafeMutableBufferPointer<Float>,
                                  imaginary: UnsafeMutableBufferPointer<Float>) {
-        let n = workingSize, width = geometry.width
+        let n = workingSize, width = levelWidth
         let norm = 1 / Float(factor * factor)
         var total: Float = 0
         for cy in 0..<n {
@@ -353,7 +378,7 @@ public final class Registration {
             real[i] = (real[i] - mean) * window[i]
             imaginary[i] = 0
         }
-        fft.transform(real: real.baseAddress!, imaginary: imaginary.baseAddress!)
+        fft.forwardTransposed(real: real.baseAddress!, imaginary: imaginary.baseAddress!)
     }
 
     /// The peak of the phase correlation between the reference and the live spectrum (in `work`), in working
@@ -369,7 +394,7 @@ public final class Registration {
             workReal[i] = re * inverse
             workImaginary[i] = im * inverse
         }
-        fft.transform(real: workReal.baseAddress!, imaginary: workImaginary.baseAddress!, inverse: true)
+        fft.inverseFromTransposed(real: workReal.baseAddress!, imaginary: workImaginary.baseAddress!)
         var best = 0
         for i in 1..<(n * n) where workReal[i] > workReal[best] { best = i }
         let px = best % n, py = best / n
@@ -384,14 +409,21 @@ public final class Registration {
         return (Double(wrappedX) + fx, Double(wrappedY) + fy, workReal[best])
     }
 
-    /// Gauss–Newton with Tukey weights: find the shift d and exposure offset c with live(x + d) ≈ reference(x) + c
-    /// over `region` (default: the interior, away from the borders by the largest shift).
+    /// Gauss–Newton with Tukey weights on the refinement level: find the shift d and exposure offset c with
+    /// live(x + d) ≈ reference(x) + c over `region` (default: the interior, away from the borders by the largest
+    /// shift). Eight samples at a time; a region's last columns that do not fill eight are left out.
     private func refine(dx startX: Double, dy startY: Double, offset startOffset: Double = 0,
                         region: (minX: Int, minY: Int, maxX: Int, maxY: Int)? = nil) -> (dx: Double, dy: Double, offset: Double)? {
-        let width = geometry.width, height = geometry.height
+        typealias Lanes = SIMD8<Float>
+        let width = levelWidth, height = levelHeight
         let bounds = region ?? (margin, margin, width - margin, height - margin)
+        let live = liveLevel.baseAddress!, reference = referenceLevel.baseAddress!
+        let gradientsX = gradientX.baseAddress!, gradientsY = gradientY.baseAddress!
+        func load(_ pointer: UnsafeMutablePointer<Float>) -> Lanes {
+            UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self)
+        }
         var dx = startX, dy = startY
-        var cut = Float.greatestFiniteMagnitude, inverseCut: Float = 0
+        var cut = Float.greatestFiniteMagnitude
         var offset = startOffset
         for _ in 0..<parameters.refinementIterations {
             let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
@@ -400,48 +432,58 @@ public final class Registration {
             // Unknowns: the shift step (δx, δy) and the exposure offset c (live = reference + c in the log domain).
             var hxx: Double = 0, hxy: Double = 0, hyy: Double = 0, hxc: Double = 0, hyc: Double = 0, hcc: Double = 0
             var bx: Double = 0, by: Double = 0, bc: Double = 0
-            var absoluteSum: Double = 0, samples = 0
+            var absoluteSum: Double = 0
             let yStart = max(bounds.minY, -iy), yEnd = min(bounds.maxY, height - 1 - iy - 1)
             let xStart = max(bounds.minX, -ix), xEnd = min(bounds.maxX, width - 1 - ix - 1)
-            guard yStart < yEnd, xStart < xEnd else { return nil }
+            let groups = (xEnd - xStart) / Lanes.scalarCount
+            guard yStart < yEnd, groups > 0 else { return nil }
             let currentOffset = Float(offset)
-            var y = yStart
-            while y < yEnd {
-                let row = y * width, live = (y + iy) * width + ix
-                var rowXX: Float = 0, rowXY: Float = 0, rowYY: Float = 0, rowXC: Float = 0, rowYC: Float = 0, rowCC: Float = 0
-                var rowBX: Float = 0, rowBY: Float = 0, rowBC: Float = 0, rowAbs: Float = 0
-                var x = xStart
-                while x < xEnd {
-                    let j = live + x
-                    let warped = w00 * liveSmooth[j] + w01 * liveSmooth[j + 1] + w10 * liveSmooth[j + width]
-                        + w11 * liveSmooth[j + width + 1]
-                    let error = warped - referenceSmooth[row + x] - currentOffset
+            let count = groups * Lanes.scalarCount
+            let errors = rowErrors.baseAddress!, weights = rowWeights.baseAddress!, magnitudes = rowMagnitudes.baseAddress!
+            let currentCut = cut, currentInverseCut = 1 / cut
+            for y in yStart..<yEnd {
+                let row = y * width + xStart, shifted = (y + iy) * width + ix + xStart
+                // Residuals and Tukey's biweight (residuals beyond the cut, e.g. a moving wire or contrast, count
+                // for nothing), written to row buffers by a loop the compiler vectorises.
+                let top = live + shifted, bottom = live + shifted + width, base = reference + row
+                for x in 0..<count {
+                    let warped = w00 * top[x] + w01 * top[x &+ 1] + w10 * bottom[x] + w11 * bottom[x &+ 1]
+                    let error = warped - base[x] - currentOffset
                     let magnitude = abs(error)
-                    // Tukey's biweight: residuals beyond the cut (a moving wire, contrast) count for nothing.
-                    let ratio = error * inverseCut
-                    let weight: Float = magnitude < cut ? (1 - ratio * ratio) * (1 - ratio * ratio) : 0
-                    let gx = gradientX[row + x], gy = gradientY[row + x]
-                    rowXX += weight * gx * gx
-                    rowXY += weight * gx * gy
-                    rowYY += weight * gy * gy
-                    rowXC -= weight * gx
-                    rowYC -= weight * gy
-                    rowCC += weight
-                    rowBX += weight * gx * error
-                    rowBY += weight * gy * error
-                    rowBC -= weight * error
-                    rowAbs += magnitude
-                    x += sampleStep
+                    let ratio = error * currentInverseCut
+                    let keep = 1 - ratio * ratio
+                    errors[x] = error
+                    magnitudes[x] = magnitude
+                    weights[x] = magnitude < currentCut ? keep * keep : 0
                 }
-                hxx += Double(rowXX); hxy += Double(rowXY); hyy += Double(rowYY)
-                hxc += Double(rowXC); hyc += Double(rowYC); hcc += Double(rowCC)
-                bx += Double(rowBX); by += Double(rowBY); bc += Double(rowBC); absoluteSum += Double(rowAbs)
-                samples += (xEnd - xStart + sampleStep - 1) / sampleStep
-                y += sampleStep
+                // The normal equations' sums, eight lanes at a time.
+                var rowXX = Lanes(), rowXY = Lanes(), rowYY = Lanes(), rowXC = Lanes(), rowYC = Lanes(), rowCC = Lanes()
+                var rowBX = Lanes(), rowBY = Lanes(), rowBC = Lanes(), rowAbs = Lanes()
+                for group in 0..<groups {
+                    let k = group * Lanes.scalarCount, i = row + k
+                    let weight = load(weights + k), error = load(errors + k)
+                    let gx = load(gradientsX + i), gy = load(gradientsY + i)
+                    let weightedX = weight * gx, weightedY = weight * gy
+                    rowXX += weightedX * gx
+                    rowXY += weightedX * gy
+                    rowYY += weightedY * gy
+                    rowXC -= weightedX
+                    rowYC -= weightedY
+                    rowCC += weight
+                    rowBX += weightedX * error
+                    rowBY += weightedY * error
+                    rowBC -= weight * error
+                    rowAbs += load(magnitudes + k)
+                }
+                hxx += Double(rowXX.sum()); hxy += Double(rowXY.sum()); hyy += Double(rowYY.sum())
+                hxc += Double(rowXC.sum()); hyc += Double(rowYC.sum()); hcc += Double(rowCC.sum())
+                bx += Double(rowBX.sum()); by += Double(rowBY.sum()); bc += Double(rowBC.sum())
+                absoluteSum += Double(rowAbs.sum())
             }
+            let samples = Double((yEnd - yStart) * groups * Lanes.scalarCount)
             // Solve H (δx, δy, δc) = −b by Cramer's rule (H symmetric 3×3).
             let determinant = hxx * (hyy * hcc - hyc * hyc) - hxy * (hxy * hcc - hyc * hxc) + hxc * (hxy * hyc - hyy * hxc)
-            guard abs(determinant) > 1e-12, samples > 0 else { return nil }
+            guard abs(determinant) > 1e-12 else { return nil }
             let rx = -bx, ry = -by, rc = -bc
             let stepX = (rx * (hyy * hcc - hyc * hyc) - hxy * (ry * hcc - hyc * rc) + hxc * (ry * hyc - hyy * rc)) / determinant
             let stepY = (hxx * (ry * hcc - hyc * rc) - rx * (hxy * hcc - hyc * hxc) + hxc * (hxy * rc - ry * hxc)) / determinant
@@ -450,9 +492,8 @@ public final class Registration {
             dy += stepY
             offset += stepC
             // σ ≈ 1.25 × the mean absolute residual; Tukey's cut at 4.685σ.
-            cut = Float(4.685 * 1.25 * absoluteSum / Double(samples))
-            inverseCut = 1 / cut
-            if abs(stepX) < 0.002 && abs(stepY) < 0.002 { break }
+            cut = Float(4.685 * 1.25 * absoluteSum / samples)
+            if abs(stepX) < 0.001 && abs(stepY) < 0.001 { break }
         }
         return (dx, dy, offset)
     }
