@@ -2,14 +2,14 @@ import FluoroCore
 
 /// Settings of the motion estimator.
 public struct RegistrationParameters: Sendable {
-    /// Side of the phase-correlation grid (a power of two); the frame's central square is averaged down to it.
+    /// Side of the phase-correlation grid (a power of two); the refinement level's central square is averaged down to it.
     public var workingSize = 256
     /// Largest shift (pixels, full resolution) that patient motion can cause; a larger one is a table move
     /// (or a failure) and makes the estimator report `lost` and take the frame as its new reference.
     public var maximumShift = 24.0
     /// Phase-correlation peaks below this (0...1) mean no reliable match: `lost`.
     public var minimumConfidence: Float = 0.03
-    /// Gauss–Newton refinement steps at full resolution.
+    /// Most Gauss–Newton refinement steps (on the refinement level; it stops earlier once a step is below 0.001 px).
     public var refinementIterations = 10
     /// Second level: a grid of control points, each refined on its own block from the global shift, for the
     /// non-rigid part of the motion (used by the subtraction image).
