@@ -47,7 +47,9 @@ public final class Registration {
     /// Whether the control-point field describes the last frame.
     public private(set) var hasLocalField = false
 
-    /// Full-resolution pixels per refinement-level pixel along each axis, and the level's size.
+    /// The refinement level: the frame box-averaged to at most 256 pixels a side, in the log domain.
+    private let level: LogReduction
+    /// Full-resolution pixels per level pixel along each axis, and the level's size.
     private let reduction: Int
     private let levelWidth: Int
     private let levelHeight: Int
@@ -57,10 +59,8 @@ public final class Registration {
     private let factor: Int
     private let originX: Int
     private let originY: Int
-    /// −log of one full-resolution sample (the subtraction image), and of the sum of a reduction² block.
+    /// −log of one full-resolution sample (the subtraction image).
     private let logTable: UnsafeMutableBufferPointer<Float>
-    private let blockLogTable: UnsafeMutableBufferPointer<Float>
-    private let blockShift: Int
     private let window: UnsafeMutableBufferPointer<Float>
     /// The reference at full resolution (the subtraction mask).
     private let referenceLog: UnsafeMutableBufferPointer<Float>
@@ -70,7 +70,6 @@ public final class Registration {
     private let gradientX: UnsafeMutableBufferPointer<Float>
     private let gradientY: UnsafeMutableBufferPointer<Float>
     private let levelScratch: UnsafeMutableBufferPointer<Float>
-    private let rowSums: UnsafeMutableBufferPointer<UInt32>
     /// One level row of refinement residuals, their magnitudes and weights.
     private let rowErrors: UnsafeMutableBufferPointer<Float>
     private let rowMagnitudes: UnsafeMutableBufferPointer<Float>
@@ -94,9 +93,10 @@ public final class Registration {
         precondition(min(geometry.width, geometry.height) >= 8, "frames smaller than 8 pixels cannot be registered")
         self.geometry = geometry
         self.parameters = parameters
-        reduction = max(1, min(geometry.width, geometry.height) / 256)
-        levelWidth = geometry.width / reduction
-        levelHeight = geometry.height / reduction
+        level = LogReduction(geometry: geometry, largestSide: 256)
+        reduction = level.factor
+        levelWidth = level.width
+        levelHeight = level.height
         var side = 1
         while side * 2 <= min(levelWidth, levelHeight) { side *= 2 }
         workingSize = min(parameters.workingSize, side)
@@ -107,15 +107,6 @@ public final class Registration {
         let maximum = Double(geometry.maximumValue)
         logTable = .allocate(capacity: Int(geometry.maximumValue) + 1)
         for value in 0..<logTable.count { logTable[value] = Float(-log(max(Double(value), 0.5) / maximum)) }
-        // Indexed by a block's sum shifted right by `blockShift`, so the table stays within 2¹⁶ entries.
-        let largestSum = reduction * reduction * Int(geometry.maximumValue)
-        blockShift = max(0, (Int.bitWidth - largestSum.leadingZeroBitCount) - 16)
-        blockLogTable = .allocate(capacity: (largestSum >> blockShift) + 1)
-        let blockMaximum = Double(largestSum)
-        for index in 0..<blockLogTable.count {
-            let sum = blockShift == 0 ? Double(index) : (Double(index) + 0.5) * Double(1 << blockShift)
-            blockLogTable[index] = Float(-log(max(sum, 0.5) / blockMaximum))
-        }
         let cells = workingSize * workingSize
         window = .allocate(capacity: cells)
         for y in 0..<workingSize {
@@ -132,7 +123,6 @@ public final class Registration {
         gradientX = .allocate(capacity: levelPixels)
         gradientY = .allocate(capacity: levelPixels)
         levelScratch = .allocate(capacity: levelPixels)
-        rowSums = .allocate(capacity: geometry.width)
         rowErrors = .allocate(capacity: levelWidth)
         rowMagnitudes = .allocate(capacity: levelWidth)
         rowWeights = .allocate(capacity: levelWidth)
@@ -147,8 +137,7 @@ public final class Registration {
     }
 
     deinit {
-        rowSums.deallocate()
-        for buffer in [rowErrors, rowMagnitudes, rowWeights, localX, localY, localScratch, logTable, blockLogTable, window, referenceLog, referenceLevel,
+        for buffer in [rowErrors, rowMagnitudes, rowWeights, localX, localY, localScratch, logTable, window, referenceLog, referenceLevel,
                        liveLevel, gradientX, gradientY, levelScratch, referenceReal, referenceImaginary, workReal,
                        workImaginary] { buffer.deallocate() }
     }
@@ -304,25 +293,9 @@ public final class Registration {
 
     // MARK: - Steps
 
-    /// Box-averages `pixels` down to the refinement level through the block-sum −log table, then smooths it.
+    /// The refinement level of `pixels`, smoothed.
     private func reduceToLog(_ pixels: UnsafeBufferPointer<UInt16>, into output: UnsafeMutableBufferPointer<Float>) {
-        let width = geometry.width, r = reduction, shift = UInt32(blockShift), limit = UInt32(blockLogTable.count - 1)
-        let source = pixels.baseAddress!, sums = rowSums.baseAddress!, table = blockLogTable.baseAddress!
-        for levelY in 0..<levelHeight {
-            let first = source + levelY * r * width
-            for x in 0..<width { sums[x] = UInt32(first[x]) }
-            for k in stride(from: 1, to: r, by: 1) {
-                let row = first + k * width
-                for x in 0..<width { sums[x] &+= UInt32(row[x]) }
-            }
-            let target = output.baseAddress! + levelY * levelWidth
-            for levelX in 0..<levelWidth {
-                let block = sums + levelX &* r
-                var sum: UInt32 = 0
-                for j in 0..<r { sum &+= block[j] }
-                target[levelX] = table[Int(min(sum >> shift, limit))]
-            }
-        }
+        level.reduce(pixels, into: output.baseAddress!)
         smooth(output)
     }
 

@@ -1,0 +1,63 @@
+import FluoroCore
+
+/// Box-averages frames by an integer factor and takes them into the log (attenuation) domain in one pass:
+/// the −log look-up table is indexed by a block's sum (shifted so the table stays within 2¹⁶ entries), so
+/// structures add and an exposure change becomes an offset. Allocates in `init` only.
+final class LogReduction {
+    let geometry: FrameGeometry
+    /// Full-resolution pixels per reduced pixel along each axis.
+    let factor: Int
+    let width: Int
+    let height: Int
+    private let table: UnsafeMutableBufferPointer<Float>
+    private let shift: Int
+    private let rowSums: UnsafeMutableBufferPointer<UInt32>
+
+    /// Reduces by the smallest factor that brings the shorter side to at most `largestSide` pixels.
+    init(geometry: FrameGeometry, largestSide: Int) {
+        self.geometry = geometry
+        var factor = 1
+        while min(geometry.width, geometry.height) / factor > largestSide { factor += 1 }
+        self.factor = factor
+        width = geometry.width / factor
+        height = geometry.height / factor
+        let largestSum = factor * factor * Int(geometry.maximumValue)
+        shift = max(0, (Int.bitWidth - largestSum.leadingZeroBitCount) - 16)
+        table = .allocate(capacity: (largestSum >> shift) + 1)
+        for index in 0..<table.count {
+            let sum = shift == 0 ? Double(index) : (Double(index) + 0.5) * Double(1 << shift)
+            table[index] = Float(-log(max(sum, 0.5) / Double(largestSum)))
+        }
+        rowSums = .allocate(capacity: geometry.width)
+    }
+
+    deinit {
+        table.deallocate()
+        rowSums.deallocate()
+    }
+
+    /// Writes the reduced −log image of `pixels` (`width` × `height`, row-major) into `output`.
+    func reduce(_ pixels: UnsafeBufferPointer<UInt16>, into output: UnsafeMutablePointer<Float>) {
+        let fullWidth = geometry.width, r = factor, shift = UInt32(shift), limit = UInt32(table.count - 1)
+        let source = pixels.baseAddress!, sums = rowSums.baseAddress!, table = table.baseAddress!
+        for y in 0..<height {
+            let first = source + y * r * fullWidth
+            for x in 0..<fullWidth { sums[x] = UInt32(first[x]) }
+            for k in stride(from: 1, to: r, by: 1) {
+                let row = first + k * fullWidth
+                for x in 0..<fullWidth { sums[x] &+= UInt32(row[x]) }
+            }
+            let target = output + y * width
+            for x in 0..<width {
+                let block = sums + x &* r
+                var sum: UInt32 = 0
+                for j in 0..<r { sum &+= block[j] }
+                target[x] = table[Int(min(sum >> shift, limit))]
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
