@@ -283,6 +283,29 @@ func motionBenchmark() throws {
                  size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
 }
 
+/// Segments synthetic runs (registration feeding the tracker): time per frame of the segmenter alone.
+func segmentBenchmark() throws {
+    let size = option("--size", 1024), frames = option("--frames", 60)
+    var parameters = SyntheticParameters()
+    parameters.size = size
+    parameters.frameCount = frames
+    parameters.seed = 1001
+    parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
+    let source = try SyntheticSource(parameters: parameters)
+    let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+    let registration = Registration(geometry: source.geometry)
+    let segmenter = DeviceSegmenter(geometry: source.geometry)
+    var perFrame: [Double] = []
+    while try source.read(into: frame) {
+        frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+        let start = MonotonicClock.now()
+        segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+        perFrame.append(Double(MonotonicClock.now() - start) / 1e6)
+    }
+    print(String(format: "segment %dx%d, %d frames: median %.2f ms, p99 %.2f ms (guidewire points %d)", size, size, frames,
+                 percentile(perFrame, 50), percentile(perFrame, 99), frame.annotations.guidewire.centerline.count))
+}
+
 /// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/bench_motion.py).
 func registerBenchmark() throws {
     guard let path = arguments.dropFirst().first else { throw FluoroError.invalidArgument("register needs a .y4m path") }
@@ -318,6 +341,7 @@ case "fft": fftBenchmark()
 case "ring": ringBenchmark()
 case "register": try registerBenchmark()
 case "motion": try motionBenchmark()
+case "segment": try segmentBenchmark()
 case "graph": try graphBenchmark()
 case "decode": try decodeBenchmark()
 default:

@@ -1,0 +1,367 @@
+import FluoroCore
+
+/// Settings of the classic (ridge-filter) device segmenter. Lengths are in pixels of the working level (the
+/// frame box-averaged to at most `levelSide` a side).
+public struct SegmentationParameters: Sendable {
+    /// Longest side of the working level.
+    public var levelSide = 512
+    /// Gaussian scales of the ridge filter: one for the wire, one for the catheter.
+    public var scales: [Float] = [1.0, 2.0]
+    /// Hysteresis thresholds, in multiples of the response's median over the frame (its noise floor).
+    public var highThreshold: Float = 14
+    public var lowThreshold: Float = 6
+    /// Shortest centre line reported as a device.
+    public var minimumLength = 24
+    /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
+    /// tracking: points of the predicted centre line).
+    public var seeds = 12
+    /// How far a tip may move along the centre line between frames before tracking holds it back.
+    public var maximumTipStep: Float = 8
+    /// When tracking, ridge response away from the predicted centre line counts this much (a contrast-filled
+    /// vessel must not take the trace over from the device it holds).
+    public var offTrackWeight: Float = 0.3
+    /// The width measure along a line is the widest scale's share of the widest and narrowest scales'
+    /// responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled vessel).
+    /// A catheter's share exceeds the wire's beyond its tip by at least this much.
+    public var catheterWidening: Float = 0.05
+    /// A contrast-filled vessel that the trace runs into beyond the wire's tip exceeds the wire's share by at
+    /// least this much.
+    public var vesselWidening: Float = 0.15
+
+    public init() {}
+}
+
+/// The classic device segmenter: a multi-scale Hessian ridge filter in the log domain, non-maximum suppression
+/// and hysteresis, tracing of the strongest consistent centre line, a change point along it where the ridge
+/// narrows (the catheter's tip, beyond which only the guidewire continues), and temporal tracking: the previous
+/// centre line, moved by the motion estimate, seeds the trace and is preferred over new ridges (ribs, vessel
+/// edges), and tips move at most `maximumTipStep` per frame along the line.
+///
+/// The guidewire's centre line includes the part inside the catheter (the wire runs through it). All memory is
+/// allocated in `init`; `segment` allocates nothing.
+public final class DeviceSegmenter {
+    public let geometry: FrameGeometry
+    public let parameters: SegmentationParameters
+    private let reduction: LogReduction
+    private let level: UnsafeMutableBufferPointer<Float>
+    private let filter: RidgeFilter
+    private let tracer: CenterlineTracer
+    private let best: UnsafeMutableBufferPointer<Int32>
+    private var bestCount = 0
+    /// The previous frame's centre line (level pixels, proximal to distal), its catheter-tip index, and the motion
+    /// estimate it was found with.
+    private let previousX: UnsafeMutableBufferPointer<Float>
+    private let previousY: UnsafeMutableBufferPointer<Float>
+    private var previousCount = 0
+    private var previousCatheterTip = 0
+    private var previousMotion = (dx: Float(0), dy: Float(0))
+    /// The predicted centre line, dilated, as stamps on the level (equal to `priorStamp` inside).
+    private let prior: UnsafeMutableBufferPointer<UInt32>
+    private var priorStamp: UInt32 = 0
+    /// Subpixel positions of the chosen path (level pixels).
+    private let pointX: UnsafeMutableBufferPointer<Float>
+    private let pointY: UnsafeMutableBufferPointer<Float>
+
+    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters()) {
+        precondition(!parameters.scales.isEmpty && parameters.levelSide >= 16, "invalid segmentation settings")
+        self.geometry = geometry
+        self.parameters = parameters
+        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
+        let pixels = reduction.width * reduction.height
+        level = .allocate(capacity: pixels)
+        filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales)
+        tracer = CenterlineTracer(width: reduction.width, height: reduction.height)
+        best = .allocate(capacity: tracer.capacity)
+        previousX = .allocate(capacity: tracer.capacity)
+        previousY = .allocate(capacity: tracer.capacity)
+        pointX = .allocate(capacity: tracer.capacity)
+        pointY = .allocate(capacity: tracer.capacity)
+        prior = .allocate(capacity: pixels)
+        prior.update(repeating: 0)
+    }
+
+    deinit {
+        for buffer in [level, previousX, previousY, pointX, pointY] { buffer.deallocate() }
+        best.deallocate()
+        prior.deallocate()
+    }
+
+    /// Finds the guidewire and catheter in `pixels` and writes them into `annotations`. Its `motion` (the frame's
+    /// registration against the motion reference) moves the previous centre line onto this frame.
+    public func segment(_ pixels: UnsafeBufferPointer<UInt16>, into annotations: inout FrameAnnotations) {
+        let motion = annotations.motion
+        annotations.guidewire.clear()
+        annotations.catheter.clear()
+        reduction.reduce(pixels, into: level.baseAddress!)
+        filter.apply(level.baseAddress!)
+        let noise = max(tracer.noiseLevel(of: filter.response), 1e-12)
+        let high = parameters.highThreshold * noise
+        tracer.findCandidates(filter, low: parameters.lowThreshold * noise, high: high)
+
+        let factor = Float(reduction.factor)
+        var shift = (dx: Float(0), dy: Float(0))
+        if motion.state == .tracking {
+            shift = ((motion.dx - previousMotion.dx) / factor, (motion.dy - previousMotion.dy) / factor)
+            previousMotion = (motion.dx, motion.dy)
+        } else if motion.state == .lost {
+            previousMotion = (0, 0)
+        }
+        let tracking = previousCount > 0
+        if tracking { stampPrior(shift: shift) }
+        chooseCenterline(tracking: tracking, shift: shift)
+        guard bestCount >= parameters.minimumLength else {
+            previousCount = 0
+            return
+        }
+        orient(tracking: tracking, shift: shift)
+        var (catheterTip, wireEnd) = split()
+        if tracking {
+            (wireEnd, catheterTip) = holdTips(wireEnd: wireEnd, catheterTip: catheterTip, shift: shift)
+        }
+        refineSubpixel(count: wireEnd)
+        remember(count: wireEnd, catheterTip: catheterTip)
+
+        // Confidence: the share of the line carried by strong ridge pixels.
+        var strong = 0
+        for k in 0..<wireEnd where filter.response[Int(best[k])] > high { strong += 1 }
+        let confidence = Float(strong) / Float(wireEnd)
+        let stride = max(1, 2 / reduction.factor)
+        func fullResolution(_ k: Int) -> Point2 {
+            Point2(x: (pointX[k] + 0.5) * factor - 0.5, y: (pointY[k] + 0.5) * factor - 0.5)
+        }
+        if catheterTip > 0 {
+            for k in Swift.stride(from: 0, to: catheterTip, by: stride) { annotations.catheter.append(fullResolution(k)) }
+            annotations.catheter.append(fullResolution(catheterTip))
+            annotations.catheter.tip = fullResolution(catheterTip)
+            annotations.catheter.confidence = confidence
+        }
+        if catheterTip < wireEnd - 1 {
+            for k in Swift.stride(from: 0, to: wireEnd - 1, by: stride) { annotations.guidewire.append(fullResolution(k)) }
+            annotations.guidewire.append(fullResolution(wireEnd - 1))
+            annotations.guidewire.tip = fullResolution(wireEnd - 1)
+            annotations.guidewire.confidence = confidence
+        }
+    }
+
+    // MARK: - Steps
+
+    /// Marks the previous centre line, moved by `shift`, dilated by 3 pixels, in `prior`.
+    private func stampPrior(shift: (dx: Float, dy: Float)) {
+        if priorStamp == UInt32.max {
+            prior.update(repeating: 0)
+            priorStamp = 0
+        }
+        priorStamp += 1
+        let w = reduction.width, h = reduction.height
+        for k in 0..<previousCount {
+            let x = Int((previousX[k] + shift.dx).rounded()), y = Int((previousY[k] + shift.dy).rounded())
+            for py in max(y - 3, 0)...max(min(y + 3, h - 1), 0) where y - 3 < h {
+                for px in max(x - 3, 0)...max(min(x + 3, w - 1), 0) where x - 3 < w { prior[py * w + px] = priorStamp }
+            }
+        }
+    }
+
+    /// Traces from seeds (points of the predicted centre line first, then the strongest ridge pixels) and keeps
+    /// the best line in `best`: the largest summed response, where it strays from the prediction weighted by
+    /// `offTrackWeight`.
+    private func chooseCenterline(tracking: Bool, shift: (dx: Float, dy: Float)) {
+        let w = reduction.width, h = reduction.height, response = filter.response
+        tracer.beginSearch()
+        bestCount = 0
+        var bestScore: Float = 0
+        func consider(_ seed: Int) {
+            guard tracer.isKept(seed), !tracer.wasVisited(seed) else { return }
+            tracer.trace(from: seed, response: response, normalX: filter.normalX, normalY: filter.normalY)
+            var score: Float = 0
+            for k in 0..<tracer.pathCount {
+                let i = Int(tracer.path[k])
+                score += response[i] * (tracking && prior[i] != priorStamp ? parameters.offTrackWeight : 1)
+            }
+            if score > bestScore {
+                bestScore = score
+                bestCount = tracer.pathCount
+                best.baseAddress!.update(from: tracer.path.baseAddress!, count: bestCount)
+            }
+        }
+        if tracking {
+            for fraction in [0.1, 0.3, 0.5, 0.7, 0.9] as [Float] {
+                let k = min(Int(fraction * Float(previousCount)), previousCount - 1)
+                let x = Int((previousX[k] + shift.dx).rounded()), y = Int((previousY[k] + shift.dy).rounded())
+                var nearest = -1, nearestDistance = Int.max
+                for py in max(y - 3, 1)...max(min(y + 3, h - 2), 1) {
+                    for px in max(x - 3, 1)...max(min(x + 3, w - 2), 1) {
+                        let i = py * w + px, distance = (px - x) * (px - x) + (py - y) * (py - y)
+                        if tracer.isKept(i), distance < nearestDistance { (nearest, nearestDistance) = (i, distance) }
+                    }
+                }
+                if nearest >= 0 { consider(nearest) }
+            }
+        }
+        for _ in 0..<parameters.seeds {
+            var strongest = -1, strongestResponse: Float = 0
+            for k in 0..<tracer.keptCount {
+                let i = Int(tracer.kept[k])
+                if response[i] > strongestResponse, !tracer.wasVisited(i) { (strongest, strongestResponse) = (i, response[i]) }
+            }
+            guard strongest >= 0 else { break }
+            consider(strongest)
+            if !tracer.wasVisited(strongest) { break }
+        }
+    }
+
+    /// Puts the proximal end first: when tracking, the end farther from the predicted tip; otherwise the end
+    /// nearer the image border (devices enter the field from outside it).
+    private func orient(tracking: Bool, shift: (dx: Float, dy: Float)) {
+        let w = reduction.width, h = reduction.height
+        let first = Int(best[0]), last = Int(best[bestCount - 1])
+        func point(_ i: Int) -> (x: Float, y: Float) { (Float(i % w), Float(i / w)) }
+        var reverse: Bool
+        if tracking {
+            let tip = (x: previousX[previousCount - 1] + shift.dx, y: previousY[previousCount - 1] + shift.dy)
+            func distance(_ p: (x: Float, y: Float)) -> Float { (p.x - tip.x) * (p.x - tip.x) + (p.y - tip.y) * (p.y - tip.y) }
+            reverse = distance(point(first)) < distance(point(last))
+        } else {
+            func border(_ p: (x: Float, y: Float)) -> Float { min(p.x, p.y, Float(w - 1) - p.x, Float(h - 1) - p.y) }
+            reverse = border(point(last)) < border(point(first))
+        }
+        if reverse {
+            var i = 0, j = bestCount - 1
+            while i < j {
+                best.swapAt(i, j)
+                i += 1
+                j -= 1
+            }
+        }
+    }
+
+    /// The widest scale's share of the widest and narrowest scales' responses at point `k` of `best`: higher on
+    /// a catheter (or a contrast-filled vessel) than on a wire.
+    private func widthShare(_ k: Int) -> Float {
+        let i = Int(best[k])
+        let wide = filter.scaleResponses[filter.scales.count - 1][i], thin = filter.scaleResponses[0][i]
+        return wide / max(wide + thin, 1e-20)
+    }
+
+    /// The best single change point of the width share within `range` of `best` (the last index of the first
+    /// part), where the part before is wider (`narrowing`) or narrower than the part after by at least
+    /// `margin`; nil when there is none.
+    private func changePoint(in range: Range<Int>, narrowing: Bool, margin: Float) -> Int? {
+        let n = range.count, minimumSide = 8
+        guard n >= 2 * minimumSide else { return nil }
+        var total: Float = 0
+        for k in range { total += widthShare(k) }
+        var before: Float = 0, split: Int?, largest: Float = 0
+        for k in range {
+            before += widthShare(k)
+            let left = k - range.lowerBound + 1, right = n - left
+            guard left >= minimumSide, right >= minimumSide else { continue }
+            let meanBefore = before / Float(left), meanAfter = (total - before) / Float(right)
+            let (wider, narrower) = narrowing ? (meanBefore, meanAfter) : (meanAfter, meanBefore)
+            guard wider > narrower + margin else { continue }
+            let statistic = (wider - narrower) * (Float(left * right) / Float(n)).squareRoot()
+            if statistic > largest { (split, largest) = (k, statistic) }
+        }
+        return split
+    }
+
+    /// Splits `best` into catheter and wire: returns the catheter tip's index (0 when the whole line is a wire,
+    /// `count - 1` when it is all catheter) and the wire's end. A ridge that widens by `vesselWidening` towards
+    /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first. The
+    /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
+    /// fades over that distance beyond the true tip).
+    private func split() -> (catheterTip: Int, wireEnd: Int) {
+        let w = reduction.width
+        var wireEnd = bestCount
+        if let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening) {
+            wireEnd = widening + 1
+        }
+        var catheterTip: Int
+        if var narrowing = changePoint(in: 0..<wireEnd, narrowing: true, margin: parameters.catheterWidening) {
+            let back = 1.5 * filter.scales[filter.scales.count - 1]
+            let end = Int(best[narrowing])
+            while narrowing > 0 {
+                let i = Int(best[narrowing - 1])
+                let dx = Float(i % w - end % w), dy = Float(i / w - end / w)
+                if dx * dx + dy * dy > back * back { break }
+                narrowing -= 1
+            }
+            catheterTip = max(narrowing, 1)
+        } else {
+            var total: Float = 0
+            for k in 0..<wireEnd { total += widthShare(k) }
+            catheterTip = total / Float(wireEnd) > 0.5 - parameters.catheterWidening / 2 ? wireEnd - 1 : 0
+        }
+        return (catheterTip, wireEnd)
+    }
+
+    /// Tracking. The wire may leave the predicted centre line (moved by the motion, 3 pixels either side) by at
+    /// most `maximumTipStep` along the line, and only over wire-like ridge (a width ratio like the wire's so far, not a contrast-filled
+    /// vessel's). The catheter's tip, which moves with the anatomy, is smoothed: it goes a third of the way from
+    /// the prediction to the measurement, or stays at the prediction when the measurement is beyond the step.
+    private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
+        let w = reduction.width, limit = parameters.maximumTipStep
+        func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
+        func nearestIndex(to p: (x: Float, y: Float), below end: Int) -> (index: Int, distance: Float) {
+            var index = 0, distance = Float.greatestFiniteMagnitude
+            for k in 0..<end {
+                let q = position(k)
+                let d = ((q.x - p.x) * (q.x - p.x) + (q.y - p.y) * (q.y - p.y)).squareRoot()
+                if d < distance { (index, distance) = (k, d) }
+            }
+            return (index, distance)
+        }
+        var split = min(catheterTip, wireEnd - 1)
+        if previousCatheterTip > 0 {
+            let predicted = (x: previousX[previousCatheterTip] + shift.dx, y: previousY[previousCatheterTip] + shift.dy)
+            let measured = position(split)
+            let dx = measured.x - predicted.x, dy = measured.y - predicted.y
+            let target = (dx * dx + dy * dy).squareRoot() > limit
+                ? predicted : (x: predicted.x + dx / 3, y: predicted.y + dy / 3)
+            let nearestSplit = nearestIndex(to: target, below: wireEnd)
+            if nearestSplit.distance <= limit { split = nearestSplit.index }
+        }
+        var end = wireEnd
+        // Where the line leaves the predicted corridor (three points in a row outside it), past the catheter.
+        var anchor = end - 1, outside = 0
+        for k in (split + 1)..<max(end, split + 1) {
+            outside = prior[Int(best[k])] == priorStamp ? 0 : outside + 1
+            if outside == 3 {
+                anchor = k - 3
+                break
+            }
+        }
+        if anchor > split {
+            var wireRatio: Float = 0
+            for k in (split + 1)...anchor { wireRatio += widthShare(k) }
+            wireRatio /= Float(anchor - split)
+            var k = anchor + 1
+            let reach = anchor + Int(limit.rounded(.up))
+            while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
+            end = k
+        }
+        return (end, split)
+    }
+
+    /// Moves each pixel of the line to the response's peak across the line (a parabola through three samples
+    /// along the normal).
+    private func refineSubpixel(count: Int) {
+        let w = reduction.width, response = filter.response
+        for k in 0..<count {
+            let i = Int(best[k])
+            let nx = filter.normalX[i], ny = filter.normalY[i]
+            let ox = Int(nx.rounded()), oy = Int(ny.rounded())
+            let minus = response[i - oy * w - ox], centre = response[i], plus = response[i + oy * w + ox]
+            let curvature = minus - 2 * centre + plus
+            let t: Float = curvature < 0 ? min(max(0.5 * (minus - plus) / curvature, -0.5), 0.5) : 0
+            pointX[k] = Float(i % w) + t * Float(ox)
+            pointY[k] = Float(i / w) + t * Float(oy)
+        }
+    }
+
+    private func remember(count: Int, catheterTip: Int) {
+        previousX.baseAddress!.update(from: pointX.baseAddress!, count: count)
+        previousY.baseAddress!.update(from: pointY.baseAddress!, count: count)
+        previousCount = count
+        previousCatheterTip = catheterTip
+    }
+}
