@@ -94,36 +94,47 @@ final class RidgeFilter {
         }
     }
 
-    /// Hessian by central differences of `smoothed`, eigenvalues, and the running maximum over scales.
+    /// Hessian by central differences of `smoothed`, eigenvalues, and the running maximum over scales; eight
+    /// pixels at a time (the last group of a row overlaps the one before it, which changes nothing).
     private func accumulate(into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float) {
+        typealias Lanes = SIMD8<Float>
         let w = width, image = smoothed.baseAddress!, own = scaleResponse.baseAddress!
-        let best = response.baseAddress!
-        let bestX = normalX.baseAddress!, bestY = normalY.baseAddress!
+        let best = response.baseAddress!, bestX = normalX.baseAddress!, bestY = normalY.baseAddress!
+        func load(_ pointer: UnsafeMutablePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
+        func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
+        }
+        let scale = Lanes(repeating: normalisation), quarter = Lanes(repeating: 0.25 * normalisation)
+        let groups = (w - 2 + Lanes.scalarCount - 1) / Lanes.scalarCount
+        guard w - 2 >= Lanes.scalarCount else { return }
         for y in 1..<(height - 1) {
             let up = image + (y - 1) * w, row = image + y * w, down = image + (y + 1) * w
-            let offset = y * w
-            for x in 1..<(w - 1) {
-                let centre = row[x]
-                let a = (row[x &+ 1] + row[x &- 1] - 2 * centre) * normalisation
-                let c = (down[x] + up[x] - 2 * centre) * normalisation
-                let b = (down[x &+ 1] - down[x &- 1] - up[x &+ 1] + up[x &- 1]) * (0.25 * normalisation)
+            for group in 0..<groups {
+                let x = min(1 + group * Lanes.scalarCount, w - 1 - Lanes.scalarCount)
+                let centre = load(row + x)
+                let a = (load(row + x + 1) + load(row + x - 1) - 2 * centre) * scale
+                let c = (load(down + x) + load(up + x) - 2 * centre) * scale
+                let b = (load(down + x + 1) - load(down + x - 1) - load(up + x + 1) + load(up + x - 1)) * quarter
                 let mean = 0.5 * (a + c), half = 0.5 * (a - c)
                 let spread = (half * half + b * b).squareRoot()
                 let across = mean - spread, along = mean + spread
                 let acrossSquared = across * across
-                let value = across < 0 ? -across * acrossSquared / (acrossSquared + 4 * along * along + 1e-30) : 0
+                let magnitude = (-across).replacing(with: 0, where: across .>= 0)
+                let value = magnitude * acrossSquared / (acrossSquared + 4 * along * along + 1e-30)
                 // The eigenvector of `across`: (b, across − a) or (across − c, b), whichever is better conditioned.
-                let firstX = b, firstY = across - a, secondX = across - c, secondY = b
-                let useFirst = firstX * firstX + firstY * firstY >= secondX * secondX + secondY * secondY
-                let vx = useFirst ? firstX : secondX, vy = useFirst ? firstY : secondY
-                let length = (vx * vx + vy * vy).squareRoot()
-                let inverse: Float = length > 0 ? 1 / length : 0
-                let i = offset &+ x
-                own[i] = value
-                let better = value > best[i]
-                best[i] = better ? value : best[i]
-                bestX[i] = better ? vx * inverse : bestX[i]
-                bestY[i] = better ? (length > 0 ? vy * inverse : 1) : bestY[i]
+                let firstY = across - a, secondX = across - c
+                let useSecond = b * b + firstY * firstY .< secondX * secondX + b * b
+                let vx = b.replacing(with: secondX, where: useSecond), vy = firstY.replacing(with: b, where: useSecond)
+                let lengthSquared = vx * vx + vy * vy
+                let degenerate = lengthSquared .<= 1e-30
+                let inverse = 1 / lengthSquared.replacing(with: 1, where: degenerate).squareRoot()
+                let i = y * w + x
+                store(value, own + i)
+                let previous = load(best + i)
+                let better = value .> previous
+                store(previous.replacing(with: value, where: better), best + i)
+                store(load(bestX + i).replacing(with: (vx * inverse).replacing(with: 0, where: degenerate), where: better), bestX + i)
+                store(load(bestY + i).replacing(with: (vy * inverse).replacing(with: 1, where: degenerate), where: better), bestY + i)
             }
         }
     }
