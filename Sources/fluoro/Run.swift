@@ -40,6 +40,8 @@ struct Run: ParsableCommand {
     var dsa = false
     @Flag(help: "With --dsa: warp the mask by a local control-point field (non-rigid motion), not one shift.")
     var local = false
+    @Option(help: "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter with tracking); implies --motion.")
+    var segmenter: SegmenterKind?
 
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
     var policy: DeliveryPolicy = .replay
@@ -57,16 +59,20 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        if segmenter != nil, dsa {
+            throw ValidationError("--segmenter works on the live frames; it cannot be combined with --dsa (subtraction images)")
+        }
     }
 
     func run() throws {
         let frameSource = try openSource()
         var stages: [Stage] = []
-        if motion || dsa {
+        if motion || dsa || segmenter != nil {
             var settings = RegistrationParameters()
             settings.localCorrection = dsa && local
             stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
         }
+        if segmenter == .ridge { stages.append(DeviceSegmentation()) }
         if dsa {
             // Subtraction images are centred on mid-grey; show ±¼ of the range.
             let geometry = frameSource.geometry
@@ -198,4 +204,9 @@ final class ProgressBar {
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+}
+
+/// The device segmenters `fluoro run --segmenter` offers.
+enum SegmenterKind: String, ExpressibleByArgument, CaseIterable {
+    case ridge
 }

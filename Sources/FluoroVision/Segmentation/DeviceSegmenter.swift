@@ -17,9 +17,9 @@ public struct SegmentationParameters: Sendable {
     public var seeds = 12
     /// How far a tip may move along the centre line between frames before tracking holds it back.
     public var maximumTipStep: Float = 8
-    /// When tracking, ridge response away from the predicted centre line counts this much (a contrast-filled
-    /// vessel must not take the trace over from the device it holds).
-    public var offTrackWeight: Float = 0.3
+    /// When tracking, a line that covers less than this share of the predicted centre line means the device
+    /// was lost: it is searched for afresh.
+    public var minimumTrackCoverage: Float = 0.5
     /// The width measure along a line is the widest scale's share of the widest and narrowest scales'
     /// responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled vessel).
     /// A catheter's share exceeds the wire's beyond its tip by at least this much.
@@ -106,9 +106,15 @@ public final class DeviceSegmenter {
         } else if motion.state == .lost {
             previousMotion = (0, 0)
         }
-        let tracking = previousCount > 0
-        if tracking { stampPrior(shift: shift) }
-        chooseCenterline(tracking: tracking, shift: shift)
+        var tracking = previousCount > 0
+        if tracking {
+            stampPrior(shift: shift)
+            chooseCenterline(tracking: true, shift: shift)
+            var inside = 0
+            for k in 0..<bestCount where prior[Int(best[k])] == priorStamp { inside += 1 }
+            if Float(inside) < parameters.minimumTrackCoverage * Float(previousCount) { tracking = false }
+        }
+        if !tracking { chooseCenterline(tracking: false, shift: shift) }
         guard bestCount >= parameters.minimumLength else {
             previousCount = 0
             return
@@ -162,8 +168,8 @@ public final class DeviceSegmenter {
     }
 
     /// Traces from seeds (points of the predicted centre line first, then the strongest ridge pixels) and keeps
-    /// the best line in `best`: the largest summed response, where it strays from the prediction weighted by
-    /// `offTrackWeight`.
+    /// the best line in `best`: the largest summed response, counting, when tracking, only the response within
+    /// the predicted corridor (a contrast-filled vessel must not take the trace over from the device it holds).
     private func chooseCenterline(tracking: Bool, shift: (dx: Float, dy: Float)) {
         let w = reduction.width, h = reduction.height, response = filter.response
         tracer.beginSearch()
@@ -175,7 +181,7 @@ public final class DeviceSegmenter {
             var score: Float = 0
             for k in 0..<tracer.pathCount {
                 let i = Int(tracer.path[k])
-                score += response[i] * (tracking && prior[i] != priorStamp ? parameters.offTrackWeight : 1)
+                if !tracking || prior[i] == priorStamp { score += response[i] }
             }
             if score > bestScore {
                 bestScore = score

@@ -1,0 +1,152 @@
+import FluoroCore
+import FluoroSources
+import FluoroVision
+import Foundation
+import Testing
+
+/// Centre-line agreement at a tolerance: the share of detected points near the truth (precision) and of truth
+/// points near the detection (recall), both polylines densified to half-pixel steps.
+struct CenterlineScore {
+    var precision: Double
+    var recall: Double
+    var f1: Double { precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0 }
+
+    init(detected: [Point2], truth: [Point2], tolerance: Float = 2) {
+        let d = Self.densify(detected), t = Self.densify(truth)
+        precision = d.isEmpty ? 0 : Double(Self.covered(d, by: t, tolerance: tolerance)) / Double(d.count)
+        recall = t.isEmpty ? 1 : Double(Self.covered(t, by: d, tolerance: tolerance)) / Double(t.count)
+    }
+
+    static func densify(_ points: [Point2]) -> [Point2] {
+        guard points.count > 1 else { return points }
+        var out: [Point2] = []
+        for k in 1..<points.count {
+            let a = points[k - 1], b = points[k]
+            let steps = max(1, Int((max(abs(b.x - a.x), abs(b.y - a.y)) * 2).rounded(.up)))
+            for s in 0..<steps {
+                let t = Float(s) / Float(steps)
+                out.append(Point2(x: a.x + t * (b.x - a.x), y: a.y + t * (b.y - a.y)))
+            }
+        }
+        out.append(points[points.count - 1])
+        return out
+    }
+
+    /// How many of `points` lie within `tolerance` of some point of `reference` (a grid makes it linear).
+    static func covered(_ points: [Point2], by reference: [Point2], tolerance: Float) -> Int {
+        var grid: [Int: [Point2]] = [:]
+        let cell = tolerance
+        func key(_ x: Int, _ y: Int) -> Int { x &* 73_856_093 ^ y &* 19_349_663 }
+        for p in reference { grid[key(Int((p.x / cell).rounded(.down)), Int((p.y / cell).rounded(.down))), default: []].append(p) }
+        return points.filter { p in
+            let cx = Int((p.x / cell).rounded(.down)), cy = Int((p.y / cell).rounded(.down))
+            for dy in -1...1 {
+                for dx in -1...1 {
+                    for q in grid[key(cx + dx, cy + dy)] ?? [] where (p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y) <= tolerance * tolerance {
+                        return true
+                    }
+                }
+            }
+            return false
+        }.count
+    }
+}
+
+/// SplitMix64: a seeded generator, so the bootstrap and test noise repeat exactly.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A bootstrap 95 % confidence interval of `statistic` over `values` (resampled with a fixed seed).
+func bootstrapInterval(_ values: [Double], statistic: ([Double]) -> Double) -> (low: Double, high: Double) {
+    var generator = SplitMix(seed: 99)
+    var estimates: [Double] = []
+    for _ in 0..<1000 {
+        let sample = (0..<values.count).map { _ in values[Int(generator.next() % UInt64(values.count))] }
+        estimates.append(statistic(sample))
+    }
+    estimates.sort()
+    return (estimates[25], estimates[974])
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Per-frame results of the classic segmenter on a synthetic run, with motion from the registration.
+struct SegmentationRun {
+    var f1: [DeviceKind: [Double]] = [:]
+    var tipError: [DeviceKind: [Double]] = [:]
+}
+
+func segmentSynthetic(size: Int, frames: Int, seed: UInt64) throws -> SegmentationRun {
+    var parameters = SyntheticParameters()
+    parameters.size = size
+    parameters.frameCount = frames
+    parameters.seed = seed
+    parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
+    let source = try SyntheticSource(parameters: parameters)
+    let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+    let registration = Registration(geometry: source.geometry)
+    let segmenter = DeviceSegmenter(geometry: source.geometry)
+    var run = SegmentationRun()
+    while try source.read(into: frame) {
+        frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+        segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+        let truth = source.truth(forFrame: frame.index)
+        for (trace, device) in [(frame.annotations.guidewire, truth.guidewire), (frame.annotations.catheter, truth.catheter)] {
+            run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline).f1)
+            let tipError = trace.tip.map { Double((($0.x - device.tip.x) * ($0.x - device.tip.x) + ($0.y - device.tip.y) * ($0.y - device.tip.y)).squareRoot()) }
+            run.tipError[trace.kind, default: []].append(tipError ?? .infinity)
+        }
+    }
+    return run
+}
+
+@Suite struct SegmentationTests {
+    /// Seeds 3101+ were never used while developing or tuning the segmenter (that used seeds 7 and 3001–3003).
+    @Test(arguments: [(512, 40, [3101, 3102] as [UInt64]), (1024, 30, [3103] as [UInt64])])
+    func syntheticCenterlinesAndTipsAreFound(size: Int, frames: Int, seeds: [UInt64]) throws {
+        var pooled = SegmentationRun()
+        for seed in seeds {
+            let run = try segmentSynthetic(size: size, frames: frames, seed: seed)
+            for kind in DeviceKind.allCases {
+                pooled.f1[kind, default: []] += run.f1[kind] ?? []
+                pooled.tipError[kind, default: []] += run.tipError[kind] ?? []
+            }
+        }
+        for kind in DeviceKind.allCases {
+            let f1 = pooled.f1[kind]!, tips = pooled.tipError[kind]!
+            let meanF1 = f1.reduce(0, +) / Double(f1.count), tipMedian = median(tips)
+            let f1Interval = bootstrapInterval(f1) { $0.reduce(0, +) / Double($0.count) }
+            let tipInterval = bootstrapInterval(tips, statistic: median)
+            print(String(format: "%d² %@ (%d frames): centre-line F1 %.3f (95 %% CI %.3f–%.3f), tip error median %.2f px (95 %% CI %.2f–%.2f)",
+                         size, kind.rawValue, f1.count, meanF1, f1Interval.low, f1Interval.high, tipMedian, tipInterval.low, tipInterval.high))
+            #expect(meanF1 >= 0.9, "\(size)² \(kind): F1 \(meanF1)")
+            #expect(tipMedian <= 3, "\(size)² \(kind): tip error median \(tipMedian) px")
+        }
+    }
+
+    @Test func aFrameWithoutDevicesReportsNone() throws {
+        let geometry = try FrameGeometry(width: 256, height: 256, format: .grey16, bitsStored: 12)
+        let segmenter = DeviceSegmenter(geometry: geometry)
+        var generator = SplitMix(seed: 5)
+        let noise = (0..<geometry.pixelCount).map { _ in UInt16(1800 + generator.next() % 400) }
+        var annotations = FrameAnnotations()
+        for _ in 0..<3 {
+            noise.withUnsafeBufferPointer { segmenter.segment($0, into: &annotations) }
+            let flat = [UInt16](repeating: 2000, count: geometry.pixelCount)
+            flat.withUnsafeBufferPointer { segmenter.segment($0, into: &annotations) }
+            #expect(!annotations.guidewire.isPresent && !annotations.catheter.isPresent)
+        }
+    }
+}
