@@ -150,3 +150,64 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64) throws -> Segmentati
         }
     }
 }
+
+/// Real runs: the centre line must lie on a dark curvilinear structure (darker than the image 5 pixels away on
+/// both sides of it), and overlays of several frames are written for people to judge.
+@Suite struct RealRunSegmentationTests {
+    @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
+          arguments: ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm"])
+    func centerlinesFollowTheDevice(name: String) throws {
+        let source = try DICOMSource(path: RealRunRegistrationTests.data + "/" + name)
+        let geometry = source.geometry
+        let frames = min(source.frameCount ?? 0, 40)
+        let registration = Registration(geometry: geometry)
+        let segmenter = DeviceSegmenter(geometry: geometry)
+        let renderer = DisplayRenderer()
+        try renderer.prepare(for: geometry)
+        let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
+        var found = 0, onDarkLine = 0, points = 0
+        var panels: [[UInt8]] = []
+        let shown = Set(stride(from: 0, to: frames, by: max(1, frames / 4)).prefix(4))
+        for index in 0..<frames {
+            try source.decode(frameAt: index, into: frame.pixels)
+            frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+            let traces = [frame.annotations.guidewire, frame.annotations.catheter].filter(\.isPresent)
+            if !traces.isEmpty { found += 1 }
+            for trace in traces {
+                let line = trace.centerline
+                for k in 1..<max(line.count - 1, 1) {
+                    let dx = line[k + 1].x - line[k - 1].x, dy = line[k + 1].y - line[k - 1].y
+                    let length = (dx * dx + dy * dy).squareRoot()
+                    guard length > 0 else { continue }
+                    let nx = -dy / length * 5, ny = dx / length * 5
+                    func sample(_ x: Float, _ y: Float) -> Float? {
+                        let ix = Int(x.rounded()), iy = Int(y.rounded())
+                        guard ix >= 0, iy >= 0, ix < geometry.width, iy < geometry.height else { return nil }
+                        return Float(frame.pixels[iy * geometry.width + ix])
+                    }
+                    guard let centre = sample(line[k].x, line[k].y), let left = sample(line[k].x + nx, line[k].y + ny),
+                          let right = sample(line[k].x - nx, line[k].y - ny) else { continue }
+                    points += 1
+                    if centre < min(left, right) { onDarkLine += 1 }
+                }
+            }
+            if shown.contains(index) {
+                try renderer.process(frame)
+                panels.append(Array(frame.display))
+            }
+        }
+        let share = Double(onDarkLine) / Double(max(points, 1))
+        print("\(name): a device in \(found) of \(frames) frames; \(String(format: "%.1f", share * 100)) % of \(points) centre-line points darker than the image 5 px away on both sides")
+        #expect(Double(found) >= 0.8 * Double(frames), "\(name): a device in \(found) of \(frames) frames")
+        #expect(share >= 0.8, "\(name): \(share) of centre-line points on a dark line")
+        // Overlays for people: the chosen frames side by side.
+        var mosaic: [UInt8] = []
+        for y in 0..<geometry.height {
+            for panel in panels { mosaic += panel[(3 * y * geometry.width)..<(3 * (y + 1) * geometry.width)] }
+        }
+        let png = PNGEncoder.encode(mosaic, width: panels.count * geometry.width, height: geometry.height, channels: 3)
+        let stem = (name as NSString).lastPathComponent.replacingOccurrences(of: ".dcm", with: "")
+        try Data(png).write(to: URL(fileURLWithPath: figuresDirectory + "/segmentation-\(stem).png"))
+    }
+}

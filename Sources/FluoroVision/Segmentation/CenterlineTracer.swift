@@ -55,7 +55,8 @@ final class CenterlineTracer {
     }
     private static func value(ofBin bin: Int) -> Float { exp2(Float(bin) / 16 - 20) }
 
-    /// The median of the response over the image (its noise floor), from a log-spaced histogram of every
+    /// The 90th percentile of the response over the image (its background level: most of an image is not a
+    /// device; a median would be near zero on quantised 8-bit images), from a log-spaced histogram of every
     /// fourth pixel in each direction.
     func noiseLevel(of response: UnsafeMutableBufferPointer<Float>) -> Float {
         histogram.update(repeating: 0)
@@ -69,7 +70,7 @@ final class CenterlineTracer {
         var cumulative: Int32 = 0
         for bin in 0..<Self.bins {
             cumulative += histogram[bin]
-            if 2 * cumulative >= total { return Self.value(ofBin: bin) }
+            if 10 * cumulative >= 9 * total { return Self.value(ofBin: bin) }
         }
         return Self.value(ofBin: Self.bins - 1)
     }

@@ -7,9 +7,9 @@ public struct SegmentationParameters: Sendable {
     public var levelSide = 512
     /// Gaussian scales of the ridge filter: one for the wire, one for the catheter.
     public var scales: [Float] = [1.0, 2.0]
-    /// Hysteresis thresholds, in multiples of the response's median over the frame (its noise floor).
-    public var highThreshold: Float = 14
-    public var lowThreshold: Float = 6
+    /// Hysteresis thresholds, in multiples of the response's 90th percentile over the frame (its background).
+    public var highThreshold: Float = 3.5
+    public var lowThreshold: Float = 1.5
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
@@ -31,7 +31,8 @@ public struct SegmentationParameters: Sendable {
     public init() {}
 }
 
-/// The classic device segmenter: a multi-scale Hessian ridge filter in the log domain, non-maximum suppression
+/// The classic device segmenter: a multi-scale Hessian ridge filter in the log domain (inside the exposed field:
+/// collimator and shutter edges are dropped), non-maximum suppression
 /// and hysteresis, tracing of the strongest consistent centre line, a change point along it where the ridge
 /// narrows (the catheter's tip, beyond which only the guidewire continues), and temporal tracking: the previous
 /// centre line, moved by the motion estimate, seeds the trace and is preferred over new ridges (ribs, vessel
@@ -46,6 +47,7 @@ public final class DeviceSegmenter {
     private let level: UnsafeMutableBufferPointer<Float>
     private let filter: RidgeFilter
     private let tracer: CenterlineTracer
+    private let field: FieldMask
     private let best: UnsafeMutableBufferPointer<Int32>
     private var bestCount = 0
     /// The previous frame's centre line (level pixels, proximal to distal), its catheter-tip index, and the motion
@@ -71,6 +73,7 @@ public final class DeviceSegmenter {
         level = .allocate(capacity: pixels)
         filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales)
         tracer = CenterlineTracer(width: reduction.width, height: reduction.height)
+        field = FieldMask(width: reduction.width, height: reduction.height)
         best = .allocate(capacity: tracer.capacity)
         previousX = .allocate(capacity: tracer.capacity)
         previousY = .allocate(capacity: tracer.capacity)
@@ -94,6 +97,9 @@ public final class DeviceSegmenter {
         annotations.catheter.clear()
         reduction.reduce(pixels, into: level.baseAddress!)
         filter.apply(level.baseAddress!)
+        if field.update(level.baseAddress!) {
+            for i in 0..<field.inside.count where field.inside[i] == 0 { filter.response[i] = 0 }
+        }
         let noise = max(tracer.noiseLevel(of: filter.response), 1e-12)
         let high = parameters.highThreshold * noise
         tracer.findCandidates(filter, low: parameters.lowThreshold * noise, high: high)

@@ -2,7 +2,8 @@
 /// catheter attenuates: bright in −log, dark in the X-ray image), Frangi-type: at each scale σ the Hessian of
 /// the Gaussian-smoothed image gives eigenvalues |λ₁| ≤ |λ₂|; a line has λ₂ ≪ 0 across it and λ₁ ≈ 0 along it,
 /// and the response is σ^1.5·(−λ₂)·λ₂² / (λ₂² + 4λ₁²) (a blob, λ₁ ≈ λ₂, keeps a fifth; with the exponent 1.5
-/// a line of Gaussian profile of width s answers most at σ = s). Each pixel keeps the response of every scale
+/// a line of Gaussian profile of width s answers most at σ = s), damped where the slope across the line is large
+/// against its curvature (the side of an edge, not a line). Each pixel keeps the response of every scale
 /// (their ratio tells a thin wire from a wide catheter), the largest, and the unit normal of the line (the
 /// eigenvector of λ₂) at the scale that gave it. Memory is allocated in `init`; `apply` allocates nothing.
 final class RidgeFilter {
@@ -105,6 +106,8 @@ final class RidgeFilter {
             UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
         }
         let scale = Lanes(repeating: normalisation), quarter = Lanes(repeating: 0.25 * normalisation)
+        // Converts the slope to the curvature's units: |∂L/∂n| σ^γ / σ, with σ^γ = `normalisation`, γ = 1.5.
+        let edgeScale = Lanes(repeating: normalisation / pow(normalisation, 1 / 1.5))
         let groups = (w - 2 + Lanes.scalarCount - 1) / Lanes.scalarCount
         guard w - 2 >= Lanes.scalarCount else { return }
         for y in 1..<(height - 1) {
@@ -120,7 +123,7 @@ final class RidgeFilter {
                 let across = mean - spread, along = mean + spread
                 let acrossSquared = across * across
                 let magnitude = (-across).replacing(with: 0, where: across .>= 0)
-                let value = magnitude * acrossSquared / (acrossSquared + 4 * along * along + 1e-30)
+                let lineValue = magnitude * acrossSquared / (acrossSquared + 4 * along * along + 1e-30)
                 // The eigenvector of `across`: (b, across − a) or (across − c, b), whichever is better conditioned.
                 let firstY = across - a, secondX = across - c
                 let useSecond = b * b + firstY * firstY .< secondX * secondX + b * b
@@ -128,6 +131,14 @@ final class RidgeFilter {
                 let lengthSquared = vx * vx + vy * vy
                 let degenerate = lengthSquared .<= 1e-30
                 let inverse = 1 / lengthSquared.replacing(with: 1, where: degenerate).squareRoot()
+                // An edge is not a line: beside a step, the curvature's lobe sits where the slope across is large
+                // (q = |slope| / (|curvature| σ) ≈ 1), while a line's centre is flat (q ≈ 0). Keep 1 / (1 + (1.5 q)⁴).
+                let slopeX = (load(row + x + 1) - load(row + x - 1)) * 0.5, slopeY = (load(down + x) - load(up + x)) * 0.5
+                let slope = (slopeX * vx + slopeY * vy) * inverse * edgeScale
+                let q = slope / (magnitude + 1e-20)
+                let q2 = 2.25 * q * q
+                let edgeFactor = 1 / (1 + q2 * q2)
+                let value = lineValue * edgeFactor
                 let i = y * w + x
                 store(value, own + i)
                 let previous = load(best + i)
