@@ -9,7 +9,7 @@ import Synchronization
 
 /// Benchmarks of the frame graph. Run through tools/bench (which preloads the allocation counter):
 ///   fluoro-bench ring  [--items N] [--repeats R]
-///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion]
+///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion] [--segment]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
@@ -143,7 +143,8 @@ func graphBenchmark() throws {
     let priority = option("--realtime", 0)
     let passThrough = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
     var stages: [Stage] = passThrough
-    if arguments.contains("--motion") { stages.insert(MotionCompensation(), at: 0) }
+    if arguments.contains("--segment") { stages.insert(DeviceSegmentation(), at: 0) }
+    if arguments.contains("--motion") || arguments.contains("--segment") { stages.insert(MotionCompensation(), at: 0) }
     if arguments.contains("--publish") {
         // The real output end: render to RGB and publish on loopback to a subscriber that keeps up.
         stages.append(DisplayRenderer())
@@ -283,15 +284,22 @@ func motionBenchmark() throws {
                  size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
 }
 
-/// Segments synthetic runs (registration feeding the tracker): time per frame of the segmenter alone.
+/// Segments a Y4M run (`segment FILE.y4m`, one JSON line per frame for tools/bench_segment.py) or a synthetic
+/// one (`segment --size S`), registration feeding the tracker as in the graph: time of the segmenter alone.
 func segmentBenchmark() throws {
-    let size = option("--size", 1024), frames = option("--frames", 60)
-    var parameters = SyntheticParameters()
-    parameters.size = size
-    parameters.frameCount = frames
-    parameters.seed = 1001
-    parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
-    let source = try SyntheticSource(parameters: parameters)
+    let source: FrameSource
+    if let path = arguments.dropFirst().first, !path.hasPrefix("--") {
+        source = try Y4MReader(path: path)
+    } else {
+        let frames = option("--frames", 60)
+        var parameters = SyntheticParameters()
+        parameters.size = option("--size", 1024)
+        parameters.frameCount = frames
+        parameters.seed = 1001
+        parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
+        source = try SyntheticSource(parameters: parameters)
+    }
+    let json = arguments.contains("--json")
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
     let segmenter = DeviceSegmenter(geometry: source.geometry)
@@ -300,10 +308,17 @@ func segmentBenchmark() throws {
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
         let start = MonotonicClock.now()
         segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
-        perFrame.append(Double(MonotonicClock.now() - start) / 1e6)
+        let milliseconds = Double(MonotonicClock.now() - start) / 1e6
+        perFrame.append(milliseconds)
+        if json {
+            let tip = frame.annotations.guidewire.tip
+            print("{\"frame\": \(frame.index), \"ms\": \(milliseconds), \"tip\": [\(tip?.x ?? -1), \(tip?.y ?? -1)]}")
+        }
     }
-    print(String(format: "segment %dx%d, %d frames: median %.2f ms, p99 %.2f ms (guidewire points %d)", size, size, frames,
-                 percentile(perFrame, 50), percentile(perFrame, 99), frame.annotations.guidewire.centerline.count))
+    if !json {
+        print(String(format: "segment %@ %dx%d, %d frames: median %.2f ms, p99 %.2f ms", source.name, source.geometry.width,
+                     source.geometry.height, perFrame.count, percentile(perFrame, 50), percentile(perFrame, 99)))
+    }
 }
 
 /// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/bench_motion.py).
@@ -345,5 +360,5 @@ case "segment": try segmentBenchmark()
 case "graph": try graphBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment]")
 }

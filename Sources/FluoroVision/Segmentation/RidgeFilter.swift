@@ -21,6 +21,8 @@ final class RidgeFilter {
     private let kernels: [UnsafeMutableBufferPointer<Float>]
     private let smoothed: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableBufferPointer<Float>
+    /// The rows one vertical pass of the widest kernel reads.
+    private let rowPointers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
 
     init(width: Int, height: Int, scales: [Float]) {
         precondition(width >= 8 && height >= 8 && !scales.isEmpty && scales.count < 256)
@@ -46,10 +48,12 @@ final class RidgeFilter {
         normalY = .allocate(capacity: pixels)
         smoothed = .allocate(capacity: pixels)
         scratch = .allocate(capacity: pixels)
+        rowPointers = .allocate(capacity: kernels.map(\.count).max() ?? 1)
     }
 
     deinit {
         for kernel in kernels { kernel.deallocate() }
+        rowPointers.deallocate()
         for buffer in [response, normalX, normalY, smoothed, scratch] { buffer.deallocate() }
         for buffer in scaleResponses { buffer.deallocate() }
     }
@@ -66,31 +70,50 @@ final class RidgeFilter {
         }
     }
 
-    /// Separable Gaussian of `image` into `smoothed`, edges clamped.
+    /// Separable Gaussian of `image` into `smoothed`, edges clamped; the interior eight pixels at a time with the
+    /// taps summed in registers.
     private func blur(_ image: UnsafePointer<Float>, kernel: UnsafeMutableBufferPointer<Float>) {
-        let w = width, h = height, radius = kernel.count / 2, taps = kernel.baseAddress!
+        typealias Lanes = SIMD8<Float>
+        let w = width, h = height, radius = kernel.count / 2, taps = kernel.baseAddress!, count = kernel.count
         let temporary = scratch.baseAddress!, output = smoothed.baseAddress!
+        func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
+        func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
+            UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
+        }
+        let interior = w - 2 * radius
+        let groups = interior >= Lanes.scalarCount ? interior / Lanes.scalarCount : 0
+        let vectorEnd = radius + groups * Lanes.scalarCount
         for y in 0..<h {
             let source = image + y * w, target = temporary + y * w
-            for x in 0..<w where x < radius || x >= w - radius {
+            for group in 0..<groups {
+                let x = radius + group * Lanes.scalarCount
+                var sum = Lanes()
+                for k in 0..<count { sum += taps[k] * load(source + x + k - radius) }
+                store(sum, target + x)
+            }
+            func clamped(_ x: Int) {
                 var sum: Float = 0
-                for k in 0..<kernel.count { sum += taps[k] * source[min(max(x + k - radius, 0), w - 1)] }
+                for k in 0..<count { sum += taps[k] * source[min(max(x + k - radius, 0), w - 1)] }
                 target[x] = sum
             }
-            if w > 2 * radius {
-                for x in radius..<(w - radius) { target[x] = 0 }
-                for k in 0..<kernel.count {
-                    let weight = taps[k], shifted = source + (k - radius)
-                    for x in radius..<(w - radius) { target[x] += weight * shifted[x] }
-                }
-            }
+            for x in 0..<min(radius, w) { clamped(x) }
+            for x in max(vectorEnd, radius)..<w { clamped(x) }
         }
+        let columnGroups = w / Lanes.scalarCount
+        let rows = rowPointers.baseAddress!
         for y in 0..<h {
             let target = output + y * w
-            for x in 0..<w { target[x] = 0 }
-            for k in 0..<kernel.count {
-                let weight = taps[k], row = temporary + min(max(y + k - radius, 0), h - 1) * w
-                for x in 0..<w { target[x] += weight * row[x] }
+            for k in 0..<count { rows[k] = UnsafePointer(temporary + min(max(y + k - radius, 0), h - 1) * w) }
+            for group in 0..<columnGroups {
+                let x = group * Lanes.scalarCount
+                var sum = Lanes()
+                for k in 0..<count { sum += taps[k] * load(rows[k] + x) }
+                store(sum, target + x)
+            }
+            for x in (columnGroups * Lanes.scalarCount)..<w {
+                var sum: Float = 0
+                for k in 0..<count { sum += taps[k] * rows[k][x] }
+                target[x] = sum
             }
         }
     }
@@ -123,7 +146,6 @@ final class RidgeFilter {
                 let across = mean - spread, along = mean + spread
                 let acrossSquared = across * across
                 let magnitude = (-across).replacing(with: 0, where: across .>= 0)
-                let lineValue = magnitude * acrossSquared / (acrossSquared + 4 * along * along + 1e-30)
                 // The eigenvector of `across`: (b, across − a) or (across − c, b), whichever is better conditioned.
                 let firstY = across - a, secondX = across - c
                 let useSecond = b * b + firstY * firstY .< secondX * secondX + b * b
@@ -131,14 +153,15 @@ final class RidgeFilter {
                 let lengthSquared = vx * vx + vy * vy
                 let degenerate = lengthSquared .<= 1e-30
                 let inverse = 1 / lengthSquared.replacing(with: 1, where: degenerate).squareRoot()
-                // An edge is not a line: beside a step, the curvature's lobe sits where the slope across is large
-                // (q = |slope| / (|curvature| σ) ≈ 1), while a line's centre is flat (q ≈ 0). Keep 1 / (1 + (1.5 q)⁴).
+                // The line measure m·m²/(m² + 4λ₁²), m = −λ₂, damped because an edge is not a line: beside a step,
+                // the curvature's lobe sits where the slope across is large (q = |slope| / (m σ) ≈ 1), while a
+                // line's centre is flat (q ≈ 0); the damping is 1 / (1 + (1.5 q)⁴) = m⁴ / (m⁴ + 5.0625 slope⁴).
                 let slopeX = (load(row + x + 1) - load(row + x - 1)) * 0.5, slopeY = (load(down + x) - load(up + x)) * 0.5
-                let slope = (slopeX * vx + slopeY * vy) * inverse * edgeScale
-                let q = slope / (magnitude + 1e-20)
-                let q2 = 2.25 * q * q
-                let edgeFactor = 1 / (1 + q2 * q2)
-                let value = lineValue * edgeFactor
+                let dot = (slopeX * vx + slopeY * vy) * edgeScale
+                let slopeSquared = dot * dot / lengthSquared.replacing(with: 1, where: degenerate)
+                let fourth = acrossSquared * acrossSquared
+                let value = magnitude * acrossSquared * fourth
+                    / ((acrossSquared + 4 * along * along + 1e-30) * (fourth + 5.0625 * slopeSquared * slopeSquared + 1e-30))
                 let i = y * w + x
                 store(value, own + i)
                 let previous = load(best + i)
