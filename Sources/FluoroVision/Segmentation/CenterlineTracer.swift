@@ -51,7 +51,7 @@ final class CenterlineTracer {
     private static let bins = 256
     /// Histogram bins are log-spaced: bin = 16·log2(response / 2⁻²⁰).
     private static func bin(_ value: Float) -> Int {
-        value <= 0 ? 0 : min(max(Int(16 * (log2(value) + 20)), 0), bins - 1)
+        value > 0 && value.isFinite ? min(max(Int(16 * (log2(value) + 20)), 0), bins - 1) : 0
     }
     private static func value(ofBin bin: Int) -> Float { exp2(Float(bin) / 16 - 20) }
 
@@ -78,7 +78,6 @@ final class CenterlineTracer {
     /// Non-maximum suppression along the normal, then hysteresis between `low` and `high`.
     func findCandidates(_ filter: RidgeFilter, low: Float, high: Float) {
         let w = width, response = filter.response.baseAddress!
-        let normalX = filter.normalX.baseAddress!, normalY = filter.normalY.baseAddress!
         state.update(repeating: 0)
         var strong = 0
         for y in 2..<(height - 2) {
@@ -86,7 +85,8 @@ final class CenterlineTracer {
                 let i = y * w + x
                 let r = response[i]
                 guard r > low else { continue }
-                let ox = Int(normalX[i].rounded()), oy = Int(normalY[i].rounded())
+                let normal = filter.normal(at: i)
+                let ox = Int(normal.x.rounded()), oy = Int(normal.y.rounded())
                 let j = oy * w + ox
                 guard r >= response[i + j], r > response[i - j] else { continue }
                 if r > high {
@@ -140,11 +140,12 @@ final class CenterlineTracer {
 
     /// Traces both ways from `seed` along the ridge through kept pixels; the result in `path` runs from one end
     /// to the other (the seed's backward side first).
-    func trace(from seed: Int, response: UnsafeMutableBufferPointer<Float>, normalX: UnsafeMutableBufferPointer<Float>,
-               normalY: UnsafeMutableBufferPointer<Float>) {
+    func trace(from seed: Int, filter: RidgeFilter) {
+        let response = filter.response
         traceStamp += 1
         // The line's direction is perpendicular to its normal.
-        let directionX = -normalY[seed], directionY = normalX[seed]
+        let normal = filter.normal(at: seed)
+        let directionX = -normal.y, directionY = normal.x
         visited[seed] = traceStamp
         let backwardCount = walk(from: seed, directionX: -directionX, directionY: -directionY, response: response,
                                  into: backward, limit: capacity / 2)

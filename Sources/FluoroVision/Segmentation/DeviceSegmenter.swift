@@ -183,7 +183,7 @@ public final class DeviceSegmenter {
         var bestScore: Float = 0
         func consider(_ seed: Int) {
             guard tracer.isKept(seed), !tracer.wasVisited(seed) else { return }
-            tracer.trace(from: seed, response: response, normalX: filter.normalX, normalY: filter.normalY)
+            tracer.trace(from: seed, filter: filter)
             var score: Float = 0
             for k in 0..<tracer.pathCount {
                 let i = Int(tracer.path[k])
@@ -360,7 +360,7 @@ public final class DeviceSegmenter {
         let w = reduction.width, response = filter.response
         for k in 0..<count {
             let i = Int(best[k])
-            let nx = filter.normalX[i], ny = filter.normalY[i]
+            let (nx, ny) = filter.normal(at: i)
             let ox = Int(nx.rounded()), oy = Int(ny.rounded())
             let minus = response[i - oy * w - ox], centre = response[i], plus = response[i + oy * w + ox]
             let curvature = minus - 2 * centre + plus

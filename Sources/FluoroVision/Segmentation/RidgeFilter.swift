@@ -15,9 +15,10 @@ final class RidgeFilter {
     let response: UnsafeMutableBufferPointer<Float>
     /// The response of each scale.
     let scaleResponses: [UnsafeMutableBufferPointer<Float>]
-    /// The line's unit normal (across the line).
-    let normalX: UnsafeMutableBufferPointer<Float>
-    let normalY: UnsafeMutableBufferPointer<Float>
+    /// The Hessian's orientation at the scale that gave `response`: (Lxx − Lyy, 2 Lxy); `normal(at:)` turns it
+    /// into the line's unit normal where one is needed (most pixels never need it).
+    private let orientationP: UnsafeMutableBufferPointer<Float>
+    private let orientationQ: UnsafeMutableBufferPointer<Float>
     private let kernels: [UnsafeMutableBufferPointer<Float>]
     private let smoothed: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableBufferPointer<Float>
@@ -44,8 +45,8 @@ final class RidgeFilter {
         let pixels = width * height
         response = .allocate(capacity: pixels)
         scaleResponses = scales.map { _ in .allocate(capacity: pixels) }
-        normalX = .allocate(capacity: pixels)
-        normalY = .allocate(capacity: pixels)
+        orientationP = .allocate(capacity: pixels)
+        orientationQ = .allocate(capacity: pixels)
         smoothed = .allocate(capacity: pixels)
         scratch = .allocate(capacity: pixels)
         rowPointers = .allocate(capacity: kernels.map(\.count).max() ?? 1)
@@ -54,20 +55,41 @@ final class RidgeFilter {
     deinit {
         for kernel in kernels { kernel.deallocate() }
         rowPointers.deallocate()
-        for buffer in [response, normalX, normalY, smoothed, scratch] { buffer.deallocate() }
+        for buffer in [response, orientationP, orientationQ, smoothed, scratch] { buffer.deallocate() }
         for buffer in scaleResponses { buffer.deallocate() }
     }
 
     /// Filters `image` (`width` × `height`, row-major); the one-pixel border keeps response 0.
     func apply(_ image: UnsafePointer<Float>) {
-        response.update(repeating: 0)
-        normalX.update(repeating: 0)
-        normalY.update(repeating: 1)
         for (index, sigma) in scales.enumerated() {
             blur(image, kernel: kernels[index])
-            scaleResponses[index].update(repeating: 0)
-            accumulate(into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)))
+            accumulate(into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
         }
+        for row in [0, height - 1] {
+            for x in 0..<width { clearPixel(row * width + x) }
+        }
+        for y in 0..<height {
+            clearPixel(y * width)
+            clearPixel(y * width + width - 1)
+        }
+    }
+
+    private func clearPixel(_ i: Int) {
+        response[i] = 0
+        for scale in scaleResponses { scale[i] = 0 }
+        orientationP[i] = 1
+        orientationQ[i] = 0
+    }
+
+    /// The unit normal across the line at pixel `i`: the eigenvector of the Hessian's smaller eigenvalue, from
+    /// the angle φ of the larger one's (tan 2φ = 2 Lxy / (Lxx − Lyy)).
+    func normal(at i: Int) -> (x: Float, y: Float) {
+        let p = orientationP[i], q = orientationQ[i]
+        let r = (p * p + q * q).squareRoot()
+        guard r > 0 else { return (0, 1) }
+        let cosine2 = p / r
+        let cosine = ((1 + cosine2) / 2).squareRoot(), sine = (q < 0 ? -1 : 1) * ((1 - cosine2) / 2).squareRoot()
+        return (-sine, cosine)
     }
 
     /// Separable Gaussian of `image` into `smoothed`, edges clamped; the interior eight pixels at a time with the
@@ -120,10 +142,10 @@ final class RidgeFilter {
 
     /// Hessian by central differences of `smoothed`, eigenvalues, and the running maximum over scales; eight
     /// pixels at a time (the last group of a row overlaps the one before it, which changes nothing).
-    private func accumulate(into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float) {
+    private func accumulate(into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float, first: Bool) {
         typealias Lanes = SIMD8<Float>
         let w = width, image = smoothed.baseAddress!, own = scaleResponse.baseAddress!
-        let best = response.baseAddress!, bestX = normalX.baseAddress!, bestY = normalY.baseAddress!
+        let best = response.baseAddress!, bestP = orientationP.baseAddress!, bestQ = orientationQ.baseAddress!
         func load(_ pointer: UnsafeMutablePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
         func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
             UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
@@ -146,29 +168,36 @@ final class RidgeFilter {
                 let across = mean - spread, along = mean + spread
                 let acrossSquared = across * across
                 let magnitude = (-across).replacing(with: 0, where: across .>= 0)
-                // The eigenvector of `across`: (b, across − a) or (across − c, b), whichever is better conditioned.
-                let firstY = across - a, secondX = across - c
-                let useSecond = b * b + firstY * firstY .< secondX * secondX + b * b
-                let vx = b.replacing(with: secondX, where: useSecond), vy = firstY.replacing(with: b, where: useSecond)
-                let lengthSquared = vx * vx + vy * vy
-                let degenerate = lengthSquared .<= 1e-30
-                let inverse = 1 / lengthSquared.replacing(with: 1, where: degenerate).squareRoot()
                 // The line measure m·m²/(m² + 4λ₁²), m = −λ₂, damped because an edge is not a line: beside a step,
-                // the curvature's lobe sits where the slope across is large (q = |slope| / (m σ) ≈ 1), while a
-                // line's centre is flat (q ≈ 0); the damping is 1 / (1 + (1.5 q)⁴) = m⁴ / (m⁴ + 5.0625 slope⁴).
+                // the curvature's lobe sits where the slope across the line is large (q = |slope| / (m σ) ≈ 1),
+                // while a line's centre is flat (q ≈ 0); the damping is 1 / (1 + (1.5 q)⁴). The slope across is
+                // the gradient's component along the eigenvector v of λ₂ ((b, λ₂ − a) or (λ₂ − c, b), whichever
+                // is better conditioned): slope² = (∇L·v)² / |v|², folded into one division.
+                let firstY = across - a, secondX = across - c
+                let useSecond = firstY * firstY .< secondX * secondX
+                let vx = b.replacing(with: secondX, where: useSecond), vy = firstY.replacing(with: b, where: useSecond)
                 let slopeX = (load(row + x + 1) - load(row + x - 1)) * 0.5, slopeY = (load(down + x) - load(up + x)) * 0.5
                 let dot = (slopeX * vx + slopeY * vy) * edgeScale
-                let slopeSquared = dot * dot / lengthSquared.replacing(with: 1, where: degenerate)
-                let fourth = acrossSquared * acrossSquared
-                let value = magnitude * acrossSquared * fourth
-                    / ((acrossSquared + 4 * along * along + 1e-30) * (fourth + 5.0625 * slopeSquared * slopeSquared + 1e-30))
+                let lengthSquared = vx * vx + vy * vy
+                let dotSquared = dot * dot, fourth = acrossSquared * acrossSquared
+                let lengthFourth = lengthSquared * lengthSquared
+                let denominator = (acrossSquared + 4 * along * along) * (fourth * lengthFourth + 5.0625 * dotSquared * dotSquared)
+                // Where the denominator underflows the numerator is smaller still: the value is 0, not 0/0.
+                let value = magnitude * acrossSquared * fourth * lengthFourth
+                    / denominator.replacing(with: 1, where: denominator .< 1e-30)
                 let i = y * w + x
                 store(value, own + i)
-                let previous = load(best + i)
-                let better = value .> previous
-                store(previous.replacing(with: value, where: better), best + i)
-                store(load(bestX + i).replacing(with: (vx * inverse).replacing(with: 0, where: degenerate), where: better), bestX + i)
-                store(load(bestY + i).replacing(with: (vy * inverse).replacing(with: 1, where: degenerate), where: better), bestY + i)
+                if first {
+                    store(value, best + i)
+                    store(a - c, bestP + i)
+                    store(2 * b, bestQ + i)
+                } else {
+                    let previous = load(best + i)
+                    let better = value .> previous
+                    store(previous.replacing(with: value, where: better), best + i)
+                    store(load(bestP + i).replacing(with: a - c, where: better), bestP + i)
+                    store(load(bestQ + i).replacing(with: 2 * b, where: better), bestQ + i)
+                }
             }
         }
     }
