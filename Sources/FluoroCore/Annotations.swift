@@ -58,7 +58,39 @@ public struct DeviceTrace: Sendable {
 
 /// The state of the roadmap overlay as of this frame.
 public enum RoadmapState: String, Sendable, Codable {
-    case none, building, active, invalid, cleared
+    /// No roadmap stage runs.
+    case none
+    /// Collecting the mask frames, then integrating the contrast frames.
+    case building
+    /// The vessel map is complete and drawn on the live frame.
+    case active
+    /// The map no longer fits the live image (registration lost, a table move, or the C-arm moved): not drawn.
+    case invalid
+    /// The map was discarded; a new one is built from the next frames.
+    case cleared
+}
+
+/// Why a roadmap became invalid.
+public enum RoadmapInvalidation: String, Sendable, Codable {
+    case registrationLost = "registration_lost"
+    case geometryChanged = "geometry_changed"
+}
+
+/// What the roadmap stage did with a frame: its state and what it drew.
+public struct RoadmapAnnotation: Sendable, Equatable {
+    public var state: RoadmapState = .none
+    /// Whether the vessel map was blended into this frame's display image.
+    public var drawn = false
+    /// The shift the map was drawn with (the frame's motion against the map's reference), in pixels.
+    public var offsetX: Float = 0
+    public var offsetY: Float = 0
+    /// Contrast frames integrated into the map so far, and the map's vessel pixels (full resolution).
+    public var contrastFrames = 0
+    public var vesselPixels = 0
+    /// Set on the frame that made the map invalid.
+    public var invalidation: RoadmapInvalidation?
+
+    public init() {}
 }
 
 /// What the stages found in a frame, filled in as it passes through them.
@@ -66,7 +98,7 @@ public struct FrameAnnotations: Sendable {
     public var motion = MotionEstimate()
     public var guidewire = DeviceTrace(kind: .guidewire)
     public var catheter = DeviceTrace(kind: .catheter)
-    public var roadmap: RoadmapState = .none
+    public var roadmap = RoadmapAnnotation()
 
     public init() {}
 
@@ -75,6 +107,6 @@ public struct FrameAnnotations: Sendable {
         motion = MotionEstimate()
         guidewire.clear()
         catheter.clear()
-        roadmap = .none
+        roadmap = RoadmapAnnotation()
     }
 }

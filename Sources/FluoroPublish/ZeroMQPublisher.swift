@@ -143,7 +143,19 @@ public final class ZeroMQPublisher: Stage {
         header.endObject()
         writeDevice("guidewire", frame.annotations.guidewire)
         writeDevice("catheter", frame.annotations.catheter)
-        header.key("roadmap"); header.string(frame.annotations.roadmap.rawValue)
+        let roadmap = frame.annotations.roadmap
+        header.key("roadmap"); header.beginObject()
+        header.key("state"); header.string(roadmap.state.rawValue)
+        header.key("drawn"); header.literal(roadmap.drawn ? "true" : "false")
+        header.key("offset"); header.beginArray()
+        header.element(); header.number(Double(roadmap.offsetX), decimals: 3)
+        header.element(); header.number(Double(roadmap.offsetY), decimals: 3)
+        header.endArray()
+        header.key("contrast_frames"); header.integer(roadmap.contrastFrames)
+        header.key("vessel_pixels"); header.integer(roadmap.vesselPixels)
+        header.key("invalidation")
+        if let reason = roadmap.invalidation { header.string(reason.rawValue) } else { header.literal("null") }
+        header.endObject()
         header.finish()
     }
 

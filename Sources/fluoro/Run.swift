@@ -42,6 +42,10 @@ struct Run: ParsableCommand {
     var local = false
     @Option(help: "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter with tracking); implies --motion.")
     var segmenter: SegmenterKind?
+    @Flag(help: "Build a vessel map from the run's contrast frames and draw it on the frames after them (roadmap); implies --motion.")
+    var roadmap = false
+    @Option(help: "With --roadmap: build the map from these frames only (FIRST:LAST, inclusive), e.g. a contrast injection.")
+    var roadmapFrames: String?
 
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
     var policy: DeliveryPolicy = .replay
@@ -59,6 +63,11 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        if roadmapFrames != nil, !roadmap { throw ValidationError("--roadmap-frames needs --roadmap") }
+        if let roadmapFrames { _ = try Self.frameRange(roadmapFrames) }
+        if roadmap, dsa {
+            throw ValidationError("--roadmap draws on the live frames; it cannot be combined with --dsa (subtraction images)")
+        }
         if segmenter != nil, dsa {
             throw ValidationError("--segmenter works on the live frames; it cannot be combined with --dsa (subtraction images)")
         }
@@ -67,7 +76,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let frameSource = try openSource()
         var stages: [Stage] = []
-        if motion || dsa || segmenter != nil {
+        if motion || dsa || segmenter != nil || roadmap {
             var settings = RegistrationParameters()
             settings.localCorrection = dsa && local
             stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
@@ -80,6 +89,11 @@ struct Run: ParsableCommand {
                                                                 width: Double(geometry.maximumValue) / 2)))
         } else {
             stages.append(recordedDisplay(of: frameSource))
+        }
+        if roadmap {
+            var settings = RoadmapParameters()
+            settings.frameRange = try roadmapFrames.map(Self.frameRange)
+            stages.append(RoadmapOverlay(parameters: settings))
         }
         var publisher: ZeroMQPublisher?
         if !noPublish {
@@ -153,6 +167,15 @@ struct Run: ParsableCommand {
                                          + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
         }
         return try openRecordedSource(source)
+    }
+
+    /// Parses FIRST:LAST (inclusive frame indices).
+    static func frameRange(_ text: String) throws -> ClosedRange<Int> {
+        let parts = text.split(separator: ":").map { Int($0) }
+        guard parts.count == 2, let first = parts[0], let last = parts[1], first >= 0, first <= last else {
+            throw ValidationError("--roadmap-frames \(text): expected FIRST:LAST with 0 <= FIRST <= LAST")
+        }
+        return first...last
     }
 }
 

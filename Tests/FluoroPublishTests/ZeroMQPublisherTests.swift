@@ -57,7 +57,11 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         frame.annotations.guidewire.append(Point2(x: 1, y: 2))
         frame.annotations.guidewire.append(Point2(x: 3.5, y: 2.25))
         frame.annotations.guidewire.tip = Point2(x: 3.5, y: 2.25)
-        frame.annotations.roadmap = .active
+        frame.annotations.roadmap.state = .active
+        frame.annotations.roadmap.drawn = true
+        frame.annotations.roadmap.offsetX = 0.5
+        frame.annotations.roadmap.contrastFrames = 12
+        frame.annotations.roadmap.vesselPixels = 7
         try publisher.process(frame)
 
         let parts = try #require(subscriber.receive())
@@ -77,7 +81,10 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         #expect(wire["tip"] as? [Double] == [3.5, 2.25])
         #expect(wire["centerline"] as? [[Double]] == [[1, 2], [3.5, 2.25]])
         #expect((header["catheter"] as? [String: Any])?["tip"] is NSNull)
-        #expect(header["roadmap"] as? String == "active")
+        let roadmap = try #require(header["roadmap"] as? [String: Any])
+        #expect(roadmap["state"] as? String == "active" && roadmap["drawn"] as? Bool == true)
+        #expect(roadmap["offset"] as? [Double] == [0.5, 0] && roadmap["contrast_frames"] as? Int == 12)
+        #expect(roadmap["vessel_pixels"] as? Int == 7 && roadmap["invalidation"] is NSNull)
         #expect(parts[1] == Data(UnsafeBufferPointer(frame.display)))
         try publisher.finish()
     }

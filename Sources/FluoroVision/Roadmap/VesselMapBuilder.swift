@@ -1,0 +1,421 @@
+import FluoroCore
+
+/// Settings of the roadmap: how the vessel map is built and how it is drawn.
+public struct RoadmapParameters: Sendable {
+    /// Longest side of the working level the map is built on.
+    public var levelSide = 512
+    /// Pre-contrast frames averaged into the mask before contrast can be detected.
+    public var minimumMaskFrames = 3
+    /// A frame is a contrast frame when the share of its field that is opacified (smoothed subtraction above
+    /// `opacityThreshold` noise σ) exceeds the mask frames' share by this much (a fraction of the field).
+    public var contrastShare: Float = 0.005
+    /// Opacification, in noise σ of the smoothed subtraction, that counts as vessel.
+    public var opacityThreshold: Float = 4
+    /// Peak opacification, in the local noise σ of one mask frame's subtraction, that a vessel pixel of the map
+    /// needs (its peak is of a moving average, with less noise, and regions smaller than `minimumRegion` are
+    /// dropped as noise).
+    public var vesselThreshold: Float = 2.0
+    /// Weaker opacification (same σ) kept where it connects to vessel pixels (hysteresis).
+    public var weakThreshold: Float = 1.6
+    /// Weight of the newest contrast frame in the moving average whose peak makes the map.
+    public var smoothingWeight: Float = 0.3
+    /// Connected vessel regions smaller than this (level pixels) are noise, not vessels.
+    public var minimumRegion = 30
+    /// A vessel's edge: where the peak opacification falls below this share of the strongest within
+    /// `edgeReach` level pixels (the vessel's centre), as for a full width at half maximum.
+    public var edgeShare: Float = 0.4
+    /// How far (level pixels) a vessel's edge may lie from its centre.
+    public var edgeReach = 5
+    /// Contrast frames in a row below the contrast share that end the build (the contrast has washed out).
+    public var washOutFrames = 3
+    /// Build only from these frames (inclusive indices), when set; the map becomes active after the last one.
+    public var frameRange: ClosedRange<Int>?
+    /// Blend strength of the map in the overlay (0…1).
+    public var opacity: Float = 0.45
+    /// Colour of the vessels in the overlay.
+    public var colour: (red: UInt8, green: UInt8, blue: UInt8) = (255, 70, 40)
+
+    public init() {}
+}
+
+/// Builds a vessel map from a run's contrast frames, in the coordinates of the motion reference:
+///
+/// - every frame is box-averaged to the working level in the log domain and moved onto the reference with its
+///   motion estimate (bilinear);
+/// - before contrast, frames are averaged into the mask; the noise σ of the smoothed subtraction (frame − mask,
+///   exposure offset removed by the median) is measured on them;
+/// - a frame whose opacified share of the field rises above the mask frames' by `contrastShare` starts the
+///   contrast phase; the moving average of the contrast frames' subtractions raises the peak-opacification map
+///   (contrast changes slowly, noise does not);
+/// - when the contrast washes out (or the frame range ends), pixels whose peak exceeds `vesselThreshold` σ and
+///   `edgeShare` of the nearby maximum, in connected regions of at least `minimumRegion` pixels, form the vessel
+///   map (an opacity 0…255 at full resolution, ready to be drawn).
+///
+/// All memory is allocated in `init`; `add` allocates nothing.
+public final class VesselMapBuilder {
+    public enum Phase: Sendable, Equatable {
+        case mask, contrast, complete
+    }
+
+    public let geometry: FrameGeometry
+    public let parameters: RoadmapParameters
+    public private(set) var phase = Phase.mask
+    public private(set) var maskFrames = 0
+    public private(set) var contrastFrames = 0
+    /// The last frame's opacified share of the field (diagnostics and tests).
+    public private(set) var lastShare: Float = 0
+    /// The vessel map at full resolution, in reference coordinates: 0 outside vessels, up to 255 where the
+    /// opacification was strongest. Valid once `phase == .complete`.
+    public let map: UnsafeMutableBufferPointer<UInt8>
+    /// Vessel pixels in `map`.
+    public private(set) var vesselPixels = 0
+
+    private let reduction: LogReduction
+    private let level: UnsafeMutableBufferPointer<Float>
+    private let aligned: UnsafeMutableBufferPointer<Float>
+    private let mask: UnsafeMutableBufferPointer<Float>
+    private let difference: UnsafeMutableBufferPointer<Float>
+    private let peak: UnsafeMutableBufferPointer<Float>
+    private let scratch: UnsafeMutableBufferPointer<Float>
+    /// The moving average of the contrast frames' subtractions.
+    private let previous: UnsafeMutableBufferPointer<Float>
+    private let stack: UnsafeMutableBufferPointer<Int32>
+    /// Sum of the mask frames' squared subtractions per pixel: the local noise (dense anatomy is noisier).
+    private let noiseSum: UnsafeMutableBufferPointer<Float>
+    private var noiseFrames = 0
+    private let regionLabel: UnsafeMutableBufferPointer<Int32>
+    private let histogram: UnsafeMutableBufferPointer<Int32>
+    private var maskShare: Float = 0
+    private var noise: Float = 0
+    private var belowInARow = 0
+
+    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters()) {
+        self.geometry = geometry
+        self.parameters = parameters
+        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
+        let pixels = reduction.width * reduction.height
+        level = .allocate(capacity: pixels)
+        aligned = .allocate(capacity: pixels)
+        mask = .allocate(capacity: pixels)
+        difference = .allocate(capacity: pixels)
+        peak = .allocate(capacity: pixels)
+        scratch = .allocate(capacity: pixels)
+        previous = .allocate(capacity: pixels)
+        stack = .allocate(capacity: pixels)
+        noiseSum = .allocate(capacity: pixels)
+        regionLabel = .allocate(capacity: pixels)
+        histogram = .allocate(capacity: Self.bins)
+        map = .allocate(capacity: geometry.pixelCount)
+        reset()
+    }
+
+    deinit {
+        for buffer in [level, aligned, mask, difference, peak, scratch, previous, noiseSum] { buffer.deallocate() }
+        stack.deallocate()
+        regionLabel.deallocate()
+        histogram.deallocate()
+        map.deallocate()
+    }
+
+    /// Starts again: no mask, no contrast, empty map.
+    public func reset() {
+        phase = .mask
+        maskFrames = 0
+        contrastFrames = 0
+        maskShare = 0
+        noise = 0
+        belowInARow = 0
+        vesselPixels = 0
+        mask.update(repeating: 0)
+        peak.update(repeating: 0)
+        noiseSum.update(repeating: 0)
+        noiseFrames = 0
+        map.update(repeating: 0)
+    }
+
+    /// Adds a frame whose shift against the reference is (dx, dy) (full-resolution pixels). `last` completes
+    /// the map after this frame whatever the contrast does (the end of a frame range).
+    public func add(_ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, last: Bool = false) {
+        guard phase != .complete else { return }
+        reduction.reduce(pixels, into: level.baseAddress!)
+        let factor = Float(reduction.factor)
+        align(dx: dx / factor, dy: dy / factor)
+        if maskFrames == 0 {
+            mask.baseAddress!.update(from: aligned.baseAddress!, count: aligned.count)
+            maskFrames = 1
+            return
+        }
+        subtractMask()
+        let share = opacifiedShare()
+        lastShare = share
+        switch phase {
+        case .mask:
+            if maskFrames >= parameters.minimumMaskFrames, share > maskShare + parameters.contrastShare {
+                phase = .contrast
+                contrastFrames = 1
+                raisePeak()
+            } else {
+                for i in 0..<noiseSum.count { noiseSum[i] += difference[i] * difference[i] }
+                noiseFrames += 1
+                // Running averages of the mask, and of the mask frames' own opacified share.
+                let weight = 1 / Float(maskFrames + 1)
+                for i in 0..<mask.count { mask[i] += (aligned[i] - mask[i]) * weight }
+                maskShare += (share - maskShare) * (maskFrames == 1 ? 1 : weight)
+                maskFrames += 1
+            }
+        case .contrast:
+            contrastFrames += 1
+            raisePeak()
+            belowInARow = share > maskShare + parameters.contrastShare ? 0 : belowInARow + 1
+            if belowInARow >= parameters.washOutFrames { complete() }
+        case .complete:
+            break
+        }
+        if last, phase == .contrast { complete() }
+    }
+
+    // MARK: - Steps
+
+    /// `aligned` = the level image sampled at p + (dx, dy): the frame moved back onto the reference.
+    private func align(dx: Float, dy: Float) {
+        let w = reduction.width, h = reduction.height
+        let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
+        let fx = dx - Float(ix), fy = dy - Float(iy)
+        let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
+        for y in 0..<h {
+            let y0 = min(max(y + iy, 0), h - 1), y1 = min(max(y + iy + 1, 0), h - 1)
+            for x in 0..<w {
+                let x0 = min(max(x + ix, 0), w - 1), x1 = min(max(x + ix + 1, 0), w - 1)
+                aligned[y * w + x] = w00 * level[y0 * w + x0] + w01 * level[y0 * w + x1]
+                    + w10 * level[y1 * w + x0] + w11 * level[y1 * w + x1]
+            }
+        }
+    }
+
+    /// `difference` = smoothed (aligned − mask − median offset): opacification, positive where contrast adds
+    /// attenuation. The median removes the exposure change of automatic dose control.
+    private func subtractMask() {
+        for i in 0..<difference.count { difference[i] = aligned[i] - mask[i] }
+        let offset = quantile(difference, 0.5)
+        for i in 0..<difference.count { difference[i] -= offset }
+        smooth(difference)
+    }
+
+    /// The share of the level whose opacification exceeds `opacityThreshold` σ, σ measured on the mask frames
+    /// (the spread of the smoothed subtraction's lower half, which contrast does not reach).
+    private func opacifiedShare() -> Float {
+        if phase == .mask {
+            // Robust σ from below the median: 1.4826 × median absolute deviation of the negative side.
+            let lower = quantile(difference, 0.25)
+            let estimate = -lower / 0.6745
+            noise = maskFrames <= 1 ? estimate : noise + (estimate - noise) / Float(maskFrames)
+        }
+        let threshold = parameters.opacityThreshold * max(noise, 1e-6)
+        var count = 0
+        for i in 0..<difference.count where difference[i] > threshold { count += 1 }
+        return Float(count) / Float(difference.count)
+    }
+
+    /// Raises the peak map by the exponential moving average of the contrast frames' subtractions (weight
+    /// `smoothingWeight` for the newest): contrast changes slowly, noise does not.
+    private func raisePeak() {
+        if contrastFrames == 1 { previous.baseAddress!.update(from: difference.baseAddress!, count: difference.count) }
+        let weight = parameters.smoothingWeight
+        for i in 0..<peak.count {
+            let average = previous[i] + (difference[i] - previous[i]) * weight
+            previous[i] = average
+            if average > peak[i] { peak[i] = average }
+        }
+    }
+
+    /// Zeroes the peak map's connected regions (8-neighbours, peak > 0) smaller than `minimumRegion`.
+    private func removeSmallRegions() {
+        let w = reduction.width, h = reduction.height
+        regionLabel.update(repeating: 0)
+        var label: Int32 = 0
+        for start in 0..<peak.count where peak[start] > 0 && regionLabel[start] == 0 {
+            label += 1
+            var top = 0, size = 0
+            stack[top] = Int32(start)
+            top += 1
+            regionLabel[start] = label
+            // First pass: count the region.
+            while top > 0 {
+                top -= 1
+                let i = Int(stack[top])
+                size += 1
+                let x = i % w, y = i / w
+                for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                    for nx in max(x - 1, 0)...min(x + 1, w - 1) {
+                        let j = ny * w + nx
+                        if peak[j] > 0, regionLabel[j] == 0 {
+                            regionLabel[j] = label
+                            stack[top] = Int32(j)
+                            top += 1
+                        }
+                    }
+                }
+            }
+            if size < parameters.minimumRegion {
+                // Second pass: clear it (its pixels carry this label).
+                stack[0] = Int32(start)
+                top = 1
+                peak[start] = 0
+                while top > 0 {
+                    top -= 1
+                    let i = Int(stack[top])
+                    let x = i % w, y = i / w
+                    for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                        for nx in max(x - 1, 0)...min(x + 1, w - 1) {
+                            let j = ny * w + nx
+                            if regionLabel[j] == label, peak[j] > 0 {
+                                peak[j] = 0
+                                stack[top] = Int32(j)
+                                top += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Thresholds the peak map (hysteresis between `weakThreshold` and `vesselThreshold` local σ, above
+    /// `edgeShare` of the local maximum, regions of at least `minimumRegion` pixels) and writes it
+    /// at full resolution (bilinear), 0…255 over 1…3 thresholds.
+    private func complete() {
+        phase = .complete
+        let w = reduction.width, h = reduction.height, factor = Float(reduction.factor)
+        let threshold = parameters.vesselThreshold * max(noise, 1e-6)
+        // The local noise σ into `level` (free now): the mask frames' squared subtractions averaged over a
+        // 31 × 31 box, or the global σ without mask frames.
+        if noiseFrames > 0 {
+            boxMean(noiseSum, radius: 15, into: level)
+            let scale = 1 / Float(noiseFrames)
+            for i in 0..<level.count { level[i] = (level[i] * scale).squareRoot() }
+        } else {
+            level.update(repeating: max(noise, 1e-6))
+        }
+        // The local maximum of the peak (separable, ±edgeReach) into `aligned`.
+        let reach = parameters.edgeReach
+        for y in 0..<h {
+            for x in 0..<w {
+                var largest = -Float.greatestFiniteMagnitude
+                for k in max(x - reach, 0)...min(x + reach, w - 1) { largest = max(largest, peak[y * w + k]) }
+                scratch[y * w + x] = largest
+            }
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                var largest = -Float.greatestFiniteMagnitude
+                for k in max(y - reach, 0)...min(y + reach, h - 1) { largest = max(largest, scratch[k * w + x]) }
+                aligned[y * w + x] = largest
+            }
+        }
+        // Hysteresis: pixels above `weakThreshold` σ (and `edgeShare` of the local maximum) are kept when
+        // connected to pixels above `vesselThreshold` σ: a thin branch continues the vessel it leaves.
+        regionLabel.update(repeating: 0)
+        var top = 0
+        for i in 0..<peak.count where peak[i] >= parameters.edgeShare * aligned[i] && peak[i] > parameters.weakThreshold * level[i] {
+            if peak[i] > parameters.vesselThreshold * level[i] {
+                regionLabel[i] = 2
+                stack[top] = Int32(i)
+                top += 1
+            } else {
+                regionLabel[i] = 1
+            }
+        }
+        while top > 0 {
+            top -= 1
+            let i = Int(stack[top])
+            let x = i % w, y = i / w
+            for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                for nx in max(x - 1, 0)...min(x + 1, w - 1) where regionLabel[ny * w + nx] == 1 {
+                    regionLabel[ny * w + nx] = 2
+                    stack[top] = Int32(ny * w + nx)
+                    top += 1
+                }
+            }
+        }
+        for i in 0..<peak.count where regionLabel[i] != 2 { peak[i] = 0 }
+        removeSmallRegions()
+        vesselPixels = 0
+        for y in 0..<geometry.height {
+            let ly = min(max((Float(y) + 0.5) / factor - 0.5, 0), Float(h - 1))
+            let y0 = min(Int(ly), h - 2 < 0 ? 0 : h - 2), fy = ly - Float(y0), y1 = min(y0 + 1, h - 1)
+            for x in 0..<geometry.width {
+                let lx = min(max((Float(x) + 0.5) / factor - 0.5, 0), Float(w - 1))
+                let x0 = min(Int(lx), w - 2 < 0 ? 0 : w - 2), fx = lx - Float(x0), x1 = min(x0 + 1, w - 1)
+                let value = (1 - fy) * ((1 - fx) * peak[y0 * w + x0] + fx * peak[y0 * w + x1])
+                    + fy * ((1 - fx) * peak[y1 * w + x0] + fx * peak[y1 * w + x1])
+                // Inside where the nearest level pixel is kept; as opaque as the (interpolated) peak is strong.
+                let nearest = Int(ly.rounded()) * w + Int(lx.rounded())
+                let strength = (value - threshold) / (2 * threshold)
+                let opacity: UInt8 = peak[nearest] > 0 ? UInt8(min(max(64 + 191 * strength, 64), 255)) : 0
+                map[y * geometry.width + x] = opacity
+                if opacity > 0 { vesselPixels += 1 }
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static let bins = 4096
+    private static let range: Float = 4
+
+    /// The `q` quantile of `values`, from a histogram over ±`range` (log-domain differences are small).
+    private func quantile(_ values: UnsafeMutableBufferPointer<Float>, _ q: Float) -> Float {
+        histogram.update(repeating: 0)
+        let scale = Float(Self.bins) / (2 * Self.range)
+        for i in Swift.stride(from: 0, to: values.count, by: 3) {
+            let bin = Int(((values[i] + Self.range) * scale).rounded(.down))
+            histogram[min(max(bin, 0), Self.bins - 1)] += 1
+        }
+        let total = Float((values.count + 2) / 3)
+        var cumulative: Int32 = 0
+        for bin in 0..<Self.bins {
+            cumulative += histogram[bin]
+            if Float(cumulative) >= q * total { return (Float(bin) + 0.5) / scale - Self.range }
+        }
+        return Self.range
+    }
+
+    /// The mean of `image` over a (2·radius + 1)² box (clamped at the borders) into `output`, by running sums
+    /// along rows (into `previous`, free once the map is being completed) and then columns.
+    private func boxMean(_ image: UnsafeMutableBufferPointer<Float>, radius: Int, into output: UnsafeMutableBufferPointer<Float>) {
+        let w = reduction.width, h = reduction.height, rows = previous
+        for y in 0..<h {
+            var sum: Float = 0, count: Float = 0
+            for x in 0..<min(radius, w) { sum += image[y * w + x]; count += 1 }
+            for x in 0..<w {
+                if x + radius < w { sum += image[y * w + x + radius]; count += 1 }
+                if x - radius - 1 >= 0 { sum -= image[y * w + x - radius - 1]; count -= 1 }
+                rows[y * w + x] = sum / count
+            }
+        }
+        for x in 0..<w {
+            var sum: Float = 0, count: Float = 0
+            for y in 0..<min(radius, h) { sum += rows[y * w + x]; count += 1 }
+            for y in 0..<h {
+                if y + radius < h { sum += rows[(y + radius) * w + x]; count += 1 }
+                if y - radius - 1 >= 0 { sum -= rows[(y - radius - 1) * w + x]; count -= 1 }
+                output[y * w + x] = sum / count
+            }
+        }
+    }
+
+    /// Binomial [1 2 1]/4 in both directions, in place, edges clamped.
+    private func smooth(_ image: UnsafeMutableBufferPointer<Float>) {
+        let w = reduction.width, h = reduction.height
+        for y in 0..<h {
+            for x in 0..<w {
+                let i = y * w + x
+                scratch[i] = 0.25 * (image[y * w + max(x - 1, 0)] + 2 * image[i] + image[y * w + min(x + 1, w - 1)])
+            }
+        }
+        for y in 0..<h {
+            let up = max(y - 1, 0) * w, here = y * w, down = min(y + 1, h - 1) * w
+            for x in 0..<w { image[here + x] = 0.25 * (scratch[up + x] + 2 * scratch[here + x] + scratch[down + x]) }
+        }
+    }
+}
