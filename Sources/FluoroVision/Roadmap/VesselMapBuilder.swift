@@ -28,6 +28,9 @@ public struct RoadmapParameters: Sendable {
     public var edgeReach = 5
     /// Contrast frames in a row below the contrast share that end the build (the contrast has washed out).
     public var washOutFrames = 3
+    /// A contrast phase this long ends the build even if the contrast has not washed out (6 s at 15 frames/s:
+    /// the vessels have filled by then).
+    public var maximumContrastFrames = 90
     /// Build only from these frames (inclusive indices), when set; the map becomes active after the last one.
     public var frameRange: ClosedRange<Int>?
     /// Blend strength of the map in the overlay (0…1).
@@ -47,7 +50,7 @@ public struct RoadmapParameters: Sendable {
 /// - a frame whose opacified share of the field rises above the mask frames' by `contrastShare` starts the
 ///   contrast phase; the moving average of the contrast frames' subtractions raises the peak-opacification map
 ///   (contrast changes slowly, noise does not);
-/// - when the contrast washes out (or the frame range ends), pixels whose peak exceeds `vesselThreshold` σ and
+/// - when the contrast washes out (or the frame range ends, or after `maximumContrastFrames`), pixels whose peak exceeds `vesselThreshold` σ and
 ///   `edgeShare` of the nearby maximum, in connected regions of at least `minimumRegion` pixels, form the vessel
 ///   map (an opacity 0…255 at full resolution, ready to be drawn).
 ///
@@ -167,7 +170,7 @@ public final class VesselMapBuilder {
             contrastFrames += 1
             raisePeak()
             belowInARow = share > maskShare + parameters.contrastShare ? 0 : belowInARow + 1
-            if belowInARow >= parameters.washOutFrames { complete() }
+            if belowInARow >= parameters.washOutFrames || contrastFrames >= parameters.maximumContrastFrames { complete() }
         case .complete:
             break
         }
