@@ -22,6 +22,9 @@ public final class Frame: @unchecked Sendable {
     public var sourceTime: Double = 0
     /// Monotonic nanoseconds at which the frame became available to the pipeline.
     public var availableAt: UInt64 = 0
+    /// Where the frame lies in the cardiac cycle, 0 at an R wave to 1 at the next, when the source knows (a DICOM
+    /// run's R Wave Pointer); NaN otherwise.
+    public var cardiacPhase: Float = .nan
     /// Set by the live policy when a newer frame overtook this one: later stages pass it on untouched.
     public var isSkipped = false
     /// What the stages found.
@@ -49,6 +52,7 @@ public final class Frame: @unchecked Sendable {
     public func recycle() {
         index = 0
         sourceTime = 0
+        cardiacPhase = .nan
         availableAt = 0
         isSkipped = false
         annotations.reset()

@@ -55,21 +55,21 @@ func trueMaskInFrameZero(_ source: SyntheticSource) -> [Bool] {
             let truth = trueMaskInFrameZero(run.source)
             var intersection = 0, union = 0
             for i in 0..<truth.count {
-                let ours = run.builder.map[i] > 0
+                let ours = run.builder.map(forPhase: .nan).opacity[i] > 0
                 if ours && truth[i] { intersection += 1 }
                 if ours || truth[i] { union += 1 }
             }
             let iou = Double(intersection) / Double(max(union, 1))
             var picture = [UInt8](repeating: 0, count: truth.count * 3)
             for i in 0..<truth.count {
-                let ours = run.builder.map[i] > 0
+                let ours = run.builder.map(forPhase: .nan).opacity[i] > 0
                 picture[3 * i] = ours ? 255 : 0
                 picture[3 * i + 1] = truth[i] ? 255 : 0
             }
             try Data(PNGEncoder.encode(picture, width: size, height: size, channels: 3))
                 .write(to: URL(fileURLWithPath: figuresDirectory + "/roadmap-synthetic-\(size)-seed\(seed).png"))
             print(String(format: "roadmap %d² seed %d: IoU %.3f against the true vessel mask (%d vs %d true pixels), completed at frame %@, %d contrast frames",
-                         size, seed, iou, run.builder.vesselPixels, truth.filter { $0 }.count, run.completedAt.map(String.init) ?? "-", run.builder.contrastFrames))
+                         size, seed, iou, run.builder.map(forPhase: .nan).vesselPixels, truth.filter { $0 }.count, run.completedAt.map(String.init) ?? "-", run.builder.contrastFrames))
             #expect(iou >= required, "seed \(seed): IoU \(iou)")
         }
     }
@@ -196,6 +196,7 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         func process(_ index: Int) throws {
             frame.annotations.reset()
             frame.index = index
+            frame.cardiacPhase = source.cardiacPhase(ofFrame: index)
             try source.decode(frameAt: index, into: frame.pixels)
             frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
             try renderer.process(frame)

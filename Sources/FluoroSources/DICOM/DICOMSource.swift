@@ -16,6 +16,7 @@ public final class DICOMSource: FrameSource {
     private let jpegLossless: JPEGLosslessDecoder
     /// Seconds from the first frame, per frame (from the Frame Time Vector or the frame time).
     private let frameTimes: [Double]
+    private let cardiacPhases: [Float]
 
     public init(path: String) throws {
         file = try DICOMFile(path: path)
@@ -40,6 +41,7 @@ public final class DICOMSource: FrameSource {
         jpegBaseline = syntax == .jpegBaseline ? try JPEGBaselineDecoder(path: path) : nil
         jpegLossless = JPEGLosslessDecoder(path: path)
         let steps = file.frameTimeVector ?? Array(repeating: file.frameTimeMilliseconds ?? 1000.0 / 30, count: file.numberOfFrames)
+        cardiacPhases = Self.cardiacPhases(rWaves: file.rWavePointer, frameCount: file.numberOfFrames)
         var elapsed = 0.0
         frameTimes = steps.enumerated().map { index, step in
             if index > 0 { elapsed += step / 1000 }
@@ -57,8 +59,31 @@ public final class DICOMSource: FrameSource {
         try decode(frameAt: nextIndex, into: frame.pixels)
         frame.index = nextIndex
         frame.sourceTime = frameTimes[nextIndex]
+        frame.cardiacPhase = cardiacPhase(ofFrame: nextIndex)
         nextIndex += 1
         return true
+    }
+
+    /// Where frame `index` (0-based) lies in the cardiac cycle: 0 at an R wave, towards 1 before the next (NaN
+    /// when the run has fewer than two R waves).
+    public func cardiacPhase(ofFrame index: Int) -> Float { cardiacPhases[index] }
+
+    /// Cardiac phases of every frame from the R Wave Pointer (1-based frame numbers); before the first and after
+    /// the last R wave the mean R–R interval extends the cycle.
+    static func cardiacPhases(rWaves pointer: [Int], frameCount: Int) -> [Float] {
+        let waves = pointer.map { $0 - 1 }.sorted()
+        guard waves.count >= 2, let first = waves.first, let last = waves.last, last > first else {
+            return Array(repeating: .nan, count: frameCount)
+        }
+        let mean = Double(last - first) / Double(waves.count - 1)
+        return (0..<frameCount).map { index in
+            if let next = waves.firstIndex(where: { $0 > index }), next > 0 {
+                let start = waves[next - 1], end = waves[next]
+                return Float(Double(index - start) / Double(end - start))
+            }
+            let cycles = Double(index - (index < first ? first : last)) / mean
+            return Float(cycles - cycles.rounded(.down))
+        }
     }
 
     /// Decodes frame `index` (0-based) into `output`, as unsigned MONOCHROME2 samples of `bitsStored` bits.

@@ -1,8 +1,9 @@
 import FluoroCore
 
-/// The roadmap stage (after `render`): builds the vessel map from the run's contrast frames, then on every
-/// later frame moves it by the frame's motion estimate (from the motion stage upstream), blends it into the
-/// display image in colour, and draws the devices' centre lines and tips on top.
+/// The roadmap stage (after `render`): builds the vessel map from the run's contrast frames (one per cardiac
+/// phase when the frames carry it), then on every later frame moves the map of its phase by the frame's motion
+/// estimate (from the motion stage upstream), blends it into the display image in colour, and draws the
+/// devices' centre lines and tips on top.
 ///
 /// Lifecycle, in `annotations.roadmap.state`: `building` (mask, then contrast) → `active` (drawn) → `invalid`
 /// on the frame where registration is lost (a table move or a failure: the map's reference is gone) →
@@ -29,7 +30,6 @@ public final class RoadmapOverlay: Stage {
         roadmap.offsetY = motion.dy
         defer {
             roadmap.contrastFrames = builder.contrastFrames
-            roadmap.vesselPixels = builder.vesselPixels
             frame.annotations.roadmap = roadmap
         }
         if invalidated {
@@ -47,10 +47,11 @@ public final class RoadmapOverlay: Stage {
         if builder.phase != .complete {
             if let range = parameters.frameRange {
                 if range.contains(frame.index) {
-                    builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, last: frame.index == range.upperBound)
+                    builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
+                                last: frame.index == range.upperBound)
                 }
             } else {
-                builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy)
+                builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase)
             }
             if builder.phase != .complete {
                 roadmap.state = .building
@@ -58,7 +59,9 @@ public final class RoadmapOverlay: Stage {
             }
         }
         roadmap.state = .active
-        blend(builder.map, into: frame, dx: motion.dx, dy: motion.dy)
+        let map = builder.map(forPhase: frame.cardiacPhase)
+        roadmap.vesselPixels = map.vesselPixels
+        blend(map.opacity, into: frame, dx: motion.dx, dy: motion.dy)
         roadmap.drawn = true
         let painter = OverlayPainter(frame: frame)
         painter.draw(frame.annotations.catheter, colour: (0, 220, 255))

@@ -31,6 +31,9 @@ public struct RoadmapParameters: Sendable {
     /// A contrast phase this long ends the build even if the contrast has not washed out (6 s at 15 frames/s:
     /// the vessels have filled by then).
     public var maximumContrastFrames = 90
+    /// Cardiac phases the map is built for separately when frames carry their phase (a DICOM run's R waves):
+    /// a coronary moves with the heartbeat, so each phase gets its own map, drawn on the frames of that phase.
+    public var cardiacBins = 8
     /// Build only from these frames (inclusive indices), when set; the map becomes active after the last one.
     public var frameRange: ClosedRange<Int>?
     /// Blend strength of the map in the overlay (0…1).
@@ -67,21 +70,28 @@ public final class VesselMapBuilder {
     public private(set) var contrastFrames = 0
     /// The last frame's opacified share of the field (diagnostics and tests).
     public private(set) var lastShare: Float = 0
-    /// The vessel map at full resolution, in reference coordinates: 0 outside vessels, up to 255 where the
-    /// opacification was strongest. Valid once `phase == .complete`.
-    public let map: UnsafeMutableBufferPointer<UInt8>
-    /// Vessel pixels in `map`.
-    public private(set) var vesselPixels = 0
+    /// Whether the map is built per cardiac phase (decided by the first contrast frame: it has a phase).
+    public private(set) var gated = false
+    /// The vessel maps at full resolution, in reference coordinates, one per cardiac phase bin (one when not
+    /// gated): 0 outside vessels, up to 255 where the opacification was strongest. Valid once complete.
+    private let maps: [UnsafeMutableBufferPointer<UInt8>]
+    private var vesselPixelsPerBin: [Int]
+    private var framesPerBin: [Int]
+    /// The bin the per-bin buffers (`peak`, `previous`, `map`) refer to.
+    private var bin = 0
 
     private let reduction: LogReduction
     private let level: UnsafeMutableBufferPointer<Float>
     private let aligned: UnsafeMutableBufferPointer<Float>
     private let mask: UnsafeMutableBufferPointer<Float>
     private let difference: UnsafeMutableBufferPointer<Float>
-    private let peak: UnsafeMutableBufferPointer<Float>
+    private let peaks: [UnsafeMutableBufferPointer<Float>]
+    private var peak: UnsafeMutableBufferPointer<Float> { peaks[bin] }
+    private var map: UnsafeMutableBufferPointer<UInt8> { maps[bin] }
     private let scratch: UnsafeMutableBufferPointer<Float>
-    /// The moving average of the contrast frames' subtractions.
-    private let previous: UnsafeMutableBufferPointer<Float>
+    /// The moving average of the contrast frames' subtractions, per bin.
+    private let averages: [UnsafeMutableBufferPointer<Float>]
+    private var previous: UnsafeMutableBufferPointer<Float> { averages[bin] }
     private let stack: UnsafeMutableBufferPointer<Int32>
     /// Sum of the mask frames' squared subtractions per pixel: the local noise (dense anatomy is noisier).
     private let noiseSum: UnsafeMutableBufferPointer<Float>
@@ -101,23 +111,26 @@ public final class VesselMapBuilder {
         aligned = .allocate(capacity: pixels)
         mask = .allocate(capacity: pixels)
         difference = .allocate(capacity: pixels)
-        peak = .allocate(capacity: pixels)
+        let bins = max(parameters.cardiacBins, 1)
+        peaks = (0..<bins).map { _ in .allocate(capacity: pixels) }
+        averages = (0..<bins).map { _ in .allocate(capacity: pixels) }
+        maps = (0..<bins).map { _ in .allocate(capacity: geometry.pixelCount) }
+        vesselPixelsPerBin = Array(repeating: 0, count: bins)
+        framesPerBin = Array(repeating: 0, count: bins)
         scratch = .allocate(capacity: pixels)
-        previous = .allocate(capacity: pixels)
         stack = .allocate(capacity: pixels)
         noiseSum = .allocate(capacity: pixels)
         regionLabel = .allocate(capacity: pixels)
         histogram = .allocate(capacity: Self.bins)
-        map = .allocate(capacity: geometry.pixelCount)
         reset()
     }
 
     deinit {
-        for buffer in [level, aligned, mask, difference, peak, scratch, previous, noiseSum] { buffer.deallocate() }
+        for buffer in [level, aligned, mask, difference, scratch, noiseSum] + peaks + averages { buffer.deallocate() }
+        for buffer in maps { buffer.deallocate() }
         stack.deallocate()
         regionLabel.deallocate()
         histogram.deallocate()
-        map.deallocate()
     }
 
     /// Starts again: no mask, no contrast, empty map.
@@ -128,17 +141,34 @@ public final class VesselMapBuilder {
         maskShare = 0
         noise = 0
         belowInARow = 0
-        vesselPixels = 0
+        gated = false
+        for index in maps.indices {
+            vesselPixelsPerBin[index] = 0
+            framesPerBin[index] = 0
+            peaks[index].update(repeating: 0)
+            maps[index].update(repeating: 0)
+        }
         mask.update(repeating: 0)
-        peak.update(repeating: 0)
         noiseSum.update(repeating: 0)
         noiseFrames = 0
-        map.update(repeating: 0)
     }
 
-    /// Adds a frame whose shift against the reference is (dx, dy) (full-resolution pixels). `last` completes
-    /// the map after this frame whatever the contrast does (the end of a frame range).
-    public func add(_ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, last: Bool = false) {
+    /// The map to draw on a frame at `cardiacPhase` (NaN: unknown, the first bin's), and its vessel pixels.
+    public func map(forPhase cardiacPhase: Float) -> (opacity: UnsafeMutableBufferPointer<UInt8>, vesselPixels: Int) {
+        let index = binIndex(cardiacPhase)
+        return (maps[index], vesselPixelsPerBin[index])
+    }
+
+    private func binIndex(_ cardiacPhase: Float) -> Int {
+        guard gated, cardiacPhase.isFinite else { return 0 }
+        return min(max(Int(cardiacPhase * Float(maps.count)), 0), maps.count - 1)
+    }
+
+    /// Adds a frame whose shift against the reference is (dx, dy) (full-resolution pixels), at `cardiacPhase`
+    /// (NaN when unknown). `last` completes the map after this frame whatever the contrast does (the end of a
+    /// frame range).
+    public func add(_ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, cardiacPhase: Float = .nan,
+                    last: Bool = false) {
         guard phase != .complete else { return }
         reduction.reduce(pixels, into: level.baseAddress!)
         let factor = Float(reduction.factor)
@@ -156,6 +186,8 @@ public final class VesselMapBuilder {
             if maskFrames >= parameters.minimumMaskFrames, share > maskShare + parameters.contrastShare {
                 phase = .contrast
                 contrastFrames = 1
+                gated = maps.count > 1 && cardiacPhase.isFinite
+                bin = binIndex(cardiacPhase)
                 raisePeak()
             } else {
                 for i in 0..<noiseSum.count { noiseSum[i] += difference[i] * difference[i] }
@@ -168,6 +200,7 @@ public final class VesselMapBuilder {
             }
         case .contrast:
             contrastFrames += 1
+            bin = binIndex(cardiacPhase)
             raisePeak()
             belowInARow = share > maskShare + parameters.contrastShare ? 0 : belowInARow + 1
             if belowInARow >= parameters.washOutFrames || contrastFrames >= parameters.maximumContrastFrames { complete() }
@@ -222,7 +255,8 @@ public final class VesselMapBuilder {
     /// Raises the peak map by the exponential moving average of the contrast frames' subtractions (weight
     /// `smoothingWeight` for the newest): contrast changes slowly, noise does not.
     private func raisePeak() {
-        if contrastFrames == 1 { previous.baseAddress!.update(from: difference.baseAddress!, count: difference.count) }
+        framesPerBin[bin] += 1
+        if framesPerBin[bin] == 1 { previous.baseAddress!.update(from: difference.baseAddress!, count: difference.count) }
         let weight = parameters.smoothingWeight
         for i in 0..<peak.count {
             let average = previous[i] + (difference[i] - previous[i]) * weight
@@ -288,6 +322,7 @@ public final class VesselMapBuilder {
     /// at full resolution (bilinear), 0…255 over 1…3 thresholds.
     private func complete() {
         phase = .complete
+        let bins = gated ? maps.count : 1
         let w = reduction.width, h = reduction.height, factor = Float(reduction.factor)
         let threshold = parameters.vesselThreshold * max(noise, 1e-6)
         // The local noise σ into `level` (free now): the mask frames' squared subtractions averaged over a
@@ -299,6 +334,26 @@ public final class VesselMapBuilder {
         } else {
             level.update(repeating: max(noise, 1e-6))
         }
+        for index in 0..<bins where framesPerBin[index] > 0 {
+            bin = index
+            completeBin(threshold: threshold)
+        }
+        // A phase no contrast frame fell in takes the nearest phase's map.
+        for index in 0..<bins where framesPerBin[index] == 0 {
+            for distance in 1..<bins {
+                let nearest = [(index + distance) % bins, (index - distance + bins) % bins].first { framesPerBin[$0] > 0 }
+                guard let nearest else { continue }
+                maps[index].baseAddress!.update(from: maps[nearest].baseAddress!, count: maps[index].count)
+                vesselPixelsPerBin[index] = vesselPixelsPerBin[nearest]
+                break
+            }
+        }
+        bin = 0
+    }
+
+    /// Thresholds the current bin's peak map into its full-resolution map (`level` holds the local σ).
+    private func completeBin(threshold: Float) {
+        let w = reduction.width, h = reduction.height, factor = Float(reduction.factor)
         // The local maximum of the peak (separable, ±edgeReach) into `aligned`.
         let reach = parameters.edgeReach
         for y in 0..<h {
@@ -342,7 +397,7 @@ public final class VesselMapBuilder {
         }
         for i in 0..<peak.count where regionLabel[i] != 2 { peak[i] = 0 }
         removeSmallRegions()
-        vesselPixels = 0
+        var vesselPixels = 0
         for y in 0..<geometry.height {
             let ly = min(max((Float(y) + 0.5) / factor - 0.5, 0), Float(h - 1))
             let y0 = min(Int(ly), h - 2 < 0 ? 0 : h - 2), fy = ly - Float(y0), y1 = min(y0 + 1, h - 1)
@@ -359,6 +414,7 @@ public final class VesselMapBuilder {
                 if opacity > 0 { vesselPixels += 1 }
             }
         }
+        vesselPixelsPerBin[bin] = vesselPixels
     }
 
     // MARK: - Helpers
@@ -384,9 +440,9 @@ public final class VesselMapBuilder {
     }
 
     /// The mean of `image` over a (2·radius + 1)² box (clamped at the borders) into `output`, by running sums
-    /// along rows (into `previous`, free once the map is being completed) and then columns.
+    /// along rows (into `difference`, free once the map is being completed) and then columns.
     private func boxMean(_ image: UnsafeMutableBufferPointer<Float>, radius: Int, into output: UnsafeMutableBufferPointer<Float>) {
-        let w = reduction.width, h = reduction.height, rows = previous
+        let w = reduction.width, h = reduction.height, rows = difference
         for y in 0..<h {
             var sum: Float = 0, count: Float = 0
             for x in 0..<min(radius, w) { sum += image[y * w + x]; count += 1 }
