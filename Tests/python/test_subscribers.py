@@ -131,3 +131,47 @@ def test_slow_subscriber_in_live_mode_loses_frames_not_pipeline_time(port):
     assert len(received) < 90, "a subscriber that did not read cannot have every frame"
     assert sequences == sorted(sequences)
     stats.unlink()
+
+
+def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
+    """Motion, segmentation and roadmap on a synthetic run: a pyzmq subscriber sees tips near the truth, the
+    roadmap going building → active, and the vessel colour only once it is active."""
+    address = f"tcp://127.0.0.1:{port}"
+    run = tmp_path / "run.y4m"
+    made = run_fluoro("synth", "--out", str(run), "--size", "256", "--synthetic-frames", "40", "--seed", "77",
+                      "--contrast", "6:10:18")
+    assert made.returncode == 0, made.stderr
+    truth = json.loads((tmp_path / "run.truth.json").read_text())["frames"]
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "1",
+                             "--segmenter", "ridge", "--roadmap", "--quiet")
+    messages = collect(sub, 100)
+    out, err = publisher.communicate(timeout=120)
+    assert publisher.returncode == 0, err
+    assert len(messages) == 40
+    states, tip_errors = [], []
+    for header, payload in messages:
+        meta = json.loads(header.decode("utf-8"))
+        assert set(meta["latency_ms"]) == {"motion", "segment", "render", "roadmap", "age_at_publish"}
+        assert meta["motion"]["state"] == "tracking"
+        roadmap = meta["roadmap"]
+        states.append(roadmap["state"])
+        assert roadmap["drawn"] == (roadmap["state"] == "active")
+        wire = meta["guidewire"]
+        if wire["present"]:
+            expected = truth[meta["frame"]]["guidewire"]["tip"]
+            tip_errors.append(np.hypot(wire["tip"][0] - expected["x"], wire["tip"][1] - expected["y"]))
+        image = np.frombuffer(payload, dtype=np.uint8).reshape(meta["shape"])
+        # The vessel colour (red well above green; the wire is yellow) appears only where the roadmap is drawn.
+        reddish = np.count_nonzero((image[:, :, 0].astype(int) - image[:, :, 1]) > 40)
+        if roadmap["drawn"]:
+            assert reddish > 200 and roadmap["vessel_pixels"] > 0
+        else:
+            assert reddish == 0
+    first_active = states.index("active")
+    assert all(state == "building" for state in states[:first_active])
+    assert all(state == "active" for state in states[first_active:])
+    assert len(tip_errors) >= 36 and np.median(tip_errors) < 3, tip_errors
