@@ -167,19 +167,20 @@ final class RidgeFilter {
                 let spread = (half * half + b * b).squareRoot()
                 let across = mean - spread, along = mean + spread
                 let acrossSquared = across * across
-                let magnitude = (-across).replacing(with: 0, where: across .>= 0)
+                // m = max(−λ₂, 0), as (|λ₂| − λ₂) / 2 without a lane select.
+                let magnitude = 0.5 * (acrossSquared.squareRoot() - across)
                 // The line measure m·m²/(m² + 4λ₁²), m = −λ₂, damped because an edge is not a line: beside a step,
                 // the curvature's lobe sits where the slope across the line is large (q = |slope| / (m σ) ≈ 1),
                 // while a line's centre is flat (q ≈ 0); the damping is 1 / (1 + (1.5 q)⁴). The slope across is
-                // the gradient's component along the eigenvector v of λ₂ ((b, λ₂ − a) or (λ₂ − c, b), whichever
-                // is better conditioned): slope² = (∇L·v)² / |v|², folded into one division.
+                // the gradient's component along the eigenvector of λ₂: v₁ = (b, λ₂ − a) and v₂ = (λ₂ − c, b) are
+                // both eigenvectors (one may vanish), so slope² = ((∇L·v₁)² + (∇L·v₂)²) / (|v₁|² + |v₂|²), folded
+                // into one division.
                 let firstY = across - a, secondX = across - c
-                let useSecond = firstY * firstY .< secondX * secondX
-                let vx = b.replacing(with: secondX, where: useSecond), vy = firstY.replacing(with: b, where: useSecond)
                 let slopeX = (load(row + x + 1) - load(row + x - 1)) * 0.5, slopeY = (load(down + x) - load(up + x)) * 0.5
-                let dot = (slopeX * vx + slopeY * vy) * edgeScale
-                let lengthSquared = vx * vx + vy * vy
-                let dotSquared = dot * dot, fourth = acrossSquared * acrossSquared
+                let dotFirst = (slopeX * b + slopeY * firstY) * edgeScale, dotSecond = (slopeX * secondX + slopeY * b) * edgeScale
+                let dotSquared = dotFirst * dotFirst + dotSecond * dotSecond
+                let lengthSquared = b * b + firstY * firstY + secondX * secondX + b * b
+                let fourth = acrossSquared * acrossSquared
                 let lengthFourth = lengthSquared * lengthSquared
                 let denominator = (acrossSquared + 4 * along * along) * (fourth * lengthFourth + 5.0625 * dotSquared * dotSquared)
                 // Where the denominator underflows the numerator is smaller still: the value is 0, not 0/0.
