@@ -14,20 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from y4m_frames import read_y4m
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def read_y4m(path):
-    data = path.read_bytes()
-    header = data[: data.index(b"\n")].split()
-    width = int(next(f for f in header if f.startswith(b"W"))[1:])
-    height = int(next(f for f in header if f.startswith(b"H"))[1:])
-    frames, offset = [], data.index(b"\n") + 1
-    while offset < len(data):
-        offset = data.index(b"\n", offset) + 1
-        frames.append(np.frombuffer(data, dtype="<u2", count=width * height, offset=offset).reshape(height, width))
-        offset += width * height * 2
-    return frames
 
 
 def bootstrap_rms(errors, rng):

@@ -267,54 +267,48 @@ public final class VesselMapBuilder {
 
     /// Zeroes the peak map's connected regions (8-neighbours, peak > 0) smaller than `minimumRegion`.
     private func removeSmallRegions() {
-        let w = reduction.width, h = reduction.height
         regionLabel.update(repeating: 0)
         var label: Int32 = 0
         for start in 0..<peak.count where peak[start] > 0 && regionLabel[start] == 0 {
             label += 1
-            var top = 0, size = 0
-            stack[top] = Int32(start)
-            top += 1
-            regionLabel[start] = label
-            // First pass: count the region.
-            while top > 0 {
-                top -= 1
-                let i = Int(stack[top])
-                size += 1
-                let x = i % w, y = i / w
-                for ny in max(y - 1, 0)...min(y + 1, h - 1) {
-                    for nx in max(x - 1, 0)...min(x + 1, w - 1) {
-                        let j = ny * w + nx
-                        if peak[j] > 0, regionLabel[j] == 0 {
-                            regionLabel[j] = label
-                            stack[top] = Int32(j)
-                            top += 1
-                        }
-                    }
-                }
+            let current = label
+            regionLabel[start] = current
+            stack[0] = Int32(start)
+            let size = flood(from: 1) { j in
+                guard self.peak[j] > 0, self.regionLabel[j] == 0 else { return false }
+                self.regionLabel[j] = current
+                return true
             }
             if size < parameters.minimumRegion {
-                // Second pass: clear it (its pixels carry this label).
-                stack[0] = Int32(start)
-                top = 1
                 peak[start] = 0
-                while top > 0 {
-                    top -= 1
-                    let i = Int(stack[top])
-                    let x = i % w, y = i / w
-                    for ny in max(y - 1, 0)...min(y + 1, h - 1) {
-                        for nx in max(x - 1, 0)...min(x + 1, w - 1) {
-                            let j = ny * w + nx
-                            if regionLabel[j] == label, peak[j] > 0 {
-                                peak[j] = 0
-                                stack[top] = Int32(j)
-                                top += 1
-                            }
-                        }
-                    }
+                stack[0] = Int32(start)
+                _ = flood(from: 1) { j in
+                    guard self.regionLabel[j] == current, self.peak[j] > 0 else { return false }
+                    self.peak[j] = 0
+                    return true
                 }
             }
         }
+    }
+
+    /// Visits the pixels 8-connected to those on `stack[0..<count]`, pushing each neighbour `take` accepts
+    /// (`take` marks it, so it is not taken twice); returns how many pixels were visited.
+    private func flood(from count: Int, take: (Int) -> Bool) -> Int {
+        let w = reduction.width, h = reduction.height
+        var top = count, visited = 0
+        while top > 0 {
+            top -= 1
+            let i = Int(stack[top])
+            visited += 1
+            let x = i % w, y = i / w
+            for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                for nx in max(x - 1, 0)...min(x + 1, w - 1) where take(ny * w + nx) {
+                    stack[top] = Int32(ny * w + nx)
+                    top += 1
+                }
+            }
+        }
+        return visited
     }
 
     /// Thresholds the peak map (hysteresis between `weakThreshold` and `vesselThreshold` local σ, above
@@ -383,17 +377,10 @@ public final class VesselMapBuilder {
                 regionLabel[i] = 1
             }
         }
-        while top > 0 {
-            top -= 1
-            let i = Int(stack[top])
-            let x = i % w, y = i / w
-            for ny in max(y - 1, 0)...min(y + 1, h - 1) {
-                for nx in max(x - 1, 0)...min(x + 1, w - 1) where regionLabel[ny * w + nx] == 1 {
-                    regionLabel[ny * w + nx] = 2
-                    stack[top] = Int32(ny * w + nx)
-                    top += 1
-                }
-            }
+        _ = flood(from: top) { j in
+            guard self.regionLabel[j] == 1 else { return false }
+            self.regionLabel[j] = 2
+            return true
         }
         for i in 0..<peak.count where regionLabel[i] != 2 { peak[i] = 0 }
         removeSmallRegions()
