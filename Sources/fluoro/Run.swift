@@ -46,6 +46,8 @@ struct Run: ParsableCommand {
     var roadmap = false
     @Option(help: "With --roadmap: build the map from these frames only (FIRST:LAST, inclusive), e.g. a contrast injection.")
     var roadmapFrames: String?
+    @Option(help: "Build the roadmap from this earlier run (a DICOM or Y4M file with a contrast injection) and draw it from the first live frame; implies --roadmap.")
+    var roadmapFrom: String?
 
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
     var policy: DeliveryPolicy = .replay
@@ -63,9 +65,9 @@ struct Run: ParsableCommand {
     func validate() throws {
         guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
-        if roadmapFrames != nil, !roadmap { throw ValidationError("--roadmap-frames needs --roadmap") }
+        if roadmapFrames != nil, !roadmap, roadmapFrom == nil { throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from") }
         if let roadmapFrames { _ = try Self.frameRange(roadmapFrames) }
-        if roadmap, dsa {
+        if roadmap || roadmapFrom != nil, dsa {
             throw ValidationError("--roadmap draws on the live frames; it cannot be combined with --dsa (subtraction images)")
         }
         if segmenter != nil, dsa {
@@ -76,7 +78,7 @@ struct Run: ParsableCommand {
     func run() throws {
         let frameSource = try openSource()
         var stages: [Stage] = []
-        if motion || dsa || segmenter != nil || roadmap {
+        if motion || dsa || segmenter != nil || roadmap || roadmapFrom != nil {
             var settings = RegistrationParameters()
             settings.localCorrection = dsa && local
             stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
@@ -90,10 +92,19 @@ struct Run: ParsableCommand {
         } else {
             stages.append(recordedDisplay(of: frameSource))
         }
-        if roadmap {
+        if roadmap || roadmapFrom != nil {
             var settings = RoadmapParameters()
             settings.frameRange = try roadmapFrames.map(Self.frameRange)
-            stages.append(RoadmapOverlay(parameters: settings))
+            let buildRun = try roadmapFrom.map(openRecordedSource)
+            var cArmMoved = false
+            if let earlier = (buildRun as? DICOMSource)?.file.positionerAngles,
+               let live = (frameSource as? DICOMSource)?.file.positionerAngles,
+               max(abs(earlier.primary - live.primary), abs(earlier.secondary - live.secondary)) > 1 {
+                cArmMoved = true
+                FileHandle.standardError.write(Data(("roadmap: the C-arm moved between \(roadmapFrom ?? "") (\(earlier.primary)°, "
+                    + "\(earlier.secondary)°) and the live run (\(live.primary)°, \(live.secondary)°): the roadmap stays invalid\n").utf8))
+            }
+            stages.append(RoadmapOverlay(parameters: settings, buildRun: buildRun, cArmMoved: cArmMoved))
         }
         var publisher: ZeroMQPublisher?
         if !noPublish {

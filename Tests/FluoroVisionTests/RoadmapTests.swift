@@ -175,6 +175,84 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
     }
 }
 
+/// A roadmap built from an earlier run, drawn on a later run of the same anatomy.
+@Suite struct RoadmapFromAnotherRunTests {
+    /// The later run is frames 25–44 of a run with the same anatomy (the generator's noise depends on the seed and
+    /// the frame index, so the same indices would share their noise), after an optional table move at frame 25.
+    func runs(jump: (dx: Double, dy: Double)?) throws -> (earlier: SyntheticSource, later: SyntheticSource) {
+        var earlier = SyntheticParameters()
+        earlier.size = 256
+        earlier.frameCount = 24
+        earlier.seed = 4221
+        earlier.contrast = .init(start: 5, peak: 9, washedOut: 16)
+        // The same table move, too late to happen in the earlier run, keeps both anatomies identical (the generator
+        // sizes its anatomy by the largest shift).
+        earlier.tableJump = jump.map { .init(frame: 10_000, dx: $0.dx, dy: $0.dy) }
+        var later = earlier
+        later.contrast = nil
+        later.frameCount = 45
+        later.tableJump = jump.map { .init(frame: 25, dx: $0.dx, dy: $0.dy) }
+        let laterSource = try SyntheticSource(parameters: later)
+        let skipped = Frame(slot: 0, geometry: laterSource.geometry, stageCount: 1)
+        for _ in 0..<25 { _ = try laterSource.read(into: skipped) }
+        return (try SyntheticSource(parameters: earlier), laterSource)
+    }
+
+    @Test func theMapIsPlacedOnTheLaterRunAndFollowsIt() throws {
+        let (earlier, later) = try runs(jump: (6.5, -4.25))
+        let geometry = later.geometry
+        let overlay = RoadmapOverlay(buildRun: earlier)
+        let renderer = DisplayRenderer()
+        try overlay.prepare(for: geometry)
+        try renderer.prepare(for: geometry)
+        let registration = Registration(geometry: geometry)
+        let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
+        let reference = earlier.truth(forFrame: 0)
+        var errors: [Double] = []
+        while try later.read(into: frame) {
+            frame.annotations.reset()
+            frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            try renderer.process(frame)
+            try overlay.process(frame)
+            let roadmap = frame.annotations.roadmap
+            #expect(roadmap.state == .active && roadmap.drawn, "frame \(frame.index): \(roadmap)")
+            let truth = later.truth(forFrame: frame.index)
+            let ex = Double(roadmap.offsetX) - (truth.dx - reference.dx), ey = Double(roadmap.offsetY) - (truth.dy - reference.dy)
+            errors.append((ex * ex + ey * ey).squareRoot())
+        }
+        let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
+        print(String(format: "roadmap from another run: placement and motion, RMS %.3f px over %d frames (max %.3f)", rms, errors.count, errors.max() ?? 0))
+        #expect(rms <= 1 && errors.count == 20)
+    }
+
+    @Test func aMovedCArmKeepsTheMapInvalid() throws {
+        let (earlier, later) = try runs(jump: nil)
+        let overlay = RoadmapOverlay(buildRun: earlier, cArmMoved: true)
+        try overlay.prepare(for: later.geometry)
+        let frame = Frame(slot: 0, geometry: later.geometry, stageCount: 1)
+        while try later.read(into: frame) {
+            frame.annotations.motion.state = .tracking
+            try overlay.process(frame)
+            #expect(frame.annotations.roadmap.state == .invalid && frame.annotations.roadmap.invalidation == .geometryChanged)
+            #expect(!frame.annotations.roadmap.drawn)
+        }
+    }
+
+    @Test func aRunOfAnotherSizeOrWithoutContrastIsRefusedByName() throws {
+        var small = SyntheticParameters()
+        small.size = 128
+        small.frameCount = 4
+        let other = RoadmapOverlay(buildRun: try SyntheticSource(parameters: small))
+        let geometry = try FrameGeometry(width: 256, height: 256, format: .grey16, bitsStored: 12)
+        #expect { try other.prepare(for: geometry) } throws: { "\($0)".contains("synthetic") && "\($0)".contains("must match") }
+        small.size = 256
+        small.frameCount = 12
+        small.contrast = nil
+        let plain = RoadmapOverlay(buildRun: try SyntheticSource(parameters: small))
+        #expect { try plain.prepare(for: geometry) } throws: { "\($0)".contains("no contrast") }
+    }
+}
+
 /// Real run: rubo-0002 fills with contrast after frame ~18 and the run ends before it washes out, so the roadmap is
 /// built from the whole run as a frame range (`--roadmap-frames 0:95`), then drawn on its non-contrast frames 0–17
 /// replayed after it (the motion reference is still frame 0); PNGs for people.

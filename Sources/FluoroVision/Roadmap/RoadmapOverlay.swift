@@ -8,18 +8,61 @@ import FluoroCore
 /// Lifecycle, in `annotations.roadmap.state`: `building` (mask, then contrast) → `active` (drawn) → `invalid`
 /// on the frame where registration is lost (a table move or a failure: the map's reference is gone) →
 /// `cleared` on the next frame (the map is discarded) → `building` again from the frames after it.
+///
+/// Built from a separate run instead (`buildRun`, e.g. an earlier injection), the map is complete before the
+/// first live frame; the live run is placed on it by registering its first frame against that run's first
+/// frame, then following the motion stage's estimates. A registration loss makes the frame `invalid` and the
+/// placement is redone on the next; a C-arm that moved between the runs (`cArmMoved`) makes every frame
+/// `invalid` (`geometry_changed`): the vessels project differently.
 public final class RoadmapOverlay: Stage {
     public let name = "roadmap"
     public let parameters: RoadmapParameters
+    private let buildRun: FrameSource?
+    private let cArmMoved: Bool
     private var builder: VesselMapBuilder?
     private var invalidated = false
+    /// With a build run: its first frame's registration, and the live run's placement on it (the shift of the
+    /// live frame it was measured on, and that frame's motion estimate in the live run).
+    private var placement: Registration?
+    private var buildReference: [UInt16] = []
+    private var placed: (dx: Float, dy: Float, motionX: Float, motionY: Float)?
 
-    public init(parameters: RoadmapParameters = RoadmapParameters()) {
+    public init(parameters: RoadmapParameters = RoadmapParameters(), buildRun: FrameSource? = nil, cArmMoved: Bool = false) {
         self.parameters = parameters
+        self.buildRun = buildRun
+        self.cArmMoved = cArmMoved
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        builder = VesselMapBuilder(geometry: geometry, parameters: parameters)
+        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters)
+        self.builder = builder
+        guard let run = buildRun else { return }
+        guard run.geometry == geometry else {
+            throw FluoroError.invalidArgument("the roadmap run \(run.name) is \(run.geometry), the live run \(geometry): they must match")
+        }
+        let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
+        let registration = Registration(geometry: geometry)
+        let reference = Registration(geometry: geometry)
+        while try run.read(into: frame) {
+            if let range = parameters.frameRange, !range.contains(frame.index) { continue }
+            let motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            if !reference.hasReference {
+                reference.setReference(UnsafeBufferPointer(frame.pixels))
+                buildReference = Array(frame.pixels)
+            }
+            guard motion.state == .tracking else {
+                throw FluoroError.invalidArgument("the roadmap run \(run.name) lost registration at frame \(frame.index) "
+                                                  + "(a table move?): build from a steady part of it with --roadmap-frames")
+            }
+            builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
+                        last: frame.index == parameters.frameRange?.upperBound)
+            if builder.phase == .complete { break }
+        }
+        builder.finish()
+        guard builder.phase == .complete else {
+            throw FluoroError.invalidArgument("the roadmap run \(run.name) shows no contrast injection to build a vessel map from")
+        }
+        placement = reference
     }
 
     public func process(_ frame: Frame) throws {
@@ -31,6 +74,22 @@ public final class RoadmapOverlay: Stage {
         defer {
             roadmap.contrastFrames = builder.contrastFrames
             frame.annotations.roadmap = roadmap
+        }
+        if placement != nil {
+            roadmap.state = .invalid
+            if cArmMoved {
+                roadmap.invalidation = .geometryChanged
+                return
+            }
+            guard motion.state != .lost, let offset = place(frame) else {
+                placed = nil
+                roadmap.invalidation = .registrationLost
+                return
+            }
+            roadmap.offsetX = offset.dx
+            roadmap.offsetY = offset.dy
+            draw(builder, on: frame, dx: offset.dx, dy: offset.dy, into: &roadmap)
+            return
         }
         if invalidated {
             invalidated = false
@@ -58,10 +117,32 @@ public final class RoadmapOverlay: Stage {
                 return
             }
         }
+        draw(builder, on: frame, dx: motion.dx, dy: motion.dy, into: &roadmap)
+    }
+
+    /// The live frame's shift against the build run's first frame: measured on the first frame (and after a
+    /// loss), then carried by the motion estimates. Nil when the measurement fails.
+    private func place(_ frame: Frame) -> (dx: Float, dy: Float)? {
+        let motion = frame.annotations.motion
+        if let placed {
+            return (placed.dx + motion.dx - placed.motionX, placed.dy + motion.dy - placed.motionY)
+        }
+        guard let placement else { return nil }
+        let measured = placement.estimate(UnsafeBufferPointer(frame.pixels))
+        guard measured.state == .tracking else {
+            // A failed match made the live frame the estimator's reference: put the build run's back.
+            buildReference.withUnsafeBufferPointer { placement.setReference($0) }
+            return nil
+        }
+        placed = (measured.dx, measured.dy, motion.dx, motion.dy)
+        return (measured.dx, measured.dy)
+    }
+
+    private func draw(_ builder: VesselMapBuilder, on frame: Frame, dx: Float, dy: Float, into roadmap: inout RoadmapAnnotation) {
         roadmap.state = .active
         let map = builder.map(forPhase: frame.cardiacPhase)
         roadmap.vesselPixels = map.vesselPixels
-        blend(map.opacity, into: frame, dx: motion.dx, dy: motion.dy)
+        blend(map.opacity, into: frame, dx: dx, dy: dy)
         roadmap.drawn = true
         let painter = OverlayPainter(frame: frame)
         painter.draw(frame.annotations.catheter, colour: (0, 220, 255))

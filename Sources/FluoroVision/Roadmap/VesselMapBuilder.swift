@@ -210,6 +210,11 @@ public final class VesselMapBuilder {
         if last, phase == .contrast { complete() }
     }
 
+    /// Completes the map now if contrast was seen (the end of the frames it is built from).
+    public func finish() {
+        if phase == .contrast { complete() }
+    }
+
     // MARK: - Steps
 
     /// `aligned` = the level image sampled at p + (dx, dy): the frame moved back onto the reference.
