@@ -44,7 +44,7 @@ struct Run: ParsableCommand {
     var segmenter: SegmenterKind?
     @Flag(help: "Build a vessel map from the run's contrast frames and draw it on the frames after them (roadmap); implies --motion.")
     var roadmap = false
-    @Option(help: "With --roadmap: build the map from these frames only (FIRST:LAST, inclusive), e.g. a contrast injection.")
+    @Option(help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
     var roadmapFrames: String?
     @Option(help: "Build the roadmap from this earlier run (a DICOM or Y4M file with a contrast injection) and draw it from the first live frame; implies --roadmap.")
     var roadmapFrom: String?
