@@ -196,8 +196,9 @@ public final class DeviceSegmenter {
             }
         }
         if tracking {
-            for fraction in [0.1, 0.3, 0.5, 0.7, 0.9] as [Float] {
-                let k = min(Int(fraction * Float(previousCount)), previousCount - 1)
+            // Five points along the predicted line, at 10 %, 30 %, … 90 % of its length.
+            for tenths in Swift.stride(from: 1, through: 9, by: 2) {
+                let k = min(tenths * previousCount / 10, previousCount - 1)
                 let x = Int((previousX[k] + shift.dx).rounded()), y = Int((previousY[k] + shift.dy).rounded())
                 var nearest = -1, nearestDistance = Int.max
                 for py in max(y - 3, 1)...max(min(y + 3, h - 2), 1) {
