@@ -17,6 +17,46 @@ public struct MotionEstimate: Sendable, Equatable {
     public init() {}
 }
 
+/// The local (non-rigid) part of a frame's motion: shifts at the centres of a grid of blocks over the frame
+/// (row-major, `gridSize` × `gridSize`, full-resolution pixels). Storage is reserved once, so refilling it within
+/// `capacity` points never allocates.
+public struct LocalMotionField: Sendable {
+    /// Grid points a field holds without allocating (a 16 × 16 grid).
+    public static let capacity = 256
+    public private(set) var gridSize = 0
+    public private(set) var dx: [Float]
+    public private(set) var dy: [Float]
+
+    public init() {
+        dx = []
+        dy = []
+        dx.reserveCapacity(Self.capacity)
+        dy.reserveCapacity(Self.capacity)
+    }
+
+    /// Whether a field was estimated for this frame.
+    public var isPresent: Bool { gridSize > 0 }
+
+    /// Replaces the field by `gridSize`² points from `shiftX`/`shiftY`; a grid beyond `capacity` is not kept.
+    public mutating func set(gridSize: Int, shiftX: UnsafeBufferPointer<Float>, shiftY: UnsafeBufferPointer<Float>) {
+        clear()
+        guard gridSize * gridSize <= Self.capacity, shiftX.count >= gridSize * gridSize, shiftY.count >= gridSize * gridSize
+        else { return }
+        self.gridSize = gridSize
+        for i in 0..<(gridSize * gridSize) {
+            dx.append(shiftX[i])
+            dy.append(shiftY[i])
+        }
+    }
+
+    /// Forgets the field, keeping the storage.
+    public mutating func clear() {
+        gridSize = 0
+        dx.removeAll(keepingCapacity: true)
+        dy.removeAll(keepingCapacity: true)
+    }
+}
+
 /// The kind of interventional device a centre line belongs to.
 public enum DeviceKind: String, Sendable, Codable, CaseIterable {
     case guidewire
@@ -96,6 +136,8 @@ public struct RoadmapAnnotation: Sendable, Equatable {
 /// What the stages found in a frame, filled in as it passes through them.
 public struct FrameAnnotations: Sendable {
     public var motion = MotionEstimate()
+    /// The local motion field, when the motion stage estimates one (`--dsa --local`).
+    public var localMotion = LocalMotionField()
     public var guidewire = DeviceTrace(kind: .guidewire)
     public var catheter = DeviceTrace(kind: .catheter)
     public var roadmap = RoadmapAnnotation()
@@ -105,6 +147,7 @@ public struct FrameAnnotations: Sendable {
     /// Resets every annotation for a new frame without releasing storage.
     public mutating func reset() {
         motion = MotionEstimate()
+        localMotion.clear()
         guidewire.clear()
         catheter.clear()
         roadmap = RoadmapAnnotation()

@@ -23,9 +23,9 @@ public final class ZeroMQPublisher: Stage {
     private let streamName: String
     private let upstreamStages: [String]
     private let socket: ZeroMQSocket
-    /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks) plus the
-    /// fixed keys.
-    private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 16_384)
+    /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
+    /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
+    private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384)
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
     private var subscriptions = 0
 
@@ -140,6 +140,17 @@ public final class ZeroMQPublisher: Stage {
         header.key("dy"); header.number(Double(motion.dy))
         header.key("confidence"); header.number(Double(motion.confidence))
         header.key("state"); header.string(motion.state.rawValue)
+        let field = frame.annotations.localMotion
+        header.key("local_field")
+        if field.isPresent {
+            header.beginObject()
+            header.key("grid"); header.integer(field.gridSize)
+            header.key("dx"); writeNumbers(field.dx)
+            header.key("dy"); writeNumbers(field.dy)
+            header.endObject()
+        } else {
+            header.literal("null")
+        }
         header.endObject()
         writeDevice("guidewire", frame.annotations.guidewire)
         writeDevice("catheter", frame.annotations.catheter)
@@ -157,6 +168,14 @@ public final class ZeroMQPublisher: Stage {
         if let reason = roadmap.invalidation { header.string(reason.rawValue) } else { header.literal("null") }
         header.endObject()
         header.finish()
+    }
+
+    private func writeNumbers(_ values: [Float]) {
+        header.beginArray()
+        for value in values {
+            header.element(); header.number(Double(value), decimals: 3)
+        }
+        header.endArray()
     }
 
     private func writeDevice(_ key: StaticString, _ trace: DeviceTrace) {

@@ -57,6 +57,8 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         frame.annotations.guidewire.append(Point2(x: 1, y: 2))
         frame.annotations.guidewire.append(Point2(x: 3.5, y: 2.25))
         frame.annotations.guidewire.tip = Point2(x: 3.5, y: 2.25)
+        let shifts: [Float] = [0.5, -0.25, 1, 2]
+        shifts.withUnsafeBufferPointer { frame.annotations.localMotion.set(gridSize: 2, shiftX: $0, shiftY: $0) }
         frame.annotations.roadmap.state = .active
         frame.annotations.roadmap.drawn = true
         frame.annotations.roadmap.offsetX = 0.5
@@ -76,6 +78,8 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         #expect(latency["render"] == 1.5)
         let motion = try #require(header["motion"] as? [String: Any])
         #expect(motion["dx"] as? Double == -1.25 && motion["state"] as? String == "tracking")
+        let field = try #require(motion["local_field"] as? [String: Any])
+        #expect(field["grid"] as? Int == 2 && field["dx"] as? [Double] == [0.5, -0.25, 1, 2] && field["dy"] as? [Double] == [0.5, -0.25, 1, 2])
         let wire = try #require(header["guidewire"] as? [String: Any])
         #expect(wire["present"] as? Bool == true)
         #expect(wire["tip"] as? [Double] == [3.5, 2.25])

@@ -82,6 +82,13 @@ let figuresDirectory: String = {
             guard frame.index > 0 else { continue }
             #expect(registration.hasLocalField)
             let truth = source.truth(forFrame: frame.index), reference = source.truth(forFrame: 0)
+            // The published field: every control point near the true (rigid) shift.
+            var field = LocalMotionField()
+            registration.writeLocalField(into: &field)
+            #expect(field.gridSize == 8 && field.dx.count == 64 && field.dy.count == 64)
+            for k in 0..<field.dx.count {
+                worst = max(worst, abs(field.dx[k] - Float(truth.dx - reference.dx)), abs(field.dy[k] - Float(truth.dy - reference.dy)))
+            }
             for y in stride(from: 40, through: 216, by: 32) {
                 for x in stride(from: 40, through: 216, by: 32) {
                     let local = registration.localShift(x: Float(x), y: Float(y))

@@ -74,7 +74,8 @@ def test_pyzmq_subscriber_receives_every_frame_with_contract(port):
         assert meta["bits_stored"] == 12
         assert set(meta["latency_ms"]) == {"render", "age_at_publish"}
         assert 0 <= meta["latency_ms"]["render"] <= meta["latency_ms"]["age_at_publish"]
-        assert meta["motion"]["state"] == "none" and meta["roadmap"]["state"] == "none"
+        assert meta["motion"]["state"] == "none" and meta["motion"]["local_field"] is None
+        assert meta["roadmap"]["state"] == "none"
         assert meta["guidewire"]["present"] is False and meta["guidewire"]["tip"] is None
         image = np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"])
         # Grey display image: every channel is the source frame through the display window.

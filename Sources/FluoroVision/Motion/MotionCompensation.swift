@@ -24,6 +24,7 @@ public final class MotionCompensation: Stage {
         guard let registration else { return }
         let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
         frame.annotations.motion = estimate
+        if parameters.localCorrection { registration.writeLocalField(into: &frame.annotations.localMotion) }
         if subtraction {
             registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.state == .tracking ? estimate.dx : 0,
                                           dy: estimate.state == .tracking ? estimate.dy : 0,

@@ -201,6 +201,15 @@ public final class Registration {
         return estimate
     }
 
+    /// Writes the last frame's control-point field into `field` (cleared when none was estimated).
+    public func writeLocalField(into field: inout LocalMotionField) {
+        guard hasLocalField else {
+            field.clear()
+            return
+        }
+        field.set(gridSize: parameters.gridSize, shiftX: UnsafeBufferPointer(localX), shiftY: UnsafeBufferPointer(localY))
+    }
+
     /// The local shift at pixel (x, y): bilinear between the control points (block centres), constant beyond.
     public func localShift(x: Float, y: Float) -> (dx: Float, dy: Float) {
         let n = parameters.gridSize
