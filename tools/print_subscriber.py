@@ -26,7 +26,7 @@ def main() -> None:
             image = np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"])
             received += 1
             print(f"frame {meta['frame']:5d}  {image.shape}  age at publish {meta['latency_ms']['age_at_publish']:.2f} ms"
-                  f"  motion {meta['motion']['state']}  wire tip {meta['guidewire']['tip']}  roadmap {meta['roadmap']}")
+                  f"  motion {meta['motion']['state']}  wire tip {meta['guidewire']['tip']}  roadmap {meta['roadmap']['state']}")
     except zmq.Again:
         pass
     print(f"subscriber: {received} frames from {options.address}")
