@@ -33,9 +33,10 @@ public struct SegmentationParameters: Sendable {
 
 /// The classic device segmenter: a multi-scale Hessian ridge filter in the log domain (inside the exposed field:
 /// collimator and shutter edges are dropped), non-maximum suppression and hysteresis, tracing of the strongest
-/// consistent centre line, a change point along it where the ridge narrows (the catheter's tip, beyond which only the guidewire continues), and temporal tracking: the previous
-/// centre line, moved by the motion estimate, seeds the trace and is preferred over new ridges (ribs, vessel
-/// edges), and tips move at most `maximumTipStep` per frame along the line.
+/// consistent centre line, a change point along it where the ridge narrows (the catheter's tip, beyond which
+/// only the guidewire continues), and temporal tracking: the previous centre line, moved by the motion
+/// estimate, seeds the trace and is preferred over new ridges (ribs, vessel edges), and tips move at most
+/// `maximumTipStep` per frame along the line.
 ///
 /// The guidewire's centre line includes the part inside the catheter (the wire runs through it). All memory is
 /// allocated in `init`; `segment` allocates nothing.
@@ -308,8 +309,9 @@ public final class DeviceSegmenter {
 
     /// Tracking. The wire may leave the predicted centre line (moved by the motion, 3 pixels either side) by at
     /// most `maximumTipStep` along the line, and only over wire-like ridge (a width share like the wire's so far,
-    /// not a contrast-filled vessel's). The catheter's tip, which moves with the anatomy, is smoothed: it goes a third of the way from
-    /// the prediction to the measurement, or stays at the prediction when the measurement is beyond the step.
+    /// not a contrast-filled vessel's). The catheter's tip, which moves with the anatomy, is smoothed: it goes a
+    /// third of the way from the prediction to the measurement, or stays at the prediction when the measurement is
+    /// beyond the step.
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
         let w = reduction.width, limit = parameters.maximumTipStep
         func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
