@@ -192,10 +192,11 @@ public final class VesselMapBuilder {
             } else {
                 for i in 0..<noiseSum.count { noiseSum[i] += difference[i] * difference[i] }
                 noiseFrames += 1
-                // Running averages of the mask, and of the mask frames' own opacified share.
+                // Running averages of the mask (over maskFrames + 1 frames), and of the mask frames' own opacified
+                // share (measured from the second frame on: maskFrames shares).
                 let weight = 1 / Float(maskFrames + 1)
                 for i in 0..<mask.count { mask[i] += (aligned[i] - mask[i]) * weight }
-                maskShare += (share - maskShare) * (maskFrames == 1 ? 1 : weight)
+                maskShare += (share - maskShare) / Float(maskFrames)
                 maskFrames += 1
             }
         case .contrast:
@@ -340,8 +341,9 @@ public final class VesselMapBuilder {
         // A phase no contrast frame fell in takes the nearest phase's map.
         for index in 0..<bins where framesPerBin[index] == 0 {
             for distance in 1..<bins {
-                let nearest = [(index + distance) % bins, (index - distance + bins) % bins].first { framesPerBin[$0] > 0 }
-                guard let nearest else { continue }
+                let after = (index + distance) % bins, before = (index - distance + bins) % bins
+                guard framesPerBin[after] > 0 || framesPerBin[before] > 0 else { continue }
+                let nearest = framesPerBin[after] > 0 ? after : before
                 maps[index].baseAddress!.update(from: maps[nearest].baseAddress!, count: maps[index].count)
                 vesselPixelsPerBin[index] = vesselPixelsPerBin[nearest]
                 break

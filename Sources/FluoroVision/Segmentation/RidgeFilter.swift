@@ -65,8 +65,9 @@ final class RidgeFilter {
             blur(image, kernel: kernels[index])
             accumulate(into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
         }
-        for row in [0, height - 1] {
-            for x in 0..<width { clearPixel(row * width + x) }
+        for x in 0..<width {
+            clearPixel(x)
+            clearPixel((height - 1) * width + x)
         }
         for y in 0..<height {
             clearPixel(y * width)
