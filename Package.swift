@@ -32,7 +32,8 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs"]),
-        .target(name: "FluoroVision", dependencies: ["FluoroCore"]),
+        .target(name: "FluoroVision", dependencies: ["FluoroCore", "COpenBLAS"],
+                resources: [.copy("Resources/device-net.fsnn")]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ"]),
         .executableTarget(name: "fluoro", dependencies: [
             "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
@@ -46,7 +47,8 @@ let package = Package(
         .testTarget(name: "FluoroCoreTests", dependencies: ["FluoroCore", "COpenBLAS", "CV4L2"]),
         .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore"]),
         .testTarget(name: "FluoroSourcesTests", dependencies: ["FluoroSources", "FluoroCore"]),
-        .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroSources"]),
+        .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroSources"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "FluoroPublishTests", dependencies: ["FluoroPublish", "FluoroCore", "CZeroMQ"]),
     ]
 )

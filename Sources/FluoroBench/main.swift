@@ -302,7 +302,7 @@ func segmentBenchmark() throws {
     let json = arguments.contains("--json")
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
-    let segmenter = DeviceSegmenter(geometry: source.geometry)
+    let segmenter = try DeviceSegmenter(geometry: source.geometry)
     var perFrame: [Double] = []
     while try source.read(into: frame) {
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))

@@ -97,7 +97,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64) throws -> Segmentati
     let source = try SyntheticSource(parameters: parameters)
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
-    let segmenter = DeviceSegmenter(geometry: source.geometry)
+    let segmenter = try DeviceSegmenter(geometry: source.geometry)
     var run = SegmentationRun()
     while try source.read(into: frame) {
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
@@ -138,7 +138,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64) throws -> Segmentati
 
     @Test func aFrameWithoutDevicesReportsNone() throws {
         let geometry = try FrameGeometry(width: 256, height: 256, format: .grey16, bitsStored: 12)
-        let segmenter = DeviceSegmenter(geometry: geometry)
+        let segmenter = try DeviceSegmenter(geometry: geometry)
         var generator = SplitMix(seed: 5)
         let noise = (0..<geometry.pixelCount).map { _ in UInt16(1800 + generator.next() % 400) }
         var annotations = FrameAnnotations()
@@ -161,7 +161,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64) throws -> Segmentati
         let geometry = source.geometry
         let frames = min(source.frameCount ?? 0, 40)
         let registration = Registration(geometry: geometry)
-        let segmenter = DeviceSegmenter(geometry: geometry)
+        let segmenter = try DeviceSegmenter(geometry: geometry)
         let renderer = DisplayRenderer()
         try renderer.prepare(for: geometry)
         let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)

@@ -323,7 +323,6 @@ public final class VesselMapBuilder {
     private func complete() {
         phase = .complete
         let bins = gated ? maps.count : 1
-        let w = reduction.width, h = reduction.height, factor = Float(reduction.factor)
         let threshold = parameters.vesselThreshold * max(noise, 1e-6)
         // The local noise σ into `level` (free now): the mask frames' squared subtractions averaged over a
         // 31 × 31 box, or the global σ without mask frames.

@@ -1,4 +1,4 @@
-/// Turns a ridge response into ordered centre lines: non-maximum suppression across the line (which thins the
+/// Turns a line response (a ridge filter's or a network's) into ordered centre lines: non-maximum suppression across the line (which thins the
 /// ridges to one pixel, as in Canny's detector), hysteresis thresholding (weak ridge pixels survive only when
 /// connected to strong ones), then tracing: from a seed pixel, step to the best surviving pixel ahead (within
 /// 60° of the current direction), bridging gaps of a few pixels, with the direction smoothed so that crossings
@@ -76,8 +76,8 @@ final class CenterlineTracer {
     }
 
     /// Non-maximum suppression along the normal, then hysteresis between `low` and `high`.
-    func findCandidates(_ filter: RidgeFilter, low: Float, high: Float) {
-        let w = width, response = filter.response.baseAddress!
+    func findCandidates(_ evidence: some LineEvidence, low: Float, high: Float) {
+        let w = width, response = evidence.response.baseAddress!
         state.update(repeating: 0)
         var strong = 0
         for y in 2..<(height - 2) {
@@ -85,7 +85,7 @@ final class CenterlineTracer {
                 let i = y * w + x
                 let r = response[i]
                 guard r > low else { continue }
-                let normal = filter.normal(at: i)
+                let normal = evidence.normal(at: i)
                 let ox = Int(normal.x.rounded()), oy = Int(normal.y.rounded())
                 let j = oy * w + ox
                 guard r >= response[i + j], r > response[i - j] else { continue }
@@ -140,11 +140,11 @@ final class CenterlineTracer {
 
     /// Traces both ways from `seed` along the ridge through kept pixels; the result in `path` runs from one end
     /// to the other (the seed's backward side first).
-    func trace(from seed: Int, filter: RidgeFilter) {
-        let response = filter.response
+    func trace(from seed: Int, evidence: some LineEvidence) {
+        let response = evidence.response
         traceStamp += 1
         // The line's direction is perpendicular to its normal.
-        let normal = filter.normal(at: seed)
+        let normal = evidence.normal(at: seed)
         let directionX = -normal.y, directionY = normal.x
         visited[seed] = traceStamp
         let backwardCount = walk(from: seed, directionX: -directionX, directionY: -directionY, response: response,

@@ -13,7 +13,7 @@ public final class DeviceSegmentation: Stage {
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        segmenter = DeviceSegmenter(geometry: geometry, parameters: parameters)
+        segmenter = try DeviceSegmenter(geometry: geometry, parameters: parameters)
     }
 
     public func process(_ frame: Frame) throws {

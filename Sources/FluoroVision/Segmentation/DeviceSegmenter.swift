@@ -1,15 +1,34 @@
 import FluoroCore
 
-/// Settings of the classic (ridge-filter) device segmenter. Lengths are in pixels of the working level (the
-/// frame box-averaged to at most `levelSide` a side).
+/// How the segmenter finds device pixels.
+public enum SegmentationMethod: String, Sendable, CaseIterable {
+    /// A multi-scale Hessian ridge filter (Frangi-type).
+    case ridge
+    /// A small U-Net trained on synthetic runs (`tools/train_device_net.py`), run with OpenBLAS.
+    case learned
+}
+
+/// Settings of the device segmenter. Lengths are in pixels of the working level (the frame box-averaged to at most
+/// `levelSide` a side).
 public struct SegmentationParameters: Sendable {
-    /// Longest side of the working level.
+    /// Ridge filter or learned network; tracing, splitting and tracking are shared.
+    public var method = SegmentationMethod.ridge
+    /// The learned network's weights file; nil for the bundled one.
+    public var weightsPath: String?
+    /// Longest side of the working level (the learned network was trained on 512).
     public var levelSide = 512
     /// Gaussian scales of the ridge filter: one for the wire, one for the catheter.
     public var scales: [Float] = [1.0, 2.0]
-    /// Hysteresis thresholds, in multiples of the response's 90th percentile over the frame (its background).
+    /// Ridge filter: hysteresis thresholds, in multiples of the response's 90th percentile over the frame (its
+    /// background).
     public var highThreshold: Float = 3.5
     public var lowThreshold: Float = 1.5
+    /// Learned network: hysteresis thresholds on the centre-line probability.
+    public var learnedHighThreshold: Float = 0.5
+    public var learnedLowThreshold: Float = 0.2
+    /// Learned network: the catheter probability along the line before the catheter's tip exceeds the one after by
+    /// at least this much.
+    public var learnedCatheterMargin: Float = 0.3
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
@@ -20,9 +39,9 @@ public struct SegmentationParameters: Sendable {
     /// When tracking, a line that covers less than this share of the predicted centre line means the device
     /// was lost: it is searched for afresh.
     public var minimumTrackCoverage: Float = 0.5
-    /// The width measure along a line is the widest scale's share of the widest and narrowest scales'
-    /// responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled vessel).
-    /// A catheter's share exceeds the wire's beyond its tip by at least this much.
+    /// Ridge filter: the width measure along a line is the widest scale's share of the widest and narrowest
+    /// scales' responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled
+    /// vessel). A catheter's share exceeds the wire's beyond its tip by at least this much.
     public var catheterWidening: Float = 0.05
     /// A contrast-filled vessel that the trace runs into beyond the wire's tip exceeds the wire's share by at
     /// least this much.
@@ -31,10 +50,12 @@ public struct SegmentationParameters: Sendable {
     public init() {}
 }
 
-/// The classic device segmenter: a multi-scale Hessian ridge filter in the log domain (inside the exposed field:
-/// collimator and shutter edges are dropped), non-maximum suppression and hysteresis, tracing of the strongest
-/// consistent centre line, a change point along it where the ridge narrows (the catheter's tip, beyond which
-/// only the guidewire continues), and temporal tracking: the previous centre line, moved by the motion
+/// The device segmenter. Device pixels come from a multi-scale Hessian ridge filter in the log domain (the classic
+/// path) or from a small U-Net's centre-line probability (the learned path), inside the exposed field (collimator
+/// and shutter edges are dropped); then non-maximum suppression and hysteresis, tracing of the strongest
+/// consistent centre line, a change point along it where the line stops being catheter-like (the ridge narrows, or
+/// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
+/// temporal tracking: the previous centre line, moved by the motion
 /// estimate, seeds the trace and is preferred over new ridges (ribs, vessel edges), and tips move at most
 /// `maximumTipStep` per frame along the line.
 ///
@@ -45,7 +66,10 @@ public final class DeviceSegmenter {
     public let parameters: SegmentationParameters
     private let reduction: LogReduction
     private let level: UnsafeMutableBufferPointer<Float>
-    private let filter: RidgeFilter
+    /// The classic path's filter, or the learned path's network; `evidence` is the one in use.
+    private let filter: RidgeFilter?
+    private let network: DeviceNetwork?
+    private let evidence: LineEvidence
     private let tracer: CenterlineTracer
     private let field: FieldMask
     private let best: UnsafeMutableBufferPointer<Int32>
@@ -64,14 +88,23 @@ public final class DeviceSegmenter {
     private let pointX: UnsafeMutableBufferPointer<Float>
     private let pointY: UnsafeMutableBufferPointer<Float>
 
-    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters()) {
+    /// Throws when the learned network's weights cannot be read.
+    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters()) throws {
         precondition(!parameters.scales.isEmpty && parameters.levelSide >= 16, "invalid segmentation settings")
         self.geometry = geometry
         self.parameters = parameters
         reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
         let pixels = reduction.width * reduction.height
+        switch parameters.method {
+        case .ridge:
+            let filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales)
+            (self.filter, network, evidence) = (filter, nil, filter)
+        case .learned:
+            let network = try DeviceNetwork(width: reduction.width, height: reduction.height,
+                                            weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath)
+            (filter, self.network, evidence) = (nil, network, network)
+        }
         level = .allocate(capacity: pixels)
-        filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales)
         tracer = CenterlineTracer(width: reduction.width, height: reduction.height)
         field = FieldMask(width: reduction.width, height: reduction.height)
         best = .allocate(capacity: tracer.capacity)
@@ -96,13 +129,23 @@ public final class DeviceSegmenter {
         annotations.guidewire.clear()
         annotations.catheter.clear()
         reduction.reduce(pixels, into: level.baseAddress!)
-        filter.apply(level.baseAddress!)
-        if field.update(level.baseAddress!) {
-            for i in 0..<field.inside.count where field.inside[i] == 0 { filter.response[i] = 0 }
+        let response = evidence.response
+        let high: Float, low: Float
+        if let filter {
+            filter.apply(level.baseAddress!)
+        } else {
+            network!.run(level.baseAddress!)
         }
-        let noise = max(tracer.noiseLevel(of: filter.response), 1e-12)
-        let high = parameters.highThreshold * noise
-        tracer.findCandidates(filter, low: parameters.lowThreshold * noise, high: high)
+        if field.update(level.baseAddress!) {
+            for i in 0..<field.inside.count where field.inside[i] == 0 { response[i] = 0 }
+        }
+        if filter != nil {
+            let noise = max(tracer.noiseLevel(of: response), 1e-12)
+            (high, low) = (parameters.highThreshold * noise, parameters.lowThreshold * noise)
+        } else {
+            (high, low) = (parameters.learnedHighThreshold, parameters.learnedLowThreshold)
+        }
+        tracer.findCandidates(evidence, low: low, high: high)
 
         let factor = Float(reduction.factor)
         var shift = (dx: Float(0), dy: Float(0))
@@ -135,7 +178,7 @@ public final class DeviceSegmenter {
 
         // Confidence: the share of the line carried by strong ridge pixels.
         var strong = 0
-        for k in 0..<wireEnd where filter.response[Int(best[k])] > high { strong += 1 }
+        for k in 0..<wireEnd where response[Int(best[k])] > high { strong += 1 }
         let confidence = Float(strong) / Float(wireEnd)
         let stride = max(1, 2 / reduction.factor)
         func fullResolution(_ k: Int) -> Point2 {
@@ -177,13 +220,13 @@ public final class DeviceSegmenter {
     /// the best line in `best`: the largest summed response, counting, when tracking, only the response within
     /// the predicted corridor (a contrast-filled vessel must not take the trace over from the device it holds).
     private func chooseCenterline(tracking: Bool, shift: (dx: Float, dy: Float)) {
-        let w = reduction.width, h = reduction.height, response = filter.response
+        let w = reduction.width, h = reduction.height, response = evidence.response
         tracer.beginSearch()
         bestCount = 0
         var bestScore: Float = 0
         func consider(_ seed: Int) {
             guard tracer.isKept(seed), !tracer.wasVisited(seed) else { return }
-            tracer.trace(from: seed, filter: filter)
+            tracer.trace(from: seed, evidence: evidence)
             var score: Float = 0
             for k in 0..<tracer.pathCount {
                 let i = Int(tracer.path[k])
@@ -247,10 +290,12 @@ public final class DeviceSegmenter {
         }
     }
 
-    /// The widest scale's share of the widest and narrowest scales' responses at point `k` of `best`: higher on
-    /// a catheter (or a contrast-filled vessel) than on a wire.
+    /// How catheter-like point `k` of `best` is: on the classic path the widest scale's share of the widest and
+    /// narrowest scales' responses (higher on a catheter, or a contrast-filled vessel, than on a wire); on the
+    /// learned path the network's catheter probability.
     private func widthShare(_ k: Int) -> Float {
         let i = Int(best[k])
+        guard let filter else { return network!.catheter[i] }
         let wide = filter.scaleResponses[filter.scales.count - 1][i], thin = filter.scaleResponses[0][i]
         return wide / max(wide + thin, 1e-20)
     }
@@ -281,16 +326,19 @@ public final class DeviceSegmenter {
     /// `count - 1` when it is all catheter) and the wire's end. A ridge that widens by `vesselWidening` towards
     /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first. The
     /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
-    /// fades over that distance beyond the true tip).
+    /// fades over that distance beyond the true tip). On the learned path the network does not answer to vessels
+    /// (no cut), and the change point is where the catheter probability falls.
     private func split() -> (catheterTip: Int, wireEnd: Int) {
         let w = reduction.width
         var wireEnd = bestCount
-        if let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening) {
+        if filter != nil,
+           let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening) {
             wireEnd = widening + 1
         }
+        let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
         var catheterTip: Int
-        if var narrowing = changePoint(in: 0..<wireEnd, narrowing: true, margin: parameters.catheterWidening) {
-            let back = 1.5 * filter.scales[filter.scales.count - 1]
+        if var narrowing = changePoint(in: 0..<wireEnd, narrowing: true, margin: margin) {
+            let back = filter.map { 1.5 * $0.scales[$0.scales.count - 1] } ?? 0
             let end = Int(best[narrowing])
             while narrowing > 0 {
                 let i = Int(best[narrowing - 1])
@@ -302,7 +350,7 @@ public final class DeviceSegmenter {
         } else {
             var total: Float = 0
             for k in 0..<wireEnd { total += widthShare(k) }
-            catheterTip = total / Float(wireEnd) > 0.5 - parameters.catheterWidening / 2 ? wireEnd - 1 : 0
+            catheterTip = total / Float(wireEnd) > 0.5 - margin / 2 ? wireEnd - 1 : 0
         }
         return (catheterTip, wireEnd)
     }
@@ -359,10 +407,10 @@ public final class DeviceSegmenter {
     /// Moves each pixel of the line to the response's peak across the line (a parabola through three samples
     /// along the normal).
     private func refineSubpixel(count: Int) {
-        let w = reduction.width, response = filter.response
+        let w = reduction.width, response = evidence.response
         for k in 0..<count {
             let i = Int(best[k])
-            let (nx, ny) = filter.normal(at: i)
+            let (nx, ny) = evidence.normal(at: i)
             let ox = Int(nx.rounded()), oy = Int(ny.rounded())
             let minus = response[i - oy * w - ox], centre = response[i], plus = response[i + oy * w + ox]
             let curvature = minus - 2 * centre + plus

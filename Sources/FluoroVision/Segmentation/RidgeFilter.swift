@@ -6,7 +6,7 @@
 /// against its curvature (the side of an edge, not a line). Each pixel keeps the response of every scale
 /// (their ratio tells a thin wire from a wide catheter), the largest, and the unit normal of the line (the
 /// eigenvector of λ₂) at the scale that gave it. Memory is allocated in `init`; `apply` allocates nothing.
-final class RidgeFilter {
+final class RidgeFilter: LineEvidence {
     let width: Int
     let height: Int
     /// Gaussian σ of each scale, in pixels, smallest first.
@@ -84,14 +84,7 @@ final class RidgeFilter {
 
     /// The unit normal across the line at pixel `i`: the eigenvector of the Hessian's smaller eigenvalue, from
     /// the angle φ of the larger one's (tan 2φ = 2 Lxy / (Lxx − Lyy)).
-    func normal(at i: Int) -> (x: Float, y: Float) {
-        let p = orientationP[i], q = orientationQ[i]
-        let r = (p * p + q * q).squareRoot()
-        guard r > 0 else { return (0, 1) }
-        let cosine2 = p / r
-        let cosine = ((1 + cosine2) / 2).squareRoot(), sine = (q < 0 ? -1 : 1) * ((1 - cosine2) / 2).squareRoot()
-        return (-sine, cosine)
-    }
+    func normal(at i: Int) -> (x: Float, y: Float) { lineNormal(p: orientationP[i], q: orientationQ[i]) }
 
     /// Separable Gaussian of `image` into `smoothed`, edges clamped; the interior eight pixels at a time with the
     /// taps summed in registers.
@@ -208,3 +201,20 @@ final class RidgeFilter {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// What the centre-line tracer needs from a line detector: a response that is positive on lines and peaks on their
+/// centre, and the line's unit normal at a pixel.
+protocol LineEvidence: AnyObject {
+    var response: UnsafeMutableBufferPointer<Float> { get }
+    func normal(at i: Int) -> (x: Float, y: Float)
+}
+
+/// The unit normal of a bright line from its Hessian's orientation, p = Lxx − Lyy and q = 2·Lxy: the eigenvector of
+/// the smaller (most negative) eigenvalue; (0, 1) where the Hessian is isotropic.
+func lineNormal(p: Float, q: Float) -> (x: Float, y: Float) {
+    let r = (p * p + q * q).squareRoot()
+    guard r > 0 else { return (0, 1) }
+    let cosine2 = p / r
+    let cosine = ((1 + cosine2) / 2).squareRoot(), sine = (q < 0 ? -1 : 1) * ((1 - cosine2) / 2).squareRoot()
+    return (-sine, cosine)
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Trains the learned device segmenter (a small U-Net) on synthetic runs from `fluoro synth`, and writes its
+weights (`Sources/FluoroVision/Resources/device-net.fsnn`) and the PyTorch check fixture the Swift test compares
+against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~20 minutes on the two
+cores here). Reproduce the committed weights with:
+
+    python3 -m venv .venv-train && .venv-train/bin/pip install torch==2.13.0+cpu numpy
+    swift build -c release --product fluoro
+    .venv-train/bin/python tools/train_device_net.py
+
+The network works on the segmenter's working level (the frame box-averaged to at most 512², −log), normalised
+per frame to zero mean and unit standard deviation. It outputs two logits per level pixel: the devices' centre
+line (guidewire, and the catheter it runs through) and the catheter alone, each trained against a Gaussian ridge
+(σ = 1 level pixel) around the true centre line. Training seeds are 6001–6036; the seeds used for the published
+figures (3101–3103) and for tuning the classic path (7, 3001–3003) are never seen here.
+
+Layers (3×3 convolutions with padding 1 unless marked 1×1; ReLU after every layer but `lateral*` and `head2`):
+  enc0 1→8 | enc1 8→8 stride 2, enc1b 8→8 | enc2 8→16 stride 2, enc2b 16→16 | enc3 16→32 stride 2, enc3b 32→32
+  lateral3 1×1 32→16, nearest ×2, + enc2b, dec2 16→16 | lateral2 1×1 16→8, nearest ×2, + enc1b, dec1 8→8
+  nearest ×2 of dec1, concatenated with enc0 (dec1 first), head1 1×1 16→8, head2 1×1 8→2
+
+Weights file: the line `FSNN1`, one line of JSON (format, architecture, input normalisation, training provenance,
+and `tensors`: name and shape of each tensor in file order), then the tensors as little-endian float32, each
+convolution's weight in PyTorch's (out, in, kh, kw) order followed by its bias (out)."""
+import argparse
+import json
+import math
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from y4m_frames import read_y4m  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "Sources/FluoroVision/Resources/device-net.fsnn"
+FIXTURE = ROOT / "Tests/FluoroVisionTests/Fixtures/device-net-check.bin"
+LEVEL_SIDE = 512
+SIGMA = 1.0
+
+
+class DeviceNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        conv = lambda i, o, s=1: nn.Conv2d(i, o, 3, stride=s, padding=1)  # noqa: E731
+        one = lambda i, o: nn.Conv2d(i, o, 1)  # noqa: E731
+        self.enc0, self.enc1, self.enc1b = conv(1, 8), conv(8, 8, 2), conv(8, 8)
+        self.enc2, self.enc2b = conv(8, 16, 2), conv(16, 16)
+        self.enc3, self.enc3b = conv(16, 32, 2), conv(32, 32)
+        self.lateral3, self.dec2 = one(32, 16), conv(16, 16)
+        self.lateral2, self.dec1 = one(16, 8), conv(8, 8)
+        self.head1, self.head2 = one(16, 8), one(8, 2)
+
+    def forward(self, x):
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+        e0 = F.relu(self.enc0(x))
+        e1 = F.relu(self.enc1b(F.relu(self.enc1(e0))))
+        e2 = F.relu(self.enc2b(F.relu(self.enc2(e1))))
+        e3 = F.relu(self.enc3b(F.relu(self.enc3(e2))))
+        d2 = F.relu(self.dec2(up(self.lateral3(e3)) + e2))
+        d1 = F.relu(self.dec1(up(self.lateral2(d2)) + e1))
+        h = F.relu(self.head1(torch.cat([up(d1), e0], dim=1)))
+        return self.head2(h)
+
+    def ordered_tensors(self):
+        for name in ["enc0", "enc1", "enc1b", "enc2", "enc2b", "enc3", "enc3b", "lateral3", "dec2", "lateral2",
+                     "dec1", "head1", "head2"]:
+            layer = getattr(self, name)
+            yield name + ".weight", layer.weight
+            yield name + ".bias", layer.bias
+
+
+def working_level(frame, bits):
+    """The segmenter's working level: box average to at most LEVEL_SIDE, then −log (as LogReduction does)."""
+    h, w = frame.shape
+    r = 1
+    while min(h, w) // r > LEVEL_SIDE:
+        r += 1
+    h, w = h // r, w // r
+    sums = frame[: h * r, : w * r].astype(np.float64).reshape(h, r, w, r).sum(axis=(1, 3))
+    level = -np.log(np.maximum(sums, 0.5) / (r * r * ((1 << bits) - 1)))
+    return level.astype(np.float32), r
+
+
+def normalised(level):
+    return (level - level.mean()) / max(float(level.std()), 1e-6)
+
+
+def ridge_target(points, factor, shape):
+    """exp(−d²/2σ²), d the distance (level pixels) to the polyline through `points` (full-resolution pixels)."""
+    target = np.zeros(shape, np.float32)
+    if len(points) < 2:
+        return target
+    p = (np.array([[q["x"], q["y"]] for q in points], np.float64) + 0.5) / factor - 0.5
+    dense = [p[:1]]
+    for a, b in zip(p[:-1], p[1:]):
+        steps = max(1, int(math.ceil(np.abs(b - a).max() * 4)))
+        t = (np.arange(1, steps + 1) / steps)[:, None]
+        dense.append(a + t * (b - a))
+    dense = np.concatenate(dense)
+    reach = int(math.ceil(3 * SIGMA))
+    for oy in range(-reach, reach + 1):
+        for ox in range(-reach, reach + 1):
+            px = np.rint(dense[:, 0]).astype(int) + ox
+            py = np.rint(dense[:, 1]).astype(int) + oy
+            inside = (px >= 0) & (py >= 0) & (px < shape[1]) & (py < shape[0])
+            d2 = (px - dense[:, 0]) ** 2 + (py - dense[:, 1]) ** 2
+            value = np.exp(-d2 / (2 * SIGMA * SIGMA)).astype(np.float32)
+            np.maximum.at(target, (py[inside], px[inside]), value[inside])
+    return target
+
+
+def synthesize(cache, seed, size, dose, bits, contrast, frames):
+    path = cache / f"train-{seed}-{size}.y4m"
+    if not path.exists():
+        command = [str(ROOT / ".build/release/fluoro"), "synth", "--out", str(path), "--seed", str(seed),
+                   "--size", str(size), "--dose", str(dose), "--bits", str(bits), "--synthetic-frames", str(frames)]
+        command += ["--contrast", contrast] if contrast else ["--no-contrast"]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    truth = json.loads(path.with_suffix(".truth.json").read_text())
+    return read_y4m(path), truth
+
+
+def training_set(cache, every):
+    rng = np.random.default_rng(6000)
+    inputs, targets = [], []
+    for run in range(36):
+        seed = 6001 + run
+        size = 1024 if run % 3 == 2 else 512
+        dose = float(np.exp(rng.uniform(np.log(150), np.log(4000))))
+        bits = 16 if run % 4 == 3 else 12
+        start = int(rng.integers(5, 30))
+        contrast = None if run % 5 == 4 else f"{start}:{start + 12}:{start + 30}"
+        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60)
+        for index in range(int(rng.integers(0, every)), len(frames), every):
+            level, factor = working_level(frames[index], bits)
+            record = truth["frames"][index]
+            devices = ridge_target(record["guidewire"]["centerline"], factor, level.shape)
+            devices = np.maximum(devices, ridge_target(record["catheter"]["centerline"], factor, level.shape))
+            catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
+            inputs.append(normalised(level))
+            targets.append(np.stack([devices, catheter]))
+        print(f"run {run + 1}/36: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast}", flush=True)
+    return inputs, targets
+
+
+def batches(inputs, targets, batch, crop, rng):
+    while True:
+        xs, ys = [], []
+        for _ in range(batch):
+            k = int(rng.integers(len(inputs)))
+            x, y = inputs[k], targets[k]
+            # Crops mostly around the devices (they are a small part of the frame), some anywhere.
+            if rng.random() < 0.7:
+                rows, cols = np.nonzero(y[0] > 0.5)
+                j = int(rng.integers(len(rows)))
+                top = int(np.clip(rows[j] - rng.integers(crop), 0, x.shape[0] - crop))
+                left = int(np.clip(cols[j] - rng.integers(crop), 0, x.shape[1] - crop))
+            else:
+                top, left = int(rng.integers(x.shape[0] - crop + 1)), int(rng.integers(x.shape[1] - crop + 1))
+            xc, yc = x[top:top + crop, left:left + crop], y[:, top:top + crop, left:left + crop]
+            turn, flip = int(rng.integers(4)), bool(rng.integers(2))
+            xc, yc = np.rot90(xc, turn), np.rot90(yc, turn, axes=(1, 2))
+            if flip:
+                xc, yc = xc[:, ::-1], yc[:, :, ::-1]
+            gain = float(np.exp(rng.normal(0, 0.25)))
+            xs.append(np.ascontiguousarray(xc)[None] * gain)
+            ys.append(np.ascontiguousarray(yc))
+        yield torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+
+def write_weights(model, provenance):
+    tensors = [(name, t.detach().numpy().astype("<f4")) for name, t in model.ordered_tensors()]
+    header = {"format": "fluorostream-device-net/1", "architecture": "device-unet-8-16-32",
+              "input": "working level (box average to <= 512, -log), minus its mean, over its standard deviation",
+              "outputs": ["devices centre line logit", "catheter centre line logit"],
+              "training": provenance,
+              "tensors": [{"name": n, "shape": list(a.shape)} for n, a in tensors]}
+    WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+    with WEIGHTS.open("wb") as f:
+        f.write(b"FSNN1\n" + json.dumps(header).encode() + b"\n")
+        for _, a in tensors:
+            f.write(a.tobytes())
+    print(f"wrote {WEIGHTS} ({WEIGHTS.stat().st_size} bytes)")
+
+
+def write_fixture(model, level):
+    """A 80×96 crop of a held-out-free training frame and PyTorch's logits for it: `FSNC1`, height and width as two
+    little-endian uint32, the input (float32), then the two logit planes (float32)."""
+    x = np.ascontiguousarray(level[200:280, 150:246]).astype("<f4")
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x)[None, None]).numpy()[0].astype("<f4")
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    with FIXTURE.open("wb") as f:
+        f.write(b"FSNC1\n" + struct.pack("<II", *x.shape) + x.tobytes() + logits.tobytes())
+    print(f"wrote {FIXTURE}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--crop", type=int, default=192)
+    parser.add_argument("--every", type=int, default=3, help="use every N-th frame of each run")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".build/training")
+    options = parser.parse_args()
+    torch.manual_seed(6000)
+    options.cache.mkdir(parents=True, exist_ok=True)
+    inputs, targets = training_set(options.cache, options.every)
+    print(f"{len(inputs)} frames", flush=True)
+
+    model = DeviceNet()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=options.steps)
+    rng = np.random.default_rng(6001)
+    started, running = time.time(), None
+    for step, (x, y) in zip(range(options.steps), batches(inputs, targets, options.batch, options.crop, rng)):
+        logits = model(x)
+        weight = 1 + 20 * y
+        loss = F.binary_cross_entropy_with_logits(logits, y, weight=weight)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 100 == 0 or step == options.steps - 1:
+            print(f"step {step}: loss {running:.4f} ({time.time() - started:.0f} s)", flush=True)
+
+    provenance = {"command": "tools/train_device_net.py " + " ".join(sys.argv[1:]), "seeds": "6001-6036",
+                  "steps": options.steps, "batch": options.batch, "crop": options.crop,
+                  "final_loss": round(running, 5), "torch": torch.__version__}
+    model.eval()
+    write_weights(model, provenance)
+    write_fixture(model, inputs[0])
+
+
+if __name__ == "__main__":
+    main()
