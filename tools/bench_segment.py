@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Device segmentation speed, FluoroStream's classic path against the Hessian ridge filters a Python pipeline would
 use, on the same synthetic frames in one run: skimage.filters.frangi and an OpenCV Hessian (GaussianBlur + Sobel,
-Frangi-type measure) at the same physical scales. Ours is the whole path (log reduction, ridge filter, hysteresis,
-tracing, tracking); theirs is the ridge filter alone.
+Frangi-type measure) at the same physical scales. Ours is the whole path (log reduction, ridge filter or network,
+hysteresis, tracing, tracking), classic and learned; theirs is the ridge filter alone.
 
 Our scales are σ = 1 and 2 pixels of the working level (the frame box-averaged to at most 512²), i.e. σ = 2 and 4
 pixels of a 1024² frame. OpenCV is run both at full resolution and on the same 512² level (INTER_AREA).
@@ -69,9 +69,9 @@ def main():
         subprocess.run([f"{bin_path}/fluoro", "synth", "--out", str(run), "--size", str(options.size),
                         "--synthetic-frames", str(frames), "--seed", "2101",
                         "--contrast", f"{frames // 3}:{frames // 2}:{frames - 5}"], check=True, stdout=subprocess.DEVNULL)
-        ours = [json.loads(line)["ms"] for line in subprocess.run(
-            [f"{bin_path}/fluoro-bench", "segment", str(run), "--json"], check=True, capture_output=True,
-            text=True).stdout.splitlines()]
+        ours = {method: [json.loads(line)["ms"] for line in subprocess.run(
+            [f"{bin_path}/fluoro-bench", "segment", str(run), "--json", "--method", method], check=True,
+            capture_output=True, text=True).stdout.splitlines()] for method in ("ridge", "learned")}
         images = read_y4m(run)
     factor = max(1, options.size // 512)
     full_sigmas = [factor * 1.0, factor * 2.0]
@@ -87,15 +87,16 @@ def main():
     def skimage_frangi(frame):
         return frangi(log_table[frame], sigmas=full_sigmas, black_ridges=False)
 
-    rows = [("FluoroStream (whole classic path)", ours),
+    rows = [("FluoroStream classic path (whole)", ours["ridge"]),
+            ("FluoroStream learned path (whole)", ours["learned"]),
             (f"OpenCV Hessian, full resolution σ {full_sigmas}", timed(full_resolution, images)),
             ("OpenCV Hessian, 512² level σ [1, 2]", timed(reduced, images)),
             (f"skimage.filters.frangi σ {full_sigmas}", timed(skimage_frangi, images[: options.frangi_frames]))]
-    baseline = statistics.median(ours)
+    classic, learned = statistics.median(ours["ridge"]), statistics.median(ours["learned"])
     for name, times in rows:
         median = statistics.median(times)
         print(f"{options.size}x{options.size} {name:44s} median {median:8.2f} ms, p99 {np.percentile(times, 99):8.2f} ms, "
-              f"{median / baseline:6.1f}x ours ({len(times)} frames)")
+              f"{median / classic:6.1f}x classic, {median / learned:6.1f}x learned ({len(times)} frames)")
 
 
 if __name__ == "__main__":

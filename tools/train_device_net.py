@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the learned device segmenter (a small U-Net) on synthetic runs from `fluoro synth`, and writes its
 weights (`Sources/FluoroVision/Resources/device-net.fsnn`) and the PyTorch check fixture the Swift test compares
-against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~20 minutes on the two
+against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~15 minutes on the two
 cores here). Reproduce the committed weights with:
 
     python3 -m venv .venv-train && .venv-train/bin/pip install torch==2.13.0+cpu numpy
@@ -9,15 +9,19 @@ cores here). Reproduce the committed weights with:
     .venv-train/bin/python tools/train_device_net.py
 
 The network works on the segmenter's working level (the frame box-averaged to at most 512², −log), normalised
-per frame to zero mean and unit standard deviation. It outputs two logits per level pixel: the devices' centre
+per frame to zero mean and unit standard deviation. It outputs three logits per level pixel: the devices' centre
 line (guidewire, and the catheter it runs through) and the catheter alone, each trained against a Gaussian ridge
-(σ = 1 level pixel) around the true centre line. Training seeds are 6001–6036; the seeds used for the published
+(σ = 1 level pixel) around the true centre line, cut flat at the tip; and the lumen of contrast-filled vessels
+(opacification ≥ 0.15), which the tracker keeps the wire's tip out of. Plain binary cross-entropy, so the
+probabilities stay calibrated. Training seeds are 6001–6036; the seeds used for the published
 figures (3101–3103) and for tuning the classic path (7, 3001–3003) are never seen here.
 
-Layers (3×3 convolutions with padding 1 unless marked 1×1; ReLU after every layer but `lateral*` and `head2`):
-  enc0 1→8 | enc1 8→8 stride 2, enc1b 8→8 | enc2 8→16 stride 2, enc2b 16→16 | enc3 16→32 stride 2, enc3b 32→32
-  lateral3 1×1 32→16, nearest ×2, + enc2b, dec2 16→16 | lateral2 1×1 16→8, nearest ×2, + enc1b, dec1 8→8
-  nearest ×2 of dec1, concatenated with enc0 (dec1 first), head1 1×1 16→8, head2 1×1 8→2
+Layers (3×3 convolutions with padding 1 unless marked 1×1; ReLU after every layer but `lateral*` and `head2`).
+Everything runs at half the level's resolution or less: the level's 2×2 blocks become 4 channels (pixel unshuffle)
+and the output's 8 channels become 2 at full resolution again (pixel shuffle), so no layer pays for 512².
+  pixel unshuffle ×2 (1→4) | enc1 4→8 | enc2 8→16 stride 2, enc2b 16→16 | enc3 16→32 stride 2, enc3b 32→32
+  lateral3 1×1 32→16, nearest ×2, + enc2b, dec2 16→16 | lateral2 1×1 16→8, nearest ×2, + enc1, dec1 8→8
+  dec1 concatenated with the unshuffled input (dec1 first), head1 1×1 12→8, head2 1×1 8→12 | pixel shuffle ×2 (12→3)
 
 Weights file: the line `FSNN1`, one line of JSON (format, architecture, input normalisation, training provenance,
 and `tensors`: name and shape of each tensor in file order), then the tensors as little-endian float32, each
@@ -51,27 +55,27 @@ class DeviceNet(nn.Module):
         super().__init__()
         conv = lambda i, o, s=1: nn.Conv2d(i, o, 3, stride=s, padding=1)  # noqa: E731
         one = lambda i, o: nn.Conv2d(i, o, 1)  # noqa: E731
-        self.enc0, self.enc1, self.enc1b = conv(1, 8), conv(8, 8, 2), conv(8, 8)
+        self.enc1 = conv(4, 8)
         self.enc2, self.enc2b = conv(8, 16, 2), conv(16, 16)
         self.enc3, self.enc3b = conv(16, 32, 2), conv(32, 32)
         self.lateral3, self.dec2 = one(32, 16), conv(16, 16)
         self.lateral2, self.dec1 = one(16, 8), conv(8, 8)
-        self.head1, self.head2 = one(16, 8), one(8, 2)
+        self.head1, self.head2 = one(12, 8), one(8, 12)
 
     def forward(self, x):
         up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
-        e0 = F.relu(self.enc0(x))
-        e1 = F.relu(self.enc1b(F.relu(self.enc1(e0))))
+        x = F.pixel_unshuffle(x, 2)
+        e1 = F.relu(self.enc1(x))
         e2 = F.relu(self.enc2b(F.relu(self.enc2(e1))))
         e3 = F.relu(self.enc3b(F.relu(self.enc3(e2))))
         d2 = F.relu(self.dec2(up(self.lateral3(e3)) + e2))
         d1 = F.relu(self.dec1(up(self.lateral2(d2)) + e1))
-        h = F.relu(self.head1(torch.cat([up(d1), e0], dim=1)))
-        return self.head2(h)
+        h = F.relu(self.head1(torch.cat([d1, x], dim=1)))
+        return F.pixel_shuffle(self.head2(h), 2)
 
     def ordered_tensors(self):
-        for name in ["enc0", "enc1", "enc1b", "enc2", "enc2b", "enc3", "enc3b", "lateral3", "dec2", "lateral2",
-                     "dec1", "head1", "head2"]:
+        for name in ["enc1", "enc2", "enc2b", "enc3", "enc3b", "lateral3", "dec2", "lateral2", "dec1", "head1",
+                     "head2"]:
             layer = getattr(self, name)
             yield name + ".weight", layer.weight
             yield name + ".bias", layer.bias
@@ -94,7 +98,9 @@ def normalised(level):
 
 
 def ridge_target(points, factor, shape):
-    """exp(−d²/2σ²), d the distance (level pixels) to the polyline through `points` (full-resolution pixels)."""
+    """exp(−d²/2σ²), d the distance (level pixels) to the polyline through `points` (full-resolution pixels), cut
+    flat at the distal end (nothing beyond the tip across the line's direction there, so the map ends where the
+    device does)."""
     target = np.zeros(shape, np.float32)
     if len(points) < 2:
         return target
@@ -114,7 +120,35 @@ def ridge_target(points, factor, shape):
             d2 = (px - dense[:, 0]) ** 2 + (py - dense[:, 1]) ** 2
             value = np.exp(-d2 / (2 * SIGMA * SIGMA)).astype(np.float32)
             np.maximum.at(target, (py[inside], px[inside]), value[inside])
+    tip = dense[-1]
+    back = dense[max(0, len(dense) - 13)]  # about 3 level pixels back along the line
+    direction = (tip - back) / max(np.linalg.norm(tip - back), 1e-9)
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    near = (np.abs(xs - tip[0]) <= reach + 1) & (np.abs(ys - tip[1]) <= reach + 1)
+    beyond = (xs - tip[0]) * direction[0] + (ys - tip[1]) * direction[1] > 0
+    target[near & beyond] = 0
     return target
+
+
+def vessel_target(mask, record, factor, shape):
+    """1 where the level pixel is mostly inside a contrast-filled vessel lumen (the reference mask moved by the
+    frame's shift, only while the opacification is at least 0.15), else 0."""
+    if record["contrast"] < 0.15:
+        return np.zeros(shape, np.float32)
+    moved = np.zeros_like(mask)
+    dx, dy = int(round(record["dx"])), int(round(record["dy"]))
+    h, w = mask.shape
+    moved[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = mask[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    h, w = shape
+    share = moved[: h * factor, : w * factor].reshape(h, factor, w, factor).mean(axis=(1, 3))
+    return (share >= 0.5).astype(np.float32)
+
+
+def read_pgm(path):
+    data = path.read_bytes()
+    fields = data.split(b"\n", 3)
+    width, height = map(int, fields[1].split())
+    return (np.frombuffer(fields[3], np.uint8, count=width * height).reshape(height, width) > 0).astype(np.float32)
 
 
 def synthesize(cache, seed, size, dose, bits, contrast, frames):
@@ -139,6 +173,7 @@ def training_set(cache, every):
         start = int(rng.integers(5, 30))
         contrast = None if run % 5 == 4 else f"{start}:{start + 12}:{start + 30}"
         frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60)
+        vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
         for index in range(int(rng.integers(0, every)), len(frames), every):
             level, factor = working_level(frames[index], bits)
             record = truth["frames"][index]
@@ -146,7 +181,7 @@ def training_set(cache, every):
             devices = np.maximum(devices, ridge_target(record["catheter"]["centerline"], factor, level.shape))
             catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
             inputs.append(normalised(level))
-            targets.append(np.stack([devices, catheter]))
+            targets.append(np.stack([devices, catheter, vessel_target(vessels, record, factor, level.shape)]))
         print(f"run {run + 1}/36: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast}", flush=True)
     return inputs, targets
 
@@ -178,9 +213,9 @@ def batches(inputs, targets, batch, crop, rng):
 
 def write_weights(model, provenance):
     tensors = [(name, t.detach().numpy().astype("<f4")) for name, t in model.ordered_tensors()]
-    header = {"format": "fluorostream-device-net/1", "architecture": "device-unet-8-16-32",
+    header = {"format": "fluorostream-device-net/1", "architecture": "device-unet-s2d-8-16-32-3",
               "input": "working level (box average to <= 512, -log), minus its mean, over its standard deviation",
-              "outputs": ["devices centre line logit", "catheter centre line logit"],
+              "outputs": ["devices centre line logit", "catheter centre line logit", "contrast-filled vessel logit"],
               "training": provenance,
               "tensors": [{"name": n, "shape": list(a.shape)} for n, a in tensors]}
     WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +227,8 @@ def write_weights(model, provenance):
 
 
 def write_fixture(model, level):
-    """A 80×96 crop of a held-out-free training frame and PyTorch's logits for it: `FSNC1`, height and width as two
-    little-endian uint32, the input (float32), then the two logit planes (float32)."""
+    """An 80×96 crop of a training frame and PyTorch's logits for it: `FSNC1`, height and width as two
+    little-endian uint32, the input (float32), then the three logit planes (float32)."""
     x = np.ascontiguousarray(level[200:280, 150:246]).astype("<f4")
     with torch.no_grad():
         logits = model(torch.from_numpy(x)[None, None]).numpy()[0].astype("<f4")
@@ -223,8 +258,7 @@ def main():
     started, running = time.time(), None
     for step, (x, y) in zip(range(options.steps), batches(inputs, targets, options.batch, options.crop, rng)):
         logits = model(x)
-        weight = 1 + 20 * y
-        loss = F.binary_cross_entropy_with_logits(logits, y, weight=weight)
+        loss = F.binary_cross_entropy_with_logits(logits, y)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -10,11 +10,23 @@ import Synchronization
 /// Benchmarks of the frame graph. Run through tools/bench (which preloads the allocation counter):
 ///   fluoro-bench ring  [--items N] [--repeats R]
 ///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion] [--segment]
+///                      [--method ridge|learned]
+///   fluoro-bench segment [FILE.y4m | --size 1024] [--json] [--method ridge|learned]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
           let value = Int(arguments[arguments.index(after: index)]) else { return fallback }
     return value
+}
+
+/// The segmentation settings `--method ridge|learned` asks for (ridge when absent).
+func segmentationParameters() -> SegmentationParameters {
+    var parameters = SegmentationParameters()
+    if let index = arguments.firstIndex(of: "--method"), arguments.index(after: index) < arguments.endIndex,
+       let method = SegmentationMethod(rawValue: arguments[arguments.index(after: index)]) {
+        parameters.method = method
+    }
+    return parameters
 }
 
 func percentile(_ values: [Double], _ p: Double) -> Double {
@@ -143,7 +155,7 @@ func graphBenchmark() throws {
     let priority = option("--realtime", 0)
     let passThrough = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
     var stages: [Stage] = passThrough
-    if arguments.contains("--segment") { stages.insert(DeviceSegmentation(), at: 0) }
+    if arguments.contains("--segment") { stages.insert(DeviceSegmentation(parameters: segmentationParameters()), at: 0) }
     if arguments.contains("--motion") || arguments.contains("--segment") { stages.insert(MotionCompensation(), at: 0) }
     if arguments.contains("--publish") {
         // The real output end: render to RGB and publish on loopback to a subscriber that keeps up.
@@ -302,7 +314,7 @@ func segmentBenchmark() throws {
     let json = arguments.contains("--json")
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
-    let segmenter = try DeviceSegmenter(geometry: source.geometry)
+    let segmenter = try DeviceSegmenter(geometry: source.geometry, parameters: segmentationParameters())
     var perFrame: [Double] = []
     while try source.read(into: frame) {
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
@@ -397,5 +409,5 @@ case "roadmap": try roadmapBenchmark()
 case "graph": try graphBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment] | motion | segment [FILE.y4m] | roadmap [--size S]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S]")
 }

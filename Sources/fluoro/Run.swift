@@ -40,8 +40,8 @@ struct Run: ParsableCommand {
     var dsa = false
     @Flag(help: "With --dsa: warp the mask by a local control-point field (non-rigid motion), not one shift.")
     var local = false
-    @Option(help: "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter with tracking); implies --motion.")
-    var segmenter: SegmenterKind?
+    @Option(help: "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter) or learned (a small U-Net, OpenBLAS), both with tracking; implies --motion.")
+    var segmenter: SegmentationMethod?
     @Flag(help: "Build a vessel map from the run's contrast frames and draw it on the frames after them (roadmap); implies --motion.")
     var roadmap = false
     @Option(help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
@@ -83,7 +83,11 @@ struct Run: ParsableCommand {
             settings.localCorrection = dsa && local
             stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
         }
-        if segmenter == .ridge { stages.append(DeviceSegmentation()) }
+        if let segmenter {
+            var parameters = SegmentationParameters()
+            parameters.method = segmenter
+            stages.append(DeviceSegmentation(parameters: parameters))
+        }
         if dsa {
             // Subtraction images are centred on mid-grey; show ±¼ of the range.
             let geometry = frameSource.geometry
@@ -241,6 +245,4 @@ final class ProgressBar {
 }
 
 /// The device segmenters `fluoro run --segmenter` offers.
-enum SegmenterKind: String, ExpressibleByArgument, CaseIterable {
-    case ridge
-}
+extension SegmentationMethod: ExpressibleByArgument {}

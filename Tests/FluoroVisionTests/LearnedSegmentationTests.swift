@@ -18,13 +18,13 @@ import Testing
             (Int(raw.loadUnaligned(as: UInt32.self)), Int(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         }
         let pixels = height * width
-        #expect(floats.count == 3 * pixels)
+        #expect(floats.count == 4 * pixels, "the input and three logit planes")
         let network = try DeviceNetwork(width: width, height: height)
         let input = network.inputMap
         for i in 0..<pixels { input.data[i] = floats[i] }
         let logits = network.logits(of: input)
         var largest: Float = 0, largestLogit: Float = 0
-        for i in 0..<(2 * pixels) {
+        for i in 0..<(3 * pixels) {
             largest = max(largest, abs(logits.data[i] - floats[pixels + i]))
             largestLogit = max(largestLogit, abs(floats[pixels + i]))
         }

@@ -29,6 +29,13 @@ public struct SegmentationParameters: Sendable {
     /// Learned network: the catheter probability along the line before the catheter's tip exceeds the one after by
     /// at least this much.
     public var learnedCatheterMargin: Float = 0.3
+    /// Learned network: its catheter probability falls through one half about a catheter radius beyond the
+    /// catheter's centre-line end (it sees the rounded end); the tip is moved back this far (measured on the
+    /// tuning seeds 3001 and 3003).
+    public var learnedCatheterTipBack: Float = 3
+    /// Learned network: the wire's tip is where its centre-line probability falls below this (measured on the
+    /// tuning seeds 3001 and 3003).
+    public var learnedTipProbability: Float = 0.4
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
@@ -170,6 +177,12 @@ public final class DeviceSegmenter {
         }
         orient(tracking: tracking, shift: shift)
         var (catheterTip, wireEnd) = split()
+        if filter == nil {
+            // The wire's tip is where the centre-line probability falls through `learnedTipProbability`.
+            while wireEnd > catheterTip + 2, response[Int(best[wireEnd - 1])] < parameters.learnedTipProbability {
+                wireEnd -= 1
+            }
+        }
         if tracking {
             (wireEnd, catheterTip) = holdTips(wireEnd: wireEnd, catheterTip: catheterTip, shift: shift)
         }
@@ -295,7 +308,7 @@ public final class DeviceSegmenter {
     /// learned path the network's catheter probability.
     private func widthShare(_ k: Int) -> Float {
         let i = Int(best[k])
-        guard let filter else { return network!.catheter[i] }
+        guard let filter else { return network!.catheterProbability(at: i) }
         let wide = filter.scaleResponses[filter.scales.count - 1][i], thin = filter.scaleResponses[0][i]
         return wide / max(wide + thin, 1e-20)
     }
@@ -327,7 +340,8 @@ public final class DeviceSegmenter {
     /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first. The
     /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
     /// fades over that distance beyond the true tip). On the learned path the network does not answer to vessels
-    /// (no cut), and the change point is where the catheter probability falls.
+    /// (no cut), and the tip is where the catheter probability falls through one half near the change point,
+    /// moved back by `learnedCatheterTipBack`.
     private func split() -> (catheterTip: Int, wireEnd: Int) {
         let w = reduction.width
         var wireEnd = bestCount
@@ -338,7 +352,15 @@ public final class DeviceSegmenter {
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
         var catheterTip: Int
         if var narrowing = changePoint(in: 0..<wireEnd, narrowing: true, margin: margin) {
-            let back = filter.map { 1.5 * $0.scales[$0.scales.count - 1] } ?? 0
+            if filter == nil {
+                // Where the catheter probability crosses one half.
+                if widthShare(narrowing) >= 0.5 {
+                    while narrowing + 1 < wireEnd - 1, widthShare(narrowing + 1) >= 0.5 { narrowing += 1 }
+                } else {
+                    while narrowing > 1, widthShare(narrowing) < 0.5 { narrowing -= 1 }
+                }
+            }
+            let back = filter.map { 1.5 * $0.scales[$0.scales.count - 1] } ?? parameters.learnedCatheterTipBack
             let end = Int(best[narrowing])
             while narrowing > 0 {
                 let i = Int(best[narrowing - 1])
@@ -356,10 +378,10 @@ public final class DeviceSegmenter {
     }
 
     /// Tracking. The wire may leave the predicted centre line (moved by the motion, 3 pixels either side) by at
-    /// most `maximumTipStep` along the line, and only over wire-like ridge (a width share like the wire's so far,
-    /// not a contrast-filled vessel's). The catheter's tip, which moves with the anatomy, is smoothed: it goes a
+    /// most `maximumTipStep` along the line, and only over wire-like ridge (a width share like the wire's so far;
+    /// on the learned path, outside what the network takes for a contrast-filled vessel). The catheter's tip, which moves with the anatomy, is smoothed: it goes a
     /// third of the way from the prediction to the measurement, or stays at the prediction when the measurement is
-    /// beyond the step.
+    /// beyond the step (or, on the learned path, inside a contrast-filled vessel).
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
         let w = reduction.width, limit = parameters.maximumTipStep
         func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
@@ -377,7 +399,9 @@ public final class DeviceSegmenter {
             let predicted = (x: previousX[previousCatheterTip] + shift.dx, y: previousY[previousCatheterTip] + shift.dy)
             let measured = position(split)
             let dx = measured.x - predicted.x, dy = measured.y - predicted.y
-            let target = (dx * dx + dy * dy).squareRoot() > limit
+            // On the learned path a measurement inside a contrast-filled vessel is not trusted either.
+            let inVessel = network.map { $0.vesselProbability(at: Int(best[split])) >= 0.5 } ?? false
+            let target = inVessel || (dx * dx + dy * dy).squareRoot() > limit
                 ? predicted : (x: predicted.x + dx / 3, y: predicted.y + dy / 3)
             let nearestSplit = nearestIndex(to: target, below: wireEnd)
             if nearestSplit.distance <= limit { split = nearestSplit.index }
@@ -398,7 +422,11 @@ public final class DeviceSegmenter {
             wireRatio /= Float(anchor - split)
             var k = anchor + 1
             let reach = anchor + Int(limit.rounded(.up))
-            while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
+            func wireLike(_ k: Int) -> Bool {
+                guard let network else { return widthShare(k) < wireRatio + parameters.vesselWidening }
+                return network.vesselProbability(at: Int(best[k])) < 0.9
+            }
+            while k < end, k <= reach, wireLike(k) { k += 1 }
             end = k
         }
         return (end, split)

@@ -52,47 +52,74 @@ final class Convolution {
     /// Rows of the unfolded input: input channels times kernel taps.
     var columnRows: Int { inputChannels * kernel * kernel }
 
+    /// Floats of unfolded input per band: bands of output rows are unfolded and multiplied one at a time, so the
+    /// columns stay in the cache between im2col, OpenBLAS's packing and the bias pass.
+    static let bandFloats = 256 * 1024
+
+    /// The `columns` buffer `apply` needs for an input `width` pixels wide (nothing for 1×1).
+    func columnCapacity(width: Int) -> Int {
+        kernel == 1 ? 0 : columnRows * bandRows(outputWidth: outputSize(height: 1, width: width).width) * outputSize(height: 1, width: width).width
+    }
+
+    private func bandRows(outputWidth: Int) -> Int { max(1, Self.bandFloats / (columnRows * outputWidth)) }
+
     /// The output size for an input of `height` × `width`.
     func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
         stride == 1 ? (height, width) : ((height + 1) / 2, (width + 1) / 2)
     }
 
-    /// Computes `output` from `input`; `columns` must hold `columnRows` × output pixels (unused for 1×1).
+    /// Computes `output` from `input`; `columns` must hold `columnCapacity(width:)` floats.
     func apply(_ input: FeatureMap, into output: FeatureMap, columns: UnsafeMutablePointer<Float>) {
         precondition(input.channels == inputChannels && output.channels == outputChannels)
         precondition(outputSize(height: input.height, width: input.width) == (output.height, output.width))
-        let n = output.planeSize, k = columnRows
-        let matrix: UnsafePointer<Float>
+        let n = output.planeSize
         if kernel == 1 {
-            matrix = UnsafePointer(input.data)
-        } else {
-            unfold(input, into: columns, outputHeight: output.height, outputWidth: output.width)
-            matrix = UnsafePointer(columns)
+            let band = max(1, Self.bandFloats / inputChannels)
+            for first in Swift.stride(from: 0, to: n, by: band) {
+                multiply(UnsafePointer(input.data + first), rowStride: n, count: min(band, n - first),
+                         into: output.data + first, outputStride: n)
+            }
+            return
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outputChannels), Int32(n), Int32(k), 1,
-                    weights.baseAddress, Int32(k), matrix, Int32(n), 0, output.data, Int32(n))
+        let wo = output.width, rows = bandRows(outputWidth: wo)
+        for firstRow in Swift.stride(from: 0, to: output.height, by: rows) {
+            let count = min(rows, output.height - firstRow) * wo
+            unfold(input, rows: firstRow..<min(firstRow + rows, output.height), outputWidth: wo, into: columns)
+            multiply(UnsafePointer(columns), rowStride: count, count: count, into: output.data + firstRow * wo,
+                     outputStride: n)
+        }
+    }
+
+    /// `count` output pixels of every channel (channel c at `output + c·outputStride`) from the matrix of unfolded
+    /// input (`columnRows` rows `rowStride` apart, `count` columns): one GEMM, then bias and ReLU while the band is
+    /// in the cache.
+    func multiply(_ matrix: UnsafePointer<Float>, rowStride: Int, count: Int, into output: UnsafeMutablePointer<Float>,
+                  outputStride: Int) {
+        // Column-major, the pixels are the long side of the product, which suits OpenBLAS's kernels.
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(outputChannels), Int32(columnRows), 1,
+                    matrix, Int32(rowStride), weights.baseAddress, Int32(columnRows), 0, output, Int32(outputStride))
         for channel in 0..<outputChannels {
-            let plane = output.plane(channel), b = bias[channel]
+            let plane = output + channel * outputStride, b = bias[channel]
             if relu {
-                for i in 0..<n { plane[i] = max(plane[i] + b, 0) }
+                for i in 0..<count { plane[i] = max(plane[i] + b, 0) }
             } else {
-                for i in 0..<n { plane[i] += b }
+                for i in 0..<count { plane[i] += b }
             }
         }
     }
 
-    /// im2col for a 3×3 kernel with padding 1: row (channel·9 + ky·3 + kx), column (oy·outputWidth + ox) holds
-    /// input (oy·stride + ky − 1, ox·stride + kx − 1), zero outside the image.
-    private func unfold(_ input: FeatureMap, into columns: UnsafeMutablePointer<Float>, outputHeight: Int,
-                        outputWidth: Int) {
-        let h = input.height, w = input.width, wo = outputWidth, s = stride
-        var row = columns
+    /// im2col of output rows `rows` for a 3×3 kernel with padding 1: row (channel·9 + ky·3 + kx), column
+    /// ((oy − first row)·outputWidth + ox) holds input (oy·stride + ky − 1, ox·stride + kx − 1), zero outside.
+    private func unfold(_ input: FeatureMap, rows: Range<Int>, outputWidth wo: Int,
+                        into columns: UnsafeMutablePointer<Float>) {
+        let h = input.height, w = input.width, s = stride
+        var target = columns
         for channel in 0..<inputChannels {
             let plane = input.plane(channel)
             for ky in 0..<3 {
                 for kx in 0..<3 {
-                    for oy in 0..<outputHeight {
-                        let target = row + oy * wo
+                    for oy in rows {
+                        defer { target += wo }
                         let iy = oy * s + ky - 1
                         guard iy >= 0, iy < h else {
                             target.update(repeating: 0, count: wo)
@@ -111,13 +138,15 @@ final class Convolution {
                                 target[wo - 1] = 0
                             }
                         } else {
-                            for ox in 0..<wo {
-                                let ix = 2 * ox + kx - 1
-                                target[ox] = ix >= 0 && ix < w ? source[ix] : 0
-                            }
+                            // ix = 2·ox + kx − 1 leaves the row only at ox = 0 (kx = 0) or at the last ox (kx = 2,
+                            // even width).
+                            let first = kx == 0 ? 1 : 0, last = 2 * (wo - 1) + kx - 1 < w ? wo : wo - 1
+                            if first == 1 { target[0] = 0 }
+                            if last < wo { target[wo - 1] = 0 }
+                            let from = source + (kx - 1)
+                            for ox in first..<last { target[ox] = from[2 * ox] }
                         }
                     }
-                    row += outputHeight * wo
                 }
             }
         }

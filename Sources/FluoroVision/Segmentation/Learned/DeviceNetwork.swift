@@ -2,29 +2,32 @@ import COpenBLAS
 import FluoroCore
 import Foundation
 
-/// The learned device detector: a small U-Net (8, 16 and 32 channels at ½, ¼ and ⅛ of the working level, with
-/// a full-resolution 8-channel layer for precise localisation) trained by `tools/train_device_net.py` on synthetic
-/// runs; its layers are listed there. From the segmenter's working level (−log, at most 512²) it gives two
-/// probability maps: the devices' centre line (the guidewire and the catheter it runs through) and the catheter's
-/// centre line alone. Inference is im2col + `cblas_sgemm` on one OpenBLAS thread (the graph runs one thread per
+/// The learned device detector: a small U-Net (8, 16 and 32 channels at ½, ¼ and ⅛ of the working level) trained
+/// by `tools/train_device_net.py` on synthetic runs; its layers are listed there. The level's 2×2 blocks enter as
+/// four channels and the output leaves the same way (pixel unshuffle and shuffle), so no layer runs at the full
+/// level yet the maps keep its resolution. From the segmenter's working level (−log, at most 512²) it gives three
+/// probability maps: the devices' centre line (the guidewire and the catheter it runs through), the catheter's
+/// centre line alone, and the lumen of contrast-filled vessels (where the wire's tip cannot be told from the
+/// vessel it lies in). Inference is im2col + `cblas_sgemm` on one OpenBLAS thread (the graph runs one thread per
 /// stage). All memory is allocated in `init`; `run` allocates nothing.
 ///
-/// The network covers the largest region of the level whose sides are multiples of 8 (from the top left); the
+/// The network covers the largest region of the level whose sides are multiples of 16 (from the top left); the
 /// maps are 0 outside it.
 final class DeviceNetwork: LineEvidence {
     let width: Int
     let height: Int
-    /// Probability that each level pixel lies on a device's centre line.
+    /// Probability that each level pixel lies on a device's centre line (0 where it is below 1 in 50).
     let response: UnsafeMutableBufferPointer<Float>
-    /// Probability that each level pixel lies on the catheter's centre line.
-    let catheter: UnsafeMutableBufferPointer<Float>
 
-    private let enc0, enc1, enc1b, enc2, enc2b, enc3, enc3b, lateral3, dec2, lateral2, dec1, head1, head2: Convolution
+    private let enc1, enc2, enc2b, enc3, enc3b, lateral3, dec2, lateral2, dec1, head1, head2: Convolution
     private let coveredWidth: Int
     private let coveredHeight: Int
-    private let input, joined, e1a, e1, e2a, e2, e3a, e3, l3, d2, l2, d1, h1, logitPlanes: FeatureMap
+    /// `joined` holds dec1's output (planes 0–7) and the unshuffled input (planes 8–11), head1's input.
+    private let input, joined, e1, e2a, e2, e3a, e3, l3, d2, l2, shuffled, logitPlanes: FeatureMap
     private let columns: UnsafeMutablePointer<Float>
     private var buffers: [UnsafeMutablePointer<Float>] = []
+    /// Pixels per band of the two 1×1 head layers (the hidden layer's band stays in the cache).
+    private static let headBand = 4096
 
     /// The weights bundled with FluoroStream.
     static var bundledWeightsPath: String {
@@ -34,7 +37,7 @@ final class DeviceNetwork: LineEvidence {
     /// Builds the network for a working level of `width` × `height` from the weights file at `path`.
     init(width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath) throws {
         let file = try NetworkWeights(path: weightsPath)
-        guard file.architecture == "device-unet-8-16-32" else {
+        guard file.architecture == "device-unet-s2d-8-16-32-3" else {
             throw FluoroError.unsupported(path: weightsPath, detail: "network architecture '\(file.architecture)'")
         }
         guard width >= 16, height >= 16 else {
@@ -42,9 +45,7 @@ final class DeviceNetwork: LineEvidence {
         }
         self.width = width
         self.height = height
-        enc0 = try Convolution("enc0", from: file, input: 1, output: 8)
-        enc1 = try Convolution("enc1", from: file, input: 8, output: 8, stride: 2)
-        enc1b = try Convolution("enc1b", from: file, input: 8, output: 8)
+        enc1 = try Convolution("enc1", from: file, input: 4, output: 8)
         enc2 = try Convolution("enc2", from: file, input: 8, output: 16, stride: 2)
         enc2b = try Convolution("enc2b", from: file, input: 16, output: 16)
         enc3 = try Convolution("enc3", from: file, input: 16, output: 32, stride: 2)
@@ -53,10 +54,10 @@ final class DeviceNetwork: LineEvidence {
         dec2 = try Convolution("dec2", from: file, input: 16, output: 16)
         lateral2 = try Convolution("lateral2", from: file, input: 16, output: 8, kernel: 1, relu: false)
         dec1 = try Convolution("dec1", from: file, input: 8, output: 8)
-        head1 = try Convolution("head1", from: file, input: 16, output: 8, kernel: 1)
-        head2 = try Convolution("head2", from: file, input: 8, output: 2, kernel: 1, relu: false)
+        head1 = try Convolution("head1", from: file, input: 12, output: 8, kernel: 1)
+        head2 = try Convolution("head2", from: file, input: 8, output: 12, kernel: 1, relu: false)
 
-        let w = width / 8 * 8, h = height / 8 * 8
+        let w = width / 16 * 16, h = height / 16 * 16
         coveredWidth = w
         coveredHeight = h
         var buffers: [UnsafeMutablePointer<Float>] = []
@@ -65,19 +66,15 @@ final class DeviceNetwork: LineEvidence {
             buffers.append(data)
             return FeatureMap(channels: channels, height: h / divisor, width: w / divisor, data: data)
         }
-        input = map(1, 1)
-        joined = map(16, 1)
-        (e1a, e1, l2, d1) = (map(8, 2), map(8, 2), map(8, 4), map(8, 2))
-        (e2a, e2, d2) = (map(16, 4), map(16, 4), map(16, 4))
+        (input, logitPlanes) = (map(1, 1), map(3, 1))
+        (joined, e1, shuffled) = (map(12, 2), map(8, 2), map(12, 2))
+        (e2a, e2, d2, l2) = (map(16, 4), map(16, 4), map(16, 4), map(8, 4))
         (e3a, e3, l3) = (map(32, 8), map(32, 8), map(16, 8))
-        (h1, logitPlanes) = (map(8, 1), map(2, 1))
-        let columnCount = [(enc0, 1), (enc1, 2), (enc1b, 2), (enc2, 4), (enc2b, 4), (enc3, 8), (enc3b, 8), (dec2, 4),
-                           (dec1, 2)].map { $0.0.columnRows * (h / $0.1) * (w / $0.1) }.max()!
-        columns = .allocate(capacity: columnCount)
+        let columnCount = [(enc1, 2), (enc2, 2), (enc2b, 4), (enc3, 4), (enc3b, 8), (dec2, 4), (dec1, 2)]
+            .map { $0.0.columnCapacity(width: w / $0.1) }.max()!
+        columns = .allocate(capacity: max(columnCount, 8 * Self.headBand))
         response = .allocate(capacity: width * height)
-        catheter = .allocate(capacity: width * height)
         response.update(repeating: 0)
-        catheter.update(repeating: 0)
         self.buffers = buffers
         openblas_set_num_threads(1)
     }
@@ -86,31 +83,45 @@ final class DeviceNetwork: LineEvidence {
         for buffer in buffers { buffer.deallocate() }
         columns.deallocate()
         response.deallocate()
-        catheter.deallocate()
     }
 
-    /// Fills `response` and `catheter` for the working level `level` (`width` × `height`, row-major).
+    /// Runs the network on the working level `level` (`width` × `height`, row-major): fills `response`, and
+    /// `catheterProbability(at:)` answers for this level until the next run.
     func run(_ level: UnsafePointer<Float>) {
         normalise(level)
         logits(of: input)
-        let n = coveredWidth * coveredHeight
+        // Most of the image is far from any device: its logits are very negative and need no exp.
+        let floor: Float = -4
         for y in 0..<coveredHeight {
+            let logits = logitPlanes.data + y * coveredWidth, row = response.baseAddress! + y * width
             for x in 0..<coveredWidth {
-                let i = y * coveredWidth + x
-                response[y * width + x] = 1 / (1 + exp(-logitPlanes.data[i]))
-                catheter[y * width + x] = 1 / (1 + exp(-logitPlanes.data[n + i]))
+                let logit = logits[x]
+                row[x] = logit > floor ? 1 / (1 + exp(-logit)) : 0
             }
         }
     }
 
-    /// The network's two logit planes for `image` (one channel, the covered size), in `logits`; exposed for the
+    /// Probability that level pixel `i` lies on the catheter's centre line (computed when asked: only points of
+    /// the chosen line need it).
+    func catheterProbability(at i: Int) -> Float { probability(plane: 1, at: i) }
+
+    /// Probability that level pixel `i` lies inside a contrast-filled vessel.
+    func vesselProbability(at i: Int) -> Float { probability(plane: 2, at: i) }
+
+    private func probability(plane: Int, at i: Int) -> Float {
+        let x = i % width, y = i / width
+        guard x < coveredWidth, y < coveredHeight else { return 0 }
+        return 1 / (1 + exp(-logitPlanes.plane(plane)[y * coveredWidth + x]))
+    }
+
+    /// The network's three logit planes for `image` (one channel, the covered size), in `logits`; exposed for the
     /// check against PyTorch.
     @discardableResult
     func logits(of image: FeatureMap) -> FeatureMap {
-        let e0 = FeatureMap(channels: 8, height: joined.height, width: joined.width, data: joined.plane(8))
-        enc0.apply(image, into: e0, columns: columns)
-        enc1.apply(e0, into: e1a, columns: columns)
-        enc1b.apply(e1a, into: e1, columns: columns)
+        let unshuffled = FeatureMap(channels: 4, height: joined.height, width: joined.width, data: joined.plane(8))
+        let d1 = FeatureMap(channels: 8, height: joined.height, width: joined.width, data: joined.data)
+        Self.unshuffle(image, into: unshuffled)
+        enc1.apply(unshuffled, into: e1, columns: columns)
         enc2.apply(e1, into: e2a, columns: columns)
         enc2b.apply(e2a, into: e2, columns: columns)
         enc3.apply(e2, into: e3a, columns: columns)
@@ -121,11 +132,13 @@ final class DeviceNetwork: LineEvidence {
         lateral2.apply(d2, into: l2, columns: columns)
         Self.addUpsampled(l2, to: e1)
         dec1.apply(e1, into: d1, columns: columns)
-        let up = FeatureMap(channels: 8, height: joined.height, width: joined.width, data: joined.data)
-        up.data.update(repeating: 0, count: 8 * up.planeSize)
-        Self.addUpsampled(d1, to: up)
-        head1.apply(joined, into: h1, columns: columns)
-        head2.apply(h1, into: logitPlanes, columns: columns)
+        let n = joined.planeSize
+        for first in Swift.stride(from: 0, to: n, by: Self.headBand) {
+            let count = min(Self.headBand, n - first)
+            head1.multiply(UnsafePointer(joined.data + first), rowStride: n, count: count, into: columns, outputStride: count)
+            head2.multiply(UnsafePointer(columns), rowStride: count, count: count, into: shuffled.data + first, outputStride: n)
+        }
+        Self.shuffle(shuffled, into: logitPlanes)
         return logitPlanes
     }
 
@@ -140,7 +153,44 @@ final class DeviceNetwork: LineEvidence {
             let from = source.plane(channel), to = target.plane(channel)
             for y in 0..<target.height {
                 let sourceRow = from + (y / 2) * source.width, targetRow = to + y * target.width
-                for x in 0..<target.width { targetRow[x] += sourceRow[x / 2] }
+                for x in 0..<source.width {
+                    targetRow[2 * x] += sourceRow[x]
+                    targetRow[2 * x + 1] += sourceRow[x]
+                }
+            }
+        }
+    }
+
+    /// Pixel unshuffle ×2 (PyTorch's `pixel_unshuffle`): plane i·2 + j of `target` holds `source`'s pixels
+    /// (2y + i, 2x + j).
+    private static func unshuffle(_ source: FeatureMap, into target: FeatureMap) {
+        precondition(source.channels == 1 && target.channels == 4 && source.height == 2 * target.height
+            && source.width == 2 * target.width)
+        for i in 0..<2 {
+            for j in 0..<2 {
+                let plane = target.plane(i * 2 + j)
+                for y in 0..<target.height {
+                    let from = source.data + (2 * y + i) * source.width + j, to = plane + y * target.width
+                    for x in 0..<target.width { to[x] = from[2 * x] }
+                }
+            }
+        }
+    }
+
+    /// Pixel shuffle ×2 (PyTorch's `pixel_shuffle`), the inverse: `target` plane c's pixel (2y + i, 2x + j) comes
+    /// from `source` plane c·4 + i·2 + j.
+    private static func shuffle(_ source: FeatureMap, into target: FeatureMap) {
+        precondition(source.channels == 4 * target.channels && target.height == 2 * source.height
+            && target.width == 2 * source.width)
+        for c in 0..<target.channels {
+            for i in 0..<2 {
+                for j in 0..<2 {
+                    let plane = source.plane(c * 4 + i * 2 + j)
+                    for y in 0..<source.height {
+                        let from = plane + y * source.width, to = target.plane(c) + (2 * y + i) * target.width + j
+                        for x in 0..<source.width { to[2 * x] = from[x] }
+                    }
+                }
             }
         }
     }
