@@ -176,3 +176,33 @@ def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
     assert all(state == "building" for state in states[:first_active])
     assert all(state == "active" for state in states[first_active:])
     assert len(tip_errors) >= 36 and np.median(tip_errors) < 3, tip_errors
+
+
+def test_learned_segmenter_publishes_devices_near_the_truth(port, tmp_path):
+    """`--segmenter learned` (the U-Net path) on a 512² synthetic run with contrast: a pyzmq subscriber sees the
+    guidewire and catheter with tips near the truth."""
+    address = f"tcp://127.0.0.1:{port}"
+    run = tmp_path / "run.y4m"
+    made = run_fluoro("synth", "--out", str(run), "--size", "512", "--synthetic-frames", "30", "--seed", "78",
+                      "--contrast", "10:15:25")
+    assert made.returncode == 0, made.stderr
+    truth = json.loads((tmp_path / "run.truth.json").read_text())["frames"]
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "1",
+                             "--segmenter", "learned", "--quiet")
+    messages = collect(sub, 100, timeout_ms=30000)
+    out, err = publisher.communicate(timeout=180)
+    assert publisher.returncode == 0, err
+    assert len(messages) == 30
+    errors = {"guidewire": [], "catheter": []}
+    for header, _ in messages:
+        meta = json.loads(header.decode("utf-8"))
+        for device, found in errors.items():
+            if meta[device]["present"]:
+                expected = truth[meta["frame"]][device]["tip"]
+                found.append(np.hypot(meta[device]["tip"][0] - expected["x"], meta[device]["tip"][1] - expected["y"]))
+    assert len(errors["guidewire"]) >= 27 and np.median(errors["guidewire"]) < 6, errors["guidewire"]
+    assert len(errors["catheter"]) >= 27 and np.median(errors["catheter"]) < 3, errors["catheter"]
