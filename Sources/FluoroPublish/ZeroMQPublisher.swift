@@ -23,6 +23,7 @@ public final class ZeroMQPublisher: Stage {
     private let streamName: String
     private let upstreamStages: [String]
     private let socket: ZeroMQSocket
+    private let authenticator: CurveAuthenticator?
     /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
     /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
     private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384)
@@ -38,13 +39,15 @@ public final class ZeroMQPublisher: Stage {
     /// Binds the socket at once, so a busy or refused address fails before any frame is read.
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
-    ///   - allowNonLoopback: bind a non-loopback TCP address (plain text: anyone on the network can read the
-    ///     frames). Without it such an address is refused.
+    ///   - curve: encrypt with CURVE and admit only the listed client keys (checked through ZAP); any address.
+    ///   - allowPlaintextNonLoopback: bind a non-loopback TCP address without CURVE (anyone on the network can
+    ///     read the frames). Without CURVE or this, such an address is refused.
     public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-                upstreamStages: [String], allowNonLoopback: Bool = false) throws {
-        guard address.isLocalOnly || allowNonLoopback else {
+                upstreamStages: [String], curve: CurveSecurity? = nil, allowPlaintextNonLoopback: Bool = false) throws {
+        guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
             throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
-                                         + "and would be sent in plain text to the network (use 127.0.0.1, or pass "
+                                         + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
+                                         + "--curve-secret and --curve-clients (see fluoro keys), or pass "
                                          + "--insecure-plaintext to do it anyway)")
         }
         self.address = address
@@ -52,6 +55,14 @@ public final class ZeroMQPublisher: Stage {
         self.streamName = streamName
         self.upstreamStages = upstreamStages
         socket = try ZeroMQSocket(type: ZMQ_XPUB)
+        if let curve {
+            authenticator = try CurveAuthenticator(sharingContextOf: socket, allowedKeys: curve.allowedClients)
+            try socket.setOption(ZMQ_CURVE_SERVER, 1)
+            try socket.setOption(ZMQ_CURVE_SECRETKEY, string: curve.server.secretKey!)
+            try socket.setOption(ZMQ_ZAP_DOMAIN, string: streamName)
+        } else {
+            authenticator = nil
+        }
         try socket.setOption(ZMQ_XPUB_VERBOSE, 1)
         switch policy {
         case .live:
@@ -65,6 +76,7 @@ public final class ZeroMQPublisher: Stage {
     }
 
     deinit {
+        authenticator?.stop()
         header.deallocate()
         subscriptionBuffer.deallocate()
     }
@@ -98,7 +110,13 @@ public final class ZeroMQPublisher: Stage {
     }
 
     public func finish() throws {
+        authenticator?.stop()
         socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
+    }
+
+    /// With CURVE: connection handshakes admitted and refused so far (refused: unknown keys, plain-text peers).
+    public var handshakes: (admitted: Int, refused: Int)? {
+        authenticator.map { ($0.admitted.load(ordering: .relaxed), $0.refused.load(ordering: .relaxed)) }
     }
 
     /// Counts subscription messages (first byte 1) from subscribers.

@@ -4,10 +4,12 @@ import FluoroCore
 import Glibc
 #endif
 
-/// Owns a ZeroMQ context and one socket. Single-owner rule: after `init`, only one thread at a time
+/// Owns a ZeroMQ context and one socket (or, made with `sharingContextOf:`, a second socket in another one's
+/// context, which must be closed before that one). Single-owner rule: after `init`, only one thread at a time
 /// uses it (the publisher's stage thread); it crosses threads only through the graph's hand-over.
 final class ZeroMQSocket: @unchecked Sendable {
     private let context: UnsafeMutableRawPointer
+    private let ownsContext: Bool
     let socket: UnsafeMutableRawPointer
 
     init(type: Int32) throws {
@@ -18,6 +20,17 @@ final class ZeroMQSocket: @unchecked Sendable {
         }
         self.context = context
         self.socket = socket
+        ownsContext = true
+    }
+
+    /// A socket in `owner`'s context (inproc endpoints are per context).
+    init(type: Int32, sharingContextOf owner: ZeroMQSocket) throws {
+        guard let socket = zmq_socket(owner.context, type) else {
+            throw FluoroError.messaging(detail: "zmq_socket: \(Self.lastError())")
+        }
+        context = owner.context
+        self.socket = socket
+        ownsContext = false
     }
 
     deinit { close(lingerMilliseconds: 0) }
@@ -30,13 +43,44 @@ final class ZeroMQSocket: @unchecked Sendable {
         isClosed = true
         try? setOption(ZMQ_LINGER, lingerMilliseconds)
         zmq_close(socket)
-        zmq_ctx_term(context)
+        if ownsContext { zmq_ctx_term(context) }
     }
 
     func setOption(_ option: Int32, _ value: Int32) throws {
         var value = value
         guard zmq_setsockopt(socket, option, &value, MemoryLayout<Int32>.size) == 0 else {
             throw FluoroError.messaging(detail: "zmq_setsockopt(\(option)): \(Self.lastError())")
+        }
+    }
+
+    /// Sets a string option (sent with its terminating NUL, as libzmq expects Z85 keys).
+    func setOption(_ option: Int32, string: String) throws {
+        let bytes = Array(string.utf8CString)
+        guard zmq_setsockopt(socket, option, bytes, bytes.count) == 0 else {
+            throw FluoroError.messaging(detail: "zmq_setsockopt(\(option)): \(Self.lastError())")
+        }
+    }
+
+    /// Receives every part of one message without waiting; nil if none waits.
+    func receiveMessageNow() -> [[UInt8]]? {
+        var parts: [[UInt8]] = []
+        var more: Int32 = 1
+        while more != 0 {
+            var message = zmq_msg_t()
+            zmq_msg_init(&message)
+            defer { zmq_msg_close(&message) }
+            guard zmq_msg_recv(&message, socket, parts.isEmpty ? ZMQ_DONTWAIT : 0) >= 0 else { return parts.isEmpty ? nil : parts }
+            let data = zmq_msg_data(&message).assumingMemoryBound(to: UInt8.self)
+            parts.append(Array(UnsafeBufferPointer(start: data, count: zmq_msg_size(&message))))
+            more = zmq_msg_more(&message)
+        }
+        return parts
+    }
+
+    /// Sends a message of several parts.
+    func sendMessage(_ parts: [[UInt8]]) throws {
+        for (index, part) in parts.enumerated() {
+            _ = try part.withUnsafeBytes { try send($0, more: index < parts.count - 1, dontWait: false) }
         }
     }
 

@@ -29,6 +29,10 @@ struct Run: ParsableCommand {
     var noPublish = false
     @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
     var insecurePlaintext = false
+    @Option(help: "Encrypt with CURVE using this publisher certificate (NAME.key_secret from fluoro keys); needs --curve-clients.")
+    var curveSecret: String?
+    @Option(help: "Folder of the client certificates (*.key) allowed to subscribe; every other client gets nothing.")
+    var curveClients: String?
     @Option(help: "Wait for this many subscribers before the first frame (replay).")
     var waitSubscribers = 0
     @Option(help: "Seconds to wait for --wait-subscribers.")
@@ -114,7 +118,8 @@ struct Run: ParsableCommand {
         if !noPublish {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
                                            policy: policy == .live ? .live : .replay,
-                                           upstreamStages: stages.map(\.name), allowNonLoopback: insecurePlaintext)
+                                           upstreamStages: stages.map(\.name), curve: try curveSecurity(),
+                                           allowPlaintextNonLoopback: insecurePlaintext)
             if waitSubscribers > 0, !made.waitForSubscribers(waitSubscribers, timeoutSeconds: waitTimeout) {
                 throw FluoroError.messaging(detail: "\(publish): fewer than \(waitSubscribers) subscriber(s) after \(waitTimeout) s")
             }
@@ -241,6 +246,21 @@ final class ProgressBar {
 
     func finish() {
         if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+extension Run {
+    /// The CURVE settings from `--curve-secret` and `--curve-clients` (both or neither).
+    func curveSecurity() throws -> CurveSecurity? {
+        switch (curveSecret, curveClients) {
+        case (nil, nil):
+            return nil
+        case let (secret?, clients?):
+            return try CurveSecurity(server: CurveCertificate(path: secret),
+                                     allowedClients: CurveCertificate.publicKeys(inDirectory: clients))
+        default:
+            throw ValidationError("--curve-secret and --curve-clients go together (the publisher's secret certificate and the allowed clients)")
+        }
     }
 }
 

@@ -75,7 +75,7 @@ def test_address_in_use_is_reported(tmp_path):
 
 def test_non_loopback_bind_needs_explicit_consent():
     expect_failure(run_fluoro("run", "--publish", "tcp://0.0.0.0:5999", "--speed", "0"),
-                   "tcp://0.0.0.0:5999", "not a loopback address", "--insecure-plaintext")
+                   "tcp://0.0.0.0:5999", "not a loopback address", "--curve-secret", "--insecure-plaintext")
 
 
 def test_synth_writes_run_truth_and_mask(tmp_path):
