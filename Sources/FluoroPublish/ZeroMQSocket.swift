@@ -61,6 +61,13 @@ final class ZeroMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Sets a binary option (e.g. a subscription prefix; empty for all messages).
+    func setOption(_ option: Int32, bytes: [UInt8]) throws {
+        guard zmq_setsockopt(socket, option, bytes, bytes.count) == 0 else {
+            throw FluoroError.messaging(detail: "zmq_setsockopt(\(option)): \(Self.lastError())")
+        }
+    }
+
     /// Receives every part of one message without waiting; nil if none waits.
     func receiveMessageNow() -> [[UInt8]]? {
         var parts: [[UInt8]] = []

@@ -93,3 +93,18 @@ def test_curve_settings_are_checked(tmp_path):
     made = run_fluoro("run", "--curve-secret", str(server_secret), "--curve-clients", str(tmp_path / "bad"),
                       "--speed", "0")
     assert made.returncode != 0 and "x.key" in made.stderr and "public-key" in made.stderr, made.stderr
+
+
+def test_fluoro_subscribe_as_a_curve_client(port, tmp_path):
+    _, server_secret = make_keys(tmp_path / "server", "server")
+    client_public, client_secret = make_keys(tmp_path / "clients", "monitor")
+    subscriber_process = start_fluoro("subscribe", f"tcp://127.0.0.1:{port}", "--frames", "30",
+                                      "--curve-secret", str(client_secret),
+                                      "--curve-server", str(tmp_path / "server" / "server.key"))
+    publisher = start_fluoro("run", "--publish", f"tcp://127.0.0.1:{port}", "--speed", "0",
+                             "--curve-secret", str(server_secret), "--curve-clients", str(tmp_path / "clients"),
+                             "--wait-subscribers", "1", "--quiet")
+    out, err = subscriber_process.communicate(timeout=60)
+    assert subscriber_process.returncode == 0, err
+    assert "30 frames received, 0 lost" in out, out
+    assert publisher.wait(timeout=60) == 0

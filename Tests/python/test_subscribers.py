@@ -206,3 +206,42 @@ def test_learned_segmenter_publishes_devices_near_the_truth(port, tmp_path):
                 found.append(np.hypot(meta[device]["tip"][0] - expected["x"], meta[device]["tip"][1] - expected["y"]))
     assert len(errors["guidewire"]) >= 27 and np.median(errors["guidewire"]) < 6, errors["guidewire"]
     assert len(errors["catheter"]) >= 27 and np.median(errors["catheter"]) < 3, errors["catheter"]
+
+
+def test_fluoro_subscribe_saves_snapshots_and_measurements(port, tmp_path):
+    """`fluoro subscribe` beside a pyzmq subscriber: its PNG snapshots equal the frames pyzmq received, its
+    measurements file holds every frame's header, and it reports no loss in replay."""
+    import cv2
+
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    swift_subscriber = start_fluoro("subscribe", address, "--snapshots", str(tmp_path / "png"), "--every", "10",
+                                    "--measurements", str(tmp_path / "m.jsonl"), "--frames", "30")
+    publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "2", "--quiet")
+    messages = collect(sub, 100)
+    out, err = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, err
+    out, err = swift_subscriber.communicate(timeout=60)
+    assert swift_subscriber.returncode == 0, err
+    assert "30 frames received, 0 lost" in out and "3 snapshots saved" in out, out
+    lines = (tmp_path / "m.jsonl").read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(30))
+    assert len(messages) == 30
+    for header, payload in messages:
+        meta = json.loads(header.decode("utf-8"))
+        if meta["frame"] % 10:
+            continue
+        expected = np.frombuffer(payload, dtype=np.uint8).reshape(meta["shape"])
+        saved = cv2.imread(str(tmp_path / "png" / f"frame-{meta['frame']:06d}.png"), cv2.IMREAD_COLOR)
+        assert saved is not None, f"no snapshot of frame {meta['frame']}"
+        assert np.array_equal(saved[:, :, ::-1], expected)
+    context.destroy(linger=0)
+
+
+def test_fluoro_subscribe_reports_a_silent_address(port):
+    made = run_fluoro("subscribe", f"tcp://127.0.0.1:{port}", "--timeout", "0.5")
+    assert made.returncode == 0, made.stderr
+    assert "0 frames received" in made.stdout, made.stdout

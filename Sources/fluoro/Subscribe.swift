@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import FluoroCore
+import FluoroPublish
+import FluoroVision
+
+/// `fluoro subscribe`: a subscriber that saves PNG snapshots and records the measurements it receives.
+struct Subscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Subscribe to a FluoroStream publisher: save PNG snapshots and record the measurements.",
+        discussion: """
+        Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
+        --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
+        --frames frames, or when nothing arrives for --timeout seconds; reports frames received and frames lost \
+        (gaps in the publisher's sequence numbers).
+        """)
+
+    @Argument(help: "The publisher's address, e.g. tcp://127.0.0.1:5555.")
+    var address = PublisherAddress.defaultEndpoint
+    @Option(help: "Folder for PNG snapshots of the annotated frames.")
+    var snapshots: String?
+    @Option(help: "Save every N-th frame received as a snapshot.")
+    var every = 30
+    @Option(help: "Append each frame's measurements (its JSON header) as one line to this file.")
+    var measurements: String?
+    @Option(help: "Stop after this many frames.")
+    var frames: Int?
+    @Option(help: "Stop when no frame arrives for this many seconds.")
+    var timeout = 10.0
+    @Flag(help: "Print one line per frame (frame, sequence, latency, motion, wire tip, roadmap state).")
+    var print = false
+    @Option(help: "This subscriber's CURVE certificate (NAME.key_secret), for an encrypted publisher.")
+    var curveSecret: String?
+    @Option(help: "The publisher's public CURVE certificate (server.key).")
+    var curveServer: String?
+
+    func run() throws {
+        guard every > 0, timeout > 0 else { throw ValidationError("--every and --timeout must be positive") }
+        let client = try curveSecret.map { try CurveCertificate(path: $0) }
+        let server = try curveServer.map { try CurveCertificate(path: $0) }
+        let subscriber = try ZeroMQSubscriber(address: address, client: client, server: server)
+        defer { subscriber.close() }
+        if let snapshots { try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true) }
+        var log: FileHandle?
+        if let measurements {
+            guard FileManager.default.createFile(atPath: measurements, contents: nil), let handle = FileHandle(forWritingAtPath: measurements) else {
+                throw FluoroError.writeFailed(path: measurements, reason: "cannot create the file")
+            }
+            log = handle
+        }
+        defer { try? log?.close() }
+
+        var received = 0, lost = 0, saved = 0
+        var lastSequence: Int?
+        while frames.map({ received < $0 }) ?? true,
+              let parts = subscriber.receive(timeoutMilliseconds: Int(timeout * 1000)) {
+            guard parts.count == 2,
+                  let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any],
+                  let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
+                  parts[1].count == shape[0] * shape[1] * 3 else {
+                throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
+            }
+            received += 1
+            if let sequence = header["sequence"] as? Int {
+                if let lastSequence, sequence > lastSequence + 1 { lost += sequence - lastSequence - 1 }
+                lastSequence = sequence
+            }
+            let index = header["frame"] as? Int ?? received - 1
+            if let log {
+                log.write(Data(parts[0]))
+                log.write(Data("\n".utf8))
+            }
+            if let snapshots, (received - 1) % every == 0 {
+                let path = (snapshots as NSString).appendingPathComponent(String(format: "frame-%06d.png", index))
+                let png = PNGEncoder.encode(parts[1], width: shape[1], height: shape[0], channels: 3)
+                guard FileManager.default.createFile(atPath: path, contents: Data(png)) else {
+                    throw FluoroError.writeFailed(path: path, reason: "cannot create the file")
+                }
+                saved += 1
+            }
+            if print { Swift.print(Self.summary(of: header)) }
+        }
+        Swift.print("\(address): \(received) frames received, \(lost) lost (sequence gaps), \(saved) snapshots saved")
+    }
+
+    /// One line for a frame's header.
+    static func summary(of header: [String: Any]) -> String {
+        var text = "frame \(header["frame"] ?? "?") seq \(header["sequence"] ?? "?")"
+        if let latency = header["latency_ms"] as? [String: Double], let age = latency["age_at_publish"] {
+            text += String(format: " age %.1f ms", age)
+        }
+        if let motion = header["motion"] as? [String: Any], let state = motion["state"] as? String {
+            text += " motion \(state)"
+            if let dx = motion["dx"] as? Double, let dy = motion["dy"] as? Double { text += String(format: " (%.2f, %.2f)", dx, dy) }
+        }
+        if let wire = header["guidewire"] as? [String: Any], let tip = wire["tip"] as? [Double], tip.count == 2 {
+            text += String(format: " wire tip (%.1f, %.1f)", tip[0], tip[1])
+        }
+        if let roadmap = header["roadmap"] as? [String: Any], let state = roadmap["state"] as? String { text += " roadmap \(state)" }
+        return text
+    }
+}
