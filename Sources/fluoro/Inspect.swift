@@ -35,7 +35,7 @@ struct Inspect: ParsableCommand {
         show("modality", run.modality)
         show("SOP class", run.sopClassUID.map { $0 + (Self.sopClassNames[$0].map { " (\($0))" } ?? "") })
         show("manufacturer", run.manufacturer)
-        show("size", "\(run.columns) x \(run.rows), \(run.bitsStored) of \(run.bitsAllocated) bits" + (run.isMonochrome1 ? ", MONOCHROME1 (inverted on reading)" : ""))
+        show("size", "\(run.columns) x \(run.rows), \(run.bitsStored) of \(run.bitsAllocated) bits" + (run.isMonochrome1 ? ", MONOCHROME1 (inverted on reading)" : "") + (run.isColour ? ", RGB (inspected only, not processed)" : ""))
         show("frames", String(run.numberOfFrames))
         show("syntax", "\(run.transferSyntax.name) (\(run.transferSyntax.rawValue))")
         show("frame rate", run.frameTimeMilliseconds.map { String(format: "%.2f frames/s (%.1f ms per frame)", 1000 / $0, $0) }
@@ -47,6 +47,11 @@ struct Inspect: ParsableCommand {
         show("cardiac", run.rWavePointer.isEmpty && !run.hasECG ? nil
              : "R waves at frames \(run.rWavePointer.map(String.init).joined(separator: ", "))"
                + (run.hasECG ? "; ECG present" + (run.ecgCurve.map { " (\($0.samples.count) samples)" } ?? "") : ""))
+        if run.dataSet.string(DICOMTag(0x0029, 0x0010)) == "FLUOROSTREAM 1",
+           let text = run.dataSet.string(DICOMTag(0x0029, 0x1000)),
+           let entries = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] {
+            show("measurements", "\(entries.count) frames (FluoroStream recording, private element (0029,1000))")
+        }
         if showPHI {
             for (tag, name) in DICOMDictionary.identifying { show(name, run.dataSet.string(tag, all: true)) }
         } else {
@@ -56,6 +61,7 @@ struct Inspect: ParsableCommand {
 
     static let sopClassNames = [
         "1.2.840.10008.5.1.4.1.1.12.1": "X-Ray Angiographic Image",
+        "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image",
         "1.2.840.10008.5.1.4.1.1.12.2": "X-Ray Radiofluoroscopic Image",
         "1.2.840.10008.5.1.4.1.1.12.1.1": "Enhanced XA Image",
         "1.2.840.10008.5.1.4.1.1.12.2.1": "Enhanced XRF Image",

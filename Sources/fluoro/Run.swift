@@ -29,6 +29,10 @@ struct Run: ParsableCommand {
     var noPublish = false
     @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
     var insecurePlaintext = false
+    @Option(help: "Record the processed run (annotated frames and each frame's measurements) as a DICOM multi-frame Secondary Capture file.")
+    var record: String?
+    @Flag(help: "With --record and a DICOM source: copy the patient's name, ID, birth date, sex and study UID into the recording (left empty otherwise).")
+    var keepPHI = false
     @Option(help: "Encrypt with CURVE using this publisher certificate (NAME.key_secret from fluoro keys); needs --curve-clients.")
     var curveSecret: String?
     @Option(help: "Folder of the client certificates (*.key) allowed to subscribe; every other client gets nothing.")
@@ -67,6 +71,7 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
 
     func validate() throws {
+        if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
         guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
         if roadmapFrames != nil, !roadmap, roadmapFrom == nil { throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from") }
@@ -125,6 +130,11 @@ struct Run: ParsableCommand {
             }
             stages.append(made)
             publisher = made
+        }
+        if let record {
+            stages.append(DICOMRecorder(path: record, upstreamStages: stages.map(\.name),
+                                        frameTimeMilliseconds: frameSource.frameInterval.map { $0 * 1000 },
+                                        patient: keepPHI ? recordedPatient(of: frameSource) : nil))
         }
         let configuration = GraphConfiguration(policy: policy, pacing: speed == 0 ? .asFastAsPossible : .recorded(speed: speed),
                                                frameLimit: frames)
@@ -250,6 +260,18 @@ final class ProgressBar {
 }
 
 extension Run {
+    /// The patient attributes of a DICOM source (for `--keep-phi`); empty ones for other sources.
+    func recordedPatient(of source: FrameSource) -> RecordedPatient {
+        var patient = RecordedPatient()
+        guard let data = (source as? DICOMSource)?.file.dataSet else { return patient }
+        patient.name = data.string(DICOMDictionary.patientName) ?? ""
+        patient.id = data.string(DICOMDictionary.patientID) ?? ""
+        patient.birthDate = data.string(DICOMDictionary.patientBirthDate) ?? ""
+        patient.sex = data.string(DICOMDictionary.patientSex) ?? ""
+        patient.studyInstanceUID = data.string(DICOMTag(0x0020, 0x000D))
+        return patient
+    }
+
     /// The CURVE settings from `--curve-secret` and `--curve-clients` (both or neither).
     func curveSecurity() throws -> CurveSecurity? {
         switch (curveSecret, curveClients) {

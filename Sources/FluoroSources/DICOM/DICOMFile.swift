@@ -16,6 +16,10 @@ public final class DICOMFile: @unchecked Sendable {
     public let highBit: Int
     /// MONOCHROME1 files are inverted on decoding, so frames always read as MONOCHROME2.
     public let isMonochrome1: Bool
+    /// Samples per pixel: 1, or 3 for an RGB file (inspected, not processed).
+    public let samplesPerPixel: Int
+    /// 8-bit RGB, interleaved: readable for inspection only.
+    public let isColour: Bool
     /// Signed samples (Pixel Representation 1) are read as offset binary: value + 2^(bitsStored − 1), so the
     /// pipeline's unsigned samples keep their order.
     public let isSigned: Bool
@@ -46,11 +50,15 @@ public final class DICOMFile: @unchecked Sendable {
         guard rows > 0, columns > 0, rows <= 16384, columns <= 16384 else {
             throw FluoroError.malformed(path: path, detail: "image size \(columns)x\(rows) is outside 1...16384")
         }
-        guard photometric == "MONOCHROME1" || photometric == "MONOCHROME2" else {
+        samplesPerPixel = data.integer(DICOMDictionary.samplesPerPixel) ?? 1
+        isColour = photometric == "RGB" && samplesPerPixel == 3 && bitsAllocated == 8
+            && (data.integer(DICOMDictionary.planarConfiguration) ?? 0) == 0
+        // Colour is read for inspection only (e.g. FluoroStream's own recordings); `geometry()` refuses it.
+        guard photometric == "MONOCHROME1" || photometric == "MONOCHROME2" || isColour else {
             throw FluoroError.unsupported(path: path, detail: "photometric interpretation \(photometric): only greyscale "
                                           + "(MONOCHROME1/2) X-ray runs are processed")
         }
-        guard (data.integer(DICOMDictionary.samplesPerPixel) ?? 1) == 1 else {
+        guard samplesPerPixel == 1 || isColour else {
             throw FluoroError.unsupported(path: path, detail: "more than one sample per pixel")
         }
         guard bitsAllocated == 8 || bitsAllocated == 16 else {
@@ -65,12 +73,16 @@ public final class DICOMFile: @unchecked Sendable {
             throw FluoroError.malformed(path: path, detail: "no Pixel Data (7FE0,0010)")
         }
         frameFragments = try Self.locateFrames(pixels, in: file, data: data, syntax: transferSyntax, frames: numberOfFrames,
-                                               frameBytes: rows * columns * bitsAllocated / 8, path: path)
+                                               frameBytes: rows * columns * samplesPerPixel * bitsAllocated / 8, path: path)
     }
 
-    /// The pipeline geometry of the frames.
+    /// The pipeline geometry of the frames; colour (RGB) files are refused.
     public func geometry() throws -> FrameGeometry {
-        try FrameGeometry(width: columns, height: rows, format: bitsAllocated == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
+        guard !isColour else {
+            throw FluoroError.unsupported(path: path, detail: "photometric interpretation RGB: only greyscale "
+                                          + "(MONOCHROME1/2) X-ray runs are processed")
+        }
+        return try FrameGeometry(width: columns, height: rows, format: bitsAllocated == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
     }
 
     // MARK: - Attributes the pipeline uses

@@ -36,6 +36,7 @@ public enum DICOMDictionary {
     public static let positionerPrimaryAngle = DICOMTag(0x0018, 0x1510)
     public static let positionerSecondaryAngle = DICOMTag(0x0018, 0x1511)
     public static let samplesPerPixel = DICOMTag(0x0028, 0x0002)
+    public static let planarConfiguration = DICOMTag(0x0028, 0x0006)
     public static let photometricInterpretation = DICOMTag(0x0028, 0x0004)
     public static let numberOfFrames = DICOMTag(0x0028, 0x0008)
     public static let rows = DICOMTag(0x0028, 0x0010)

@@ -1,0 +1,115 @@
+import FluoroCore
+
+/// The JSON header of a published or recorded frame (the README's "Wire format" table): imagezmq's keys, the
+/// timing, and the measurements. Its buffer is allocated once; composing a header allocates nothing.
+struct FrameHeader {
+    let streamName: String
+    /// Names of the stages before the publisher or recorder, in order (their latencies go in the header).
+    let upstreamStages: [String]
+    /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
+    /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
+    private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384)
+
+    init(streamName: String, upstreamStages: [String]) {
+        self.streamName = streamName
+        self.upstreamStages = upstreamStages
+    }
+
+    func deallocate() { header.deallocate() }
+
+    /// Composes the header of `frame`, numbered `sequence` and sent (or recorded) at `now`; returns its bytes
+    /// (valid until the next call).
+    mutating func write(for frame: Frame, sequence: Int, now: UInt64) -> UnsafeRawBufferPointer {
+        let geometry = frame.geometry
+        header.reset()
+        header.key("msg"); header.string(streamName)
+        header.key("dtype"); header.literal("\"uint8\"")
+        header.key("shape"); header.beginArray()
+        header.element(); header.integer(geometry.height)
+        header.element(); header.integer(geometry.width)
+        header.element(); header.integer(3)
+        header.endArray()
+        header.key("frame"); header.integer(frame.index)
+        header.key("sequence"); header.integer(sequence)
+        header.key("source_time_s"); header.number(frame.sourceTime, decimals: 6)
+        header.key("available_ns"); header.integer(Int(frame.availableAt))
+        header.key("published_ns"); header.integer(Int(now))
+        header.key("bits_stored"); header.integer(geometry.bitsStored)
+        header.key("latency_ms"); header.beginObject()
+        var previous = frame.availableAt
+        for (position, stage) in upstreamStages.enumerated() where position < frame.stageExit.count {
+            let exit = frame.stageExit[position]
+            header.key(stage); header.number(Double(exit &- previous) / 1e6)
+            previous = exit
+        }
+        header.key("age_at_publish"); header.number(Double(now &- frame.availableAt) / 1e6)
+        header.endObject()
+        let motion = frame.annotations.motion
+        header.key("motion"); header.beginObject()
+        header.key("dx"); header.number(Double(motion.dx))
+        header.key("dy"); header.number(Double(motion.dy))
+        header.key("confidence"); header.number(Double(motion.confidence))
+        header.key("state"); header.string(motion.state.rawValue)
+        let field = frame.annotations.localMotion
+        header.key("local_field")
+        if field.isPresent {
+            header.beginObject()
+            header.key("grid"); header.integer(field.gridSize)
+            header.key("dx"); writeNumbers(field.dx)
+            header.key("dy"); writeNumbers(field.dy)
+            header.endObject()
+        } else {
+            header.literal("null")
+        }
+        header.endObject()
+        writeDevice("guidewire", frame.annotations.guidewire)
+        writeDevice("catheter", frame.annotations.catheter)
+        let roadmap = frame.annotations.roadmap
+        header.key("roadmap"); header.beginObject()
+        header.key("state"); header.string(roadmap.state.rawValue)
+        header.key("drawn"); header.literal(roadmap.drawn ? "true" : "false")
+        header.key("offset"); header.beginArray()
+        header.element(); header.number(Double(roadmap.offsetX), decimals: 3)
+        header.element(); header.number(Double(roadmap.offsetY), decimals: 3)
+        header.endArray()
+        header.key("contrast_frames"); header.integer(roadmap.contrastFrames)
+        header.key("vessel_pixels"); header.integer(roadmap.vesselPixels)
+        header.key("invalidation")
+        if let reason = roadmap.invalidation { header.string(reason.rawValue) } else { header.literal("null") }
+        header.endObject()
+        header.finish()
+        return header.bytes
+    }
+
+    private mutating func writeNumbers(_ values: [Float]) {
+        header.beginArray()
+        for value in values {
+            header.element(); header.number(Double(value), decimals: 3)
+        }
+        header.endArray()
+    }
+
+    private mutating func writeDevice(_ key: StaticString, _ trace: DeviceTrace) {
+        header.key(key); header.beginObject()
+        header.key("present"); header.literal(trace.isPresent ? "true" : "false")
+        header.key("tip")
+        if let tip = trace.tip {
+            header.beginArray()
+            header.element(); header.number(Double(tip.x), decimals: 2)
+            header.element(); header.number(Double(tip.y), decimals: 2)
+            header.endArray()
+        } else {
+            header.literal("null")
+        }
+        header.key("confidence"); header.number(Double(trace.confidence))
+        header.key("centerline"); header.beginArray()
+        for point in trace.centerline {
+            header.element(); header.beginArray()
+            header.element(); header.number(Double(point.x), decimals: 2)
+            header.element(); header.number(Double(point.y), decimals: 2)
+            header.endArray()
+        }
+        header.endArray()
+        header.endObject()
+    }
+}
