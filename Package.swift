@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs"]),
         .target(name: "FluoroVision", dependencies: ["FluoroCore", "COpenBLAS"],
                 resources: [.copy("Resources/device-net.fsnn")]),
-        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ"]),
+        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ", "CTurboJPEG"]),
         .executableTarget(name: "fluoro", dependencies: [
             "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -4,14 +4,17 @@ import FluoroCore
 /// timing, and the measurements. Its buffer is allocated once; composing a header allocates nothing.
 struct FrameHeader {
     let streamName: String
+    /// How the image part is sent: "raw" (RGB bytes) or "jpeg".
+    let encoding: StaticString
     /// Names of the stages before the publisher or recorder, in order (their latencies go in the header).
     let upstreamStages: [String]
     /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
     /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
     private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384)
 
-    init(streamName: String, upstreamStages: [String]) {
+    init(streamName: String, encoding: StaticString = "raw", upstreamStages: [String]) {
         self.streamName = streamName
+        self.encoding = encoding
         self.upstreamStages = upstreamStages
     }
 
@@ -29,6 +32,7 @@ struct FrameHeader {
         header.element(); header.integer(geometry.width)
         header.element(); header.integer(3)
         header.endArray()
+        header.key("encoding"); header.string(encoding.description)
         header.key("frame"); header.integer(frame.index)
         header.key("sequence"); header.integer(sequence)
         header.key("source_time_s"); header.number(frame.sourceTime, decimals: 6)

@@ -32,14 +32,22 @@ public final class ZeroMQPublisher: Stage {
     /// Whether sends may wait for subscribers.
     public enum Policy: Sendable { case live, replay }
 
+    /// How the image part is sent: the RGB bytes, or JPEG (lossy, for display-only subscribers; imagezmq's
+    /// `recv_jpg` reads it).
+    public enum Encoding: Sendable, Equatable { case raw, jpeg(quality: Int) }
+    public let encoding: Encoding
+    private var jpeg: DisplayJPEGEncoder?
+
     /// Binds the socket at once, so a busy or refused address fails before any frame is read.
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
+    ///   - encoding: raw RGB (the default) or JPEG at a quality.
     ///   - curve: encrypt with CURVE and admit only the listed client keys (checked through ZAP); any address.
     ///   - allowPlaintextNonLoopback: bind a non-loopback TCP address without CURVE (anyone on the network can
     ///     read the frames). Without CURVE or this, such an address is refused.
     public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-                upstreamStages: [String], curve: CurveSecurity? = nil, allowPlaintextNonLoopback: Bool = false) throws {
+                upstreamStages: [String], encoding: Encoding = .raw, curve: CurveSecurity? = nil,
+                allowPlaintextNonLoopback: Bool = false) throws {
         guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
             throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
                                          + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
@@ -48,7 +56,8 @@ public final class ZeroMQPublisher: Stage {
         }
         self.address = address
         self.policy = policy
-        header = FrameHeader(streamName: streamName, upstreamStages: upstreamStages)
+        self.encoding = encoding
+        header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
         socket = try ZeroMQSocket(type: ZMQ_XPUB)
         if let curve {
             authenticator = try CurveAuthenticator(sharingContextOf: socket, allowedKeys: curve.allowedClients)
@@ -100,8 +109,15 @@ public final class ZeroMQPublisher: Stage {
             refused += 1
             return
         }
-        _ = try socket.send(UnsafeRawBufferPointer(frame.display), more: false, dontWait: false)
+        let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
+        _ = try socket.send(image, more: false, dontWait: false)
         published += 1
+    }
+
+    public func prepare(for geometry: FrameGeometry) throws {
+        if case let .jpeg(quality) = encoding {
+            jpeg = try DisplayJPEGEncoder(width: geometry.width, height: geometry.height, quality: quality)
+        }
     }
 
     public func finish() throws {

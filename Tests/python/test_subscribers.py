@@ -245,3 +245,37 @@ def test_fluoro_subscribe_reports_a_silent_address(port):
     made = run_fluoro("subscribe", f"tcp://127.0.0.1:{port}", "--timeout", "0.5")
     assert made.returncode == 0, made.stderr
     assert "0 frames received" in made.stdout, made.stdout
+
+
+def test_jpeg_frames_for_display_subscribers(port):
+    """`--jpeg 90`: a stock imagezmq ImageHub reads the frames with recv_jpg; they decode (OpenCV) to within JPEG's
+    error of the raw frames of the same run, at a fraction of the size, and the header says so."""
+    import cv2
+
+    def replay(extra, receive):
+        address = f"tcp://127.0.0.1:{port}"
+        hub = imagezmq.ImageHub(open_port=address, REQ_REP=False)
+        publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "1",
+                                 "--frames", "10", "--quiet", *extra)
+        try:
+            return [receive(hub) for _ in range(10)]
+        finally:
+            out, err = publisher.communicate(timeout=60)
+            assert publisher.returncode == 0, err
+            hub.zmq_socket.close(linger=0)
+
+    raw = replay([], lambda hub: hub.recv_image()[1])
+    sizes, decoded = [], []
+
+    def receive_jpeg(hub):
+        name, buffer = hub.recv_jpg()
+        assert name == "fluorostream"
+        sizes.append(len(buffer))
+        return cv2.imdecode(np.frombuffer(buffer, dtype=np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+
+    decoded = replay(["--jpeg", "90"], receive_jpeg)
+    for expected, image in zip(raw, decoded):
+        assert image.shape == expected.shape
+        error = np.mean((image.astype(float) - expected) ** 2)
+        assert 10 * np.log10(255 ** 2 / max(error, 1e-9)) > 30, "PSNR under 30 dB"
+    assert max(sizes) < raw[0].nbytes / 4, sizes
