@@ -1,6 +1,7 @@
 """Real subscribers (pyzmq and stock imagezmq) receive every frame of a replay, with the documented contract."""
 import json
 import threading
+import time
 
 import imagezmq
 import numpy as np
@@ -279,3 +280,78 @@ def test_jpeg_frames_for_display_subscribers(port):
         error = np.mean((image.astype(float) - expected) ** 2)
         assert 10 * np.log10(255 ** 2 / max(error, 1e-9)) > 30, "PSNR under 30 dB"
     assert max(sizes) < raw[0].nbytes / 4, sizes
+
+
+def test_paused_and_reconnecting_subscribers_in_live_mode(port):
+    """Live at 30 frames/s for 15 s with three subscribers: one keeps reading (its view of the pipeline's age at
+    publish is the measure), one stops reading for 10 s (its loss shows as one gap in `sequence`, and the
+    pipeline's p99 does not change), one crashes (closes its socket) and reconnects with a new one (it picks up
+    the stream where it is)."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    results = {}
+    done = threading.Event()
+
+    def reader(name, pause_at=None, pause_s=0.0, reconnect=False):
+        sub = context.socket(zmq.SUB)
+        sub.setsockopt(zmq.RCVHWM, 2)
+        sub.connect(address)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        headers, started, paused = [], None, False
+        while True:
+            if not sub.poll(200):
+                if done.is_set():
+                    break
+                continue
+            headers.append(json.loads(sub.recv_multipart()[0]))
+            started = started or time.monotonic()
+            if pause_at is not None and not paused and time.monotonic() - started > pause_at:
+                paused = True
+                if reconnect:
+                    sub.close(linger=0)
+                    time.sleep(pause_s)
+                    sub = context.socket(zmq.SUB)
+                    sub.connect(address)
+                    sub.setsockopt(zmq.SUBSCRIBE, b"")
+                else:
+                    time.sleep(pause_s)
+                headers.append(None)  # marks the pause
+        sub.close(linger=0)
+        results[name] = headers
+
+    threads = [threading.Thread(target=reader, args=("steady",)),
+               threading.Thread(target=reader, args=("paused", 2.0, 10.0)),
+               threading.Thread(target=reader, args=("crashed", 2.0, 2.0, True))]
+    for thread in threads:
+        thread.start()
+    result = run_fluoro("run", "synthetic", "--size", "256", "--synthetic-frames", "450", "--fps", "30", "--live",
+                        "--publish", address, "--wait-subscribers", "3", "--quiet", timeout=120)
+    done.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    context.destroy(linger=0)
+    assert result.returncode == 0, result.stderr
+
+    steady = results["steady"]
+    lost = steady[-1]["sequence"] - steady[0]["sequence"] + 1 - len(steady)
+    assert len(steady) >= 400 and lost <= 3, f"the reading subscriber got {len(steady)} frames and lost {lost}"
+    paused = results["paused"]
+    cut = paused.index(None)
+    before, after = paused[:cut], paused[cut + 1:]
+    # What queued in its socket buffers while it slept arrives first, then a gap: the frames it missed.
+    received = before + after
+    lost = received[-1]["sequence"] - received[0]["sequence"] + 1 - len(received)
+    assert 200 <= lost <= 310, f"most of 10 s at 30 frames/s should be lost while paused, {lost} were"
+    assert all(b["sequence"] > a["sequence"] for a, b in zip(received, received[1:]))
+    # The pipeline did not notice: the age at publish while the subscriber was paused is like before and after.
+    pause_start = before[-1]["sequence"]
+    pause_end = pause_start + 300
+    during = [h["latency_ms"]["age_at_publish"] for h in steady if pause_start < h["sequence"] < pause_end]
+    outside = [h["latency_ms"]["age_at_publish"] for h in steady if not pause_start < h["sequence"] < pause_end]
+    print(f"paused subscriber lost {lost} frames; age at publish p99 {np.percentile(during, 99):.2f} ms while it "
+          f"was paused, {np.percentile(outside, 99):.2f} ms otherwise")
+    assert np.percentile(during, 99) < np.percentile(outside, 99) + 5
+    crashed = results["crashed"]
+    cut = crashed.index(None)
+    assert len(crashed) - cut - 1 > 200, "the reconnected subscriber picks up the stream"
+    assert crashed[cut + 1]["sequence"] > crashed[cut - 1]["sequence"] + 10, "it joins the stream where it is now"
