@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the learned device segmenter (a small U-Net) on synthetic runs from `fluoro synth`, and writes its
 weights (`Sources/FluoroVision/Resources/device-net.fsnn`) and the PyTorch check fixture the Swift test compares
-against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~15 minutes on the two
+against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~10 minutes on the two
 cores here). Reproduce the committed weights with:
 
     python3 -m venv .venv-train && .venv-train/bin/pip install torch==2.13.0+cpu numpy
