@@ -161,7 +161,11 @@ struct Run: ParsableCommand {
         progress.finish()
 
         print("source: \(frameSource.name), \(frameSource.geometry)")
-        if let publisher { print("published \(publisher.published) frames on \(publisher.address)" + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")) }
+        if let publisher {
+            print("published \(publisher.published) frames on \(publisher.address)"
+                  + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")
+                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
+        }
         print(statistics.formattedTable())
         if let statsJSON {
             let encoder = JSONEncoder()

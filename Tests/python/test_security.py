@@ -2,6 +2,7 @@
 allow-list (real pyzmq subscribers with and without keys), and the refusals."""
 import json
 import os
+import re
 import stat
 
 import zmq
@@ -72,6 +73,8 @@ def test_curve_publisher_serves_only_allowed_clients(port, tmp_path):
         assert received(plain, 1000) == 0
         out, err = publisher.communicate(timeout=60)
         assert publisher.returncode == 0, err
+        refused = re.search(r"CURVE: 1 client\(s\) admitted, (\d+) refused", out)
+        assert refused and int(refused.group(1)) >= 1, out
     finally:
         publisher.kill()
         context.destroy(linger=0)
