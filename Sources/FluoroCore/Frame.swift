@@ -13,6 +13,9 @@ public final class Frame: @unchecked Sendable {
     public let pixels: UnsafeMutableBufferPointer<UInt16>
     /// The annotated picture for display: RGB, 8 bits per channel, row-major, `pixelCount * 3` bytes.
     public let display: UnsafeMutableBufferPointer<UInt8>
+    /// The roadmap's vessel map as drawn on this frame (0…255 per pixel, moved by the frame's motion), valid when
+    /// `annotations.roadmap.drawn`: the publisher's layers mode sends it as its own part.
+    public let roadmapLayer: UnsafeMutableBufferPointer<UInt8>
     /// Monotonic nanoseconds at which each stage released the frame (index = stage position).
     public let stageExit: UnsafeMutableBufferPointer<UInt64>
 
@@ -38,6 +41,8 @@ public final class Frame: @unchecked Sendable {
         pixels.initialize(repeating: 0)
         display = .allocate(capacity: geometry.pixelCount * 3)
         display.initialize(repeating: 0)
+        roadmapLayer = .allocate(capacity: geometry.pixelCount)
+        roadmapLayer.initialize(repeating: 0)
         stageExit = .allocate(capacity: max(stageCount, 1))
         stageExit.initialize(repeating: 0)
     }
@@ -45,6 +50,7 @@ public final class Frame: @unchecked Sendable {
     deinit {
         pixels.deallocate()
         display.deallocate()
+        roadmapLayer.deallocate()
         stageExit.deallocate()
     }
 

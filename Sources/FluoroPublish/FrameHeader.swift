@@ -20,19 +20,35 @@ struct FrameHeader {
 
     func deallocate() { header.deallocate() }
 
+    /// What the image part holds: the annotated display image, or (layers mode) one layer.
+    enum Layer: String {
+        case display
+        /// The grey frame as it came from the source (uint16, height × width).
+        case frame
+        /// The devices' centre lines rasterised (uint8: 1 guidewire, 2 catheter, 0 elsewhere).
+        case devices
+        /// The roadmap's vessel map as drawn on this frame (uint8 0…255).
+        case roadmap
+    }
+
     /// Composes the header of `frame`, numbered `sequence` and sent (or recorded) at `now`; returns its bytes
     /// (valid until the next call).
-    mutating func write(for frame: Frame, sequence: Int, now: UInt64) -> UnsafeRawBufferPointer {
+    mutating func write(for frame: Frame, sequence: Int, now: UInt64, layer: Layer = .display) -> UnsafeRawBufferPointer {
         let geometry = frame.geometry
         header.reset()
         header.key("msg"); header.string(streamName)
-        header.key("dtype"); header.literal("\"uint8\"")
+        header.key("dtype"); header.literal(layer == .frame ? "\"uint16\"" : "\"uint8\"")
         header.key("shape"); header.beginArray()
         header.element(); header.integer(geometry.height)
         header.element(); header.integer(geometry.width)
-        header.element(); header.integer(3)
+        if layer == .display {
+            header.element(); header.integer(3)
+        }
         header.endArray()
-        header.key("encoding"); header.string(encoding.description)
+        header.key("encoding"); header.string(layer == .display ? encoding.description : "raw")
+        if layer != .display {
+            header.key("layer"); header.string(layer.rawValue)
+        }
         header.key("frame"); header.integer(frame.index)
         header.key("sequence"); header.integer(sequence)
         header.key("source_time_s"); header.number(frame.sourceTime, decimals: 6)

@@ -37,16 +37,21 @@ public final class ZeroMQPublisher: Stage {
     public enum Encoding: Sendable, Equatable { case raw, jpeg(quality: Int) }
     public let encoding: Encoding
     private var jpeg: DisplayJPEGEncoder?
+    /// Layers mode: each frame goes out as three topic messages (`frame`, `devices`, `roadmap`) instead of the
+    /// annotated image (README, "Layers mode").
+    public let layers: Bool
+    private var deviceMask: UnsafeMutableBufferPointer<UInt8>?
 
     /// Binds the socket at once, so a busy or refused address fails before any frame is read.
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
     ///   - encoding: raw RGB (the default) or JPEG at a quality.
+    ///   - layers: send the grey frame, the devices and the roadmap as separate topic messages.
     ///   - curve: encrypt with CURVE and admit only the listed client keys (checked through ZAP); any address.
     ///   - allowPlaintextNonLoopback: bind a non-loopback TCP address without CURVE (anyone on the network can
     ///     read the frames). Without CURVE or this, such an address is refused.
     public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-                upstreamStages: [String], encoding: Encoding = .raw, curve: CurveSecurity? = nil,
+                upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, curve: CurveSecurity? = nil,
                 allowPlaintextNonLoopback: Bool = false) throws {
         guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
             throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
@@ -57,6 +62,7 @@ public final class ZeroMQPublisher: Stage {
         self.address = address
         self.policy = policy
         self.encoding = encoding
+        self.layers = layers
         header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
         socket = try ZeroMQSocket(type: ZMQ_XPUB)
         if let curve {
@@ -70,9 +76,9 @@ public final class ZeroMQPublisher: Stage {
         try socket.setOption(ZMQ_XPUB_VERBOSE, 1)
         switch policy {
         case .live:
-            try socket.setOption(ZMQ_SNDHWM, 2)
+            try socket.setOption(ZMQ_SNDHWM, layers ? 6 : 2)
         case .replay:
-            try socket.setOption(ZMQ_SNDHWM, 16)
+            try socket.setOption(ZMQ_SNDHWM, layers ? 48 : 16)
             try socket.setOption(ZMQ_XPUB_NODROP, 1)
             try socket.setOption(ZMQ_SNDTIMEO, Self.replayStallMilliseconds)
         }
@@ -83,6 +89,7 @@ public final class ZeroMQPublisher: Stage {
         authenticator?.stop()
         header.deallocate()
         subscriptionBuffer.deallocate()
+        deviceMask?.deallocate()
     }
 
     /// Waits until `count` subscriptions have arrived (each SUB socket sends one per topic), or until
@@ -99,13 +106,14 @@ public final class ZeroMQPublisher: Stage {
 
     public func process(_ frame: Frame) throws {
         drainSubscriptions()
+        if layers {
+            try publishLayers(of: frame)
+            return
+        }
         let bytes = header.write(for: frame, sequence: published, now: MonotonicClock.now())
         let dontWait = policy == .live
         guard try socket.send(bytes, more: true, dontWait: dontWait) else {
-            if policy == .replay {
-                throw FluoroError.messaging(detail: "\(address): a subscriber has not read for "
-                                            + "\(Self.replayStallMilliseconds / 1000) s; replay waits for every subscriber")
-            }
+            if policy == .replay { throw stalled }
             refused += 1
             return
         }
@@ -115,6 +123,7 @@ public final class ZeroMQPublisher: Stage {
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
+        if layers { deviceMask = .allocate(capacity: geometry.pixelCount) }
         if case let .jpeg(quality) = encoding {
             jpeg = try DisplayJPEGEncoder(width: geometry.width, height: geometry.height, quality: quality)
         }
@@ -123,6 +132,60 @@ public final class ZeroMQPublisher: Stage {
     public func finish() throws {
         authenticator?.stop()
         socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
+    }
+
+    /// Replay: a send waited `replayStallMilliseconds` for a subscriber.
+    private var stalled: FluoroError {
+        .messaging(detail: "\(address): a subscriber has not read for \(Self.replayStallMilliseconds / 1000) s; "
+                   + "replay waits for every subscriber")
+    }
+
+    /// The layers mode's messages per frame, in order (a stored array: iterating it allocates nothing).
+    private static let layerOrder: [FrameHeader.Layer] = [.frame, .devices, .roadmap]
+
+    /// Layers mode: the topic messages of one frame. The first one that cannot be queued (live) ends the frame
+    /// for every subscriber it would reach late; replay waits as for whole frames.
+    private func publishLayers(of frame: Frame) throws {
+        let now = MonotonicClock.now(), dontWait = policy == .live
+        let mask = deviceMask!
+        mask.update(repeating: 0)
+        Self.rasterise(frame.annotations.guidewire, value: 1, into: mask, width: frame.geometry.width)
+        Self.rasterise(frame.annotations.catheter, value: 2, into: mask, width: frame.geometry.width)
+        for layer in Self.layerOrder {
+            let payload: UnsafeRawBufferPointer
+            switch layer {
+            case .frame: payload = UnsafeRawBufferPointer(frame.pixels)
+            case .devices: payload = UnsafeRawBufferPointer(mask)
+            case .roadmap, .display:
+                guard frame.annotations.roadmap.drawn else { continue }
+                payload = UnsafeRawBufferPointer(frame.roadmapLayer)
+            }
+            var topic = layer.rawValue
+            guard try topic.withUTF8({ try socket.send(UnsafeRawBufferPointer($0), more: true, dontWait: dontWait) }) else {
+                if policy == .replay { throw stalled }
+                refused += 1
+                return
+            }
+            _ = try socket.send(header.write(for: frame, sequence: published, now: now, layer: layer), more: true, dontWait: false)
+            _ = try socket.send(payload, more: false, dontWait: false)
+        }
+        published += 1
+    }
+
+    /// Draws a device's centre line, one pixel wide, into `mask` with `value`.
+    private static func rasterise(_ trace: DeviceTrace, value: UInt8, into mask: UnsafeMutableBufferPointer<UInt8>,
+                                  width: Int) {
+        let line = trace.centerline, height = mask.count / width
+        guard line.count > 1 else { return }
+        for k in 1..<line.count {
+            let a = line[k - 1], b = line[k]
+            let steps = max(1, Int(max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)))
+            for step in 0...steps {
+                let t = Float(step) / Float(steps)
+                let x = Int((a.x + t * (b.x - a.x)).rounded()), y = Int((a.y + t * (b.y - a.y)).rounded())
+                if x >= 0, y >= 0, x < width, y < height { mask[y * width + x] = value }
+            }
+        }
     }
 
     /// With CURVE: connection handshakes admitted and refused so far (refused: unknown keys, plain-text peers).

@@ -29,6 +29,8 @@ struct Run: ParsableCommand {
     var noPublish = false
     @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
     var insecurePlaintext = false
+    @Flag(help: "Layers mode: publish the grey frame, the devices' centre lines and the roadmap as separate topic messages (frame, devices, roadmap) instead of the annotated image.")
+    var layers = false
     @Option(help: "Send the frames as JPEG at this quality (1-100): lossy, for display-only subscribers on a network (imagezmq's recv_jpg reads it).")
     var jpeg: Int?
     @Option(help: "Record the processed run (annotated frames and each frame's measurements) as a DICOM multi-frame Secondary Capture file.")
@@ -74,6 +76,7 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
+        if layers, jpeg != nil { throw ValidationError("--jpeg applies to the annotated image, which --layers does not send") }
         if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg takes a quality from 1 to 100, got \(jpeg)") }
         guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
@@ -127,7 +130,8 @@ struct Run: ParsableCommand {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
                                            policy: policy == .live ? .live : .replay,
                                            upstreamStages: stages.map(\.name),
-                                           encoding: jpeg.map { .jpeg(quality: $0) } ?? .raw, curve: try curveSecurity(),
+                                           encoding: jpeg.map { .jpeg(quality: $0) } ?? .raw, layers: layers,
+                                           curve: try curveSecurity(),
                                            allowPlaintextNonLoopback: insecurePlaintext)
             if waitSubscribers > 0, !made.waitForSubscribers(waitSubscribers, timeoutSeconds: waitTimeout) {
                 throw FluoroError.messaging(detail: "\(publish): fewer than \(waitSubscribers) subscriber(s) after \(waitTimeout) s")

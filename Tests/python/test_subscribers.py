@@ -355,3 +355,59 @@ def test_paused_and_reconnecting_subscribers_in_live_mode(port):
     cut = crashed.index(None)
     assert len(crashed) - cut - 1 > 200, "the reconnected subscriber picks up the stream"
     assert crashed[cut + 1]["sequence"] > crashed[cut - 1]["sequence"] + 10, "it joins the stream where it is now"
+
+
+def test_layers_mode_sends_frame_devices_and_roadmap_by_topic(port, tmp_path):
+    """`--layers`: a subscriber filtering on `frame` and `devices` gets exactly those, the grey frames equal the
+    source's, the devices layer marks the published centre lines; another on `roadmap` gets the vessel map only
+    on frames where it is drawn."""
+    address = f"tcp://127.0.0.1:{port}"
+    run = tmp_path / "run.y4m"
+    made = run_fluoro("synth", "--out", str(run), "--size", "256", "--synthetic-frames", "30", "--seed", "79",
+                      "--contrast", "4:8:14")
+    assert made.returncode == 0, made.stderr
+    source_frames = read_y4m_frames(run)
+    context = zmq.Context()
+    chosen, roadmap = context.socket(zmq.SUB), context.socket(zmq.SUB)
+    for sub, topics in ((chosen, (b"frame", b"devices")), (roadmap, (b"roadmap",))):
+        sub.connect(address)
+        for topic in topics:
+            sub.setsockopt(zmq.SUBSCRIBE, topic)
+    publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "3",
+                             "--layers", "--segmenter", "ridge", "--roadmap", "--quiet")
+
+    def drain(sub):
+        messages = []
+        while sub.poll(10000 if not messages else 2000):
+            messages.append(sub.recv_multipart())
+        return messages
+
+    layers, maps = drain(chosen), drain(roadmap)
+    out, err = publisher.communicate(timeout=120)
+    assert publisher.returncode == 0, err
+    context.destroy(linger=0)
+    assert sorted(topic for topic, _, _ in layers) == [b"devices"] * 30 + [b"frame"] * 30
+    for topic, header, payload in layers:
+        meta = json.loads(header)
+        assert meta["layer"] == topic.decode() and meta["encoding"] == "raw"
+        image = np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"])
+        if topic == b"frame":
+            assert np.array_equal(image, source_frames[meta["frame"]])
+        else:
+            for device in ("guidewire", "catheter"):
+                for x, y in np.rint(np.array(meta[device]["centerline"]).reshape(-1, 2)).astype(int):
+                    assert image[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2].any(), f"{device} point ({x}, {y}) is not marked"
+            for value, device in ((1, "guidewire"), (2, "catheter")):
+                marked = np.argwhere(image == value)[:, ::-1]
+                if len(marked) == 0:
+                    continue
+                points = np.array(meta[device]["centerline"])
+                line = np.concatenate([a + np.linspace(0, 1, 9)[:, None] * (b - a) for a, b in zip(points, points[1:])])
+                distance = np.min(np.hypot(*(marked[:, None, :] - line[None, :, :]).transpose(2, 0, 1)), axis=1)
+                assert distance.max() <= 0.75, f"every {device} pixel lies on its published centre line"
+    drawn = [json.loads(header) for _, header, _ in maps]
+    assert drawn and all(meta["roadmap"]["drawn"] for meta in drawn)
+    for _, header, payload in maps:
+        meta = json.loads(header)
+        vessels = np.frombuffer(payload, np.uint8).reshape(meta["shape"])
+        assert np.count_nonzero(vessels) >= meta["roadmap"]["vessel_pixels"] * 0.5

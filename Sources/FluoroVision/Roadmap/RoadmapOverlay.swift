@@ -150,7 +150,8 @@ public final class RoadmapOverlay: Stage {
     }
 
     /// Blends the map, moved by (dx, dy) (a reference point p appears at p + d), into the display image: each
-    /// pixel goes towards the colour by opacity × the map's value (bilinear, 8-bit fixed point).
+    /// pixel goes towards the colour by opacity × the map's value (bilinear, 8-bit fixed point). The moved map
+    /// itself goes into the frame's roadmap layer.
     private func blend(_ map: UnsafeMutableBufferPointer<UInt8>, into frame: Frame, dx: Float, dy: Float) {
         let width = frame.geometry.width, height = frame.geometry.height
         let sourceX = -dx, sourceY = -dy
@@ -159,7 +160,8 @@ public final class RoadmapOverlay: Stage {
         let w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy), w10 = (256 - fx) * fy, w11 = fx * fy
         let strength = Int(parameters.opacity * 256)
         let red = Int(parameters.colour.red), green = Int(parameters.colour.green), blue = Int(parameters.colour.blue)
-        let display = frame.display.baseAddress!, source = map.baseAddress!
+        let display = frame.display.baseAddress!, source = map.baseAddress!, layer = frame.roadmapLayer.baseAddress!
+        layer.update(repeating: 0, count: width * height)
         for y in 0..<height {
             let y0 = y + iy, y1 = y0 + 1
             guard y0 >= 0, y1 < height else { continue }
@@ -172,6 +174,7 @@ public final class RoadmapOverlay: Stage {
                 if a | b | c | d == 0 { continue }
                 // value 0…255 (×65536 from the weights), then alpha 0…256 with the overlay's opacity.
                 let value = (w00 &* a &+ w01 &* b &+ w10 &* c &+ w11 &* d) >> 16
+                layer[y &* width &+ x] = UInt8(truncatingIfNeeded: value)
                 let alpha = (value &* strength) >> 8
                 let pixel = display + 3 &* (y &* width &+ x)
                 pixel[0] = UInt8(truncatingIfNeeded: Int(pixel[0]) &+ (((red &- Int(pixel[0])) &* alpha) >> 8))
