@@ -2,9 +2,10 @@
 """FluoroStream viewer: subscribes to a publisher and shows the annotated stream in a window with its measurements
 (frame, latency, motion, wire and catheter tips, roadmap state).
 
-Works with the default stream (raw RGB frames) and with `--jpeg` streams, plain or CURVE. Toggles (keys): `m`
-the measurements panel, `c` centre lines and tips redrawn from the measurements (magenta, over the image's own),
-`q` quits. `--log FILE` records every header received as one JSON line; `--screenshot PNG --frames N` saves the
+Works with the default stream (raw RGB frames), with `--jpeg` streams and, with `--layers`, with the publisher's
+layers mode (it then renders the grey frame, the devices and the roadmap itself), plain or CURVE. Toggles (keys):
+`m` the measurements panel, `c` centre lines and tips redrawn from the measurements (magenta), and in layers mode
+`d` the devices layer and `r` the roadmap layer; `q` quits. `--log FILE` records every header received as one JSON line; `--screenshot PNG --frames N` saves the
 window after N frames and exits (used by the test under Xvfb).
 
 Usage: tools/viewer.py [tcp://127.0.0.1:5555] [--curve-secret me.key_secret --curve-server server.key]
@@ -30,12 +31,15 @@ class Viewer:
             public, secret = zmq.auth.load_certificate(options.curve_secret)
             server, _ = zmq.auth.load_certificate(options.curve_server)
             self.socket.curve_publickey, self.socket.curve_secretkey, self.socket.curve_serverkey = public, secret, server
-        self.socket.setsockopt(zmq.RCVHWM, 2)
-        self.socket.setsockopt(zmq.SUBSCRIBE, b"")
+        self.socket.setsockopt(zmq.RCVHWM, 6 if options.layers else 2)
+        for topic in (b"frame", b"devices", b"roadmap") if options.layers else (b"",):
+            self.socket.setsockopt(zmq.SUBSCRIBE, topic)
         self.socket.connect(options.address)
         self.log = open(options.log, "w") if options.log else None
         self.received, self.lost, self.last_sequence = 0, 0, None
         self.show_panel, self.show_lines = True, False
+        self.show_devices, self.show_roadmap = True, True
+        self.layers, self.layer_index, self.window = {}, None, None
 
         self.root = tkinter.Tk()
         self.root.title(f"FluoroStream viewer: {options.address}")
@@ -48,6 +52,8 @@ class Viewer:
         self.panel.configure(text=f"waiting for frames from\n{options.address}")
         self.root.bind("m", lambda _: self.toggle_panel())
         self.root.bind("c", lambda _: self.toggle_lines())
+        self.root.bind("d", lambda _: setattr(self, "show_devices", not self.show_devices))
+        self.root.bind("r", lambda _: setattr(self, "show_roadmap", not self.show_roadmap))
         self.root.bind("q", lambda _: self.close())
         self.root.protocol("WM_DELETE_WINDOW", self.close)
         self.image = None
@@ -66,10 +72,16 @@ class Viewer:
     def poll(self):
         newest = None
         while self.socket.poll(0):
-            newest = self.socket.recv_multipart()  # show the newest frame; older ones in the queue are skipped
+            parts = self.socket.recv_multipart()
+            if len(parts) == 3:
+                self.collect_layer(*parts)
+                continue
+            newest = parts  # show the newest frame; older ones in the queue are skipped
             self.count(newest[0])
         if newest is not None:
             self.show(*newest)
+        elif self.layers.get("frame") and self.layers.get("devices"):
+            self.show_layers()
         if self.options.frames and self.received >= self.options.frames:
             self.root.update()
             self.root.after(300, self.finish)
@@ -85,6 +97,34 @@ class Viewer:
         if self.log:
             self.log.write(header.decode("utf-8") + "\n")
 
+    def collect_layer(self, topic, header, payload):
+        """Layers mode: keep the newest frame's layers (a new frame index starts a new set)."""
+        meta = json.loads(header)
+        if meta["frame"] != self.layer_index:
+            self.layer_index, self.layers = meta["frame"], {}
+        self.layers[topic.decode()] = (meta, np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"]))
+        if topic == b"frame":
+            self.count(header)
+
+    def show_layers(self):
+        """Composes the picture from the layers: the grey frame through a window fixed on the first frame (0.5th
+        to 99.5th percentile), the devices in yellow (wire) and cyan (catheter), the roadmap in red-orange."""
+        meta, grey = self.layers["frame"]
+        if self.window is None:
+            low, high = np.percentile(grey, [0.5, 99.5])
+            self.window = (float(low), max(float(high - low), 1.0))
+        level = np.clip((grey.astype(np.float32) - self.window[0]) / self.window[1] * 255, 0, 255)
+        rgb = np.repeat(level[:, :, None], 3, axis=2)
+        if self.show_roadmap and "roadmap" in self.layers:
+            alpha = self.layers["roadmap"][1][:, :, None].astype(np.float32) / 255 * 0.45
+            rgb = rgb * (1 - alpha) + np.array([255, 90, 40], np.float32) * alpha
+        if self.show_devices:
+            devices = self.layers["devices"][1]
+            rgb[devices == 1] = (255, 230, 0)
+            rgb[devices == 2] = (0, 220, 255)
+        arrived = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        self.display(Image.fromarray(rgb.astype(np.uint8)), meta, (arrived - meta["published_ns"]) / 1e6)
+
     def show(self, header, payload):
         meta = json.loads(header)
         arrived = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
@@ -92,7 +132,9 @@ class Viewer:
             rgb = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
         else:
             rgb = np.frombuffer(payload, np.uint8).reshape(meta["shape"])
-        picture = Image.fromarray(np.ascontiguousarray(rgb))
+        self.display(Image.fromarray(np.ascontiguousarray(rgb)), meta, (arrived - meta["published_ns"]) / 1e6)
+
+    def display(self, picture, meta, transit_ms):
         if self.show_lines:
             draw = ImageDraw.Draw(picture)
             for device in ("catheter", "guidewire"):
@@ -103,7 +145,7 @@ class Viewer:
                     draw.ellipse([x - 4, y - 4, x + 4, y + 4], outline=(255, 0, 255))
         self.image = ImageTk.PhotoImage(picture)
         self.picture.configure(image=self.image)
-        self.panel.configure(text=self.describe(meta, (arrived - meta["published_ns"]) / 1e6))
+        self.panel.configure(text=self.describe(meta, transit_ms))
 
     def describe(self, meta, transit_ms):
         motion, roadmap = meta["motion"], meta["roadmap"]
@@ -117,7 +159,8 @@ class Viewer:
             tip = trace["tip"]
             lines.append(f"{device:10s} " + (f"tip ({tip[0]:.1f}, {tip[1]:.1f})" if trace["present"] else "not found"))
         lines += ["", f"roadmap    {roadmap['state']}" + (" (drawn)" if roadmap["drawn"] else ""),
-                  f"encoding   {meta.get('encoding', 'raw')}", "", "keys: m panel, c lines, q quit"]
+                  f"encoding   {meta.get('encoding', 'raw')}" + (" layers" if self.options.layers else ""), "",
+                  "keys: m panel, c lines, " + ("d devices, r roadmap, " if self.options.layers else "") + "q quit"]
         return "\n".join(lines)
 
     def finish(self):
@@ -147,6 +190,7 @@ def main():
     parser.add_argument("--frames", type=int, help="stop after this many frames")
     parser.add_argument("--screenshot", help="with --frames: save the window as this PNG before stopping")
     parser.add_argument("--lines", action="store_true", help="start with the centre lines from the measurements drawn")
+    parser.add_argument("--layers", action="store_true", help="the publisher runs in layers mode (--layers)")
     options = parser.parse_args()
     if bool(options.curve_secret) != bool(options.curve_server):
         parser.error("--curve-secret and --curve-server go together")

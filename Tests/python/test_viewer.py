@@ -65,3 +65,26 @@ def test_viewer_window_shows_the_frame_and_its_overlay(display, port, tmp_path):
     # The measurements panel beside it holds text (light on dark).
     panel = screen[:height, width:]
     assert (panel.max(axis=2) > 180).sum() > 500 and (panel.max(axis=2) < 60).sum() > 0.5 * panel[:, :, 0].size
+
+
+def test_viewer_renders_the_layers_itself(display, port, tmp_path):
+    """With the publisher in layers mode the viewer composes the picture: the devices (yellow wire, cyan
+    catheter) and, once active, the roadmap (red-orange) over the grey frame."""
+    address = f"tcp://127.0.0.1:{port}"
+    shot = tmp_path / "layers.png"
+    viewer = subprocess.Popen([sys.executable, str(ROOT / "tools" / "viewer.py"), address, "--layers", "--frames", "30",
+                               "--screenshot", str(shot)],
+                              env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "3", "--layers",
+                             "--segmenter", "ridge", "--roadmap", "--quiet")
+    out, err = publisher.communicate(timeout=120)
+    assert publisher.returncode == 0, err
+    out, err = viewer.communicate(timeout=60)
+    assert viewer.returncode == 0, err
+    assert "30 frames received, 0 lost" in out, out
+    picture = np.asarray(Image.open(shot).convert("RGB"))[:512, :512].astype(int)
+    yellow = (picture[:, :, 0] > 200) & (picture[:, :, 1] > 200) & (picture[:, :, 2] < 60)
+    cyan = (picture[:, :, 0] < 60) & (picture[:, :, 1] > 180) & (picture[:, :, 2] > 200)
+    reddish = picture[:, :, 0] - picture[:, :, 1] > 60
+    assert yellow.sum() > 20 and cyan.sum() > 20 and reddish.sum() > 500, (yellow.sum(), cyan.sum(), reddish.sum())
