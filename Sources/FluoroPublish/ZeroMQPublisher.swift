@@ -5,8 +5,10 @@ import FluoroCore
 ///
 /// Each frame is one two-part message: (1) a UTF-8 JSON header with imagezmq's keys `msg`, `dtype` and
 /// `shape` plus FluoroStream's measurements, (2) the display image, `shape` = [height, width, 3] uint8,
-/// C-contiguous RGB. A stock `imagezmq.ImageHub(open_port=..., REQ_REP=False)` or any SUB socket reads it
-/// (the README's "Wire format" section is the contract).
+/// C-contiguous RGB, or its JPEG with `.jpeg` encoding. A stock `imagezmq.ImageHub(open_port=..., REQ_REP=False)`
+/// or any SUB socket reads it (the README's "Wire format" section is the contract). In layers mode each frame is
+/// instead up to three topic messages (grey frame, devices, roadmap) for subscribers that render it themselves.
+/// With CURVE, only allow-listed client keys are admitted.
 ///
 /// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up
 /// loses frames at its high-water mark (it sees gaps in `sequence`). Replay: sends wait for the slowest
