@@ -15,8 +15,8 @@ struct FeatureMap {
 
 /// A 2-D convolution as PyTorch's `Conv2d` computes it (kernel 1 or 3, padding (kernel − 1)/2, stride 1 or 2,
 /// with bias), optionally followed by ReLU: the input is unfolded into columns (im2col: one row per input channel
-/// and kernel tap, one column per output pixel) and multiplied by the weight matrix in one `cblas_sgemm`.
-/// A 1×1 convolution multiplies the input planes directly.
+/// and kernel tap, one column per output pixel) and multiplied by the weight matrix with `cblas_sgemm`, one band
+/// of output rows at a time. A 1×1 convolution multiplies the input planes directly.
 final class Convolution {
     let inputChannels: Int
     let outputChannels: Int
@@ -58,7 +58,8 @@ final class Convolution {
 
     /// The `columns` buffer `apply` needs for an input `width` pixels wide (nothing for 1×1).
     func columnCapacity(width: Int) -> Int {
-        kernel == 1 ? 0 : columnRows * bandRows(outputWidth: outputSize(height: 1, width: width).width) * outputSize(height: 1, width: width).width
+        let outputWidth = outputSize(height: 1, width: width).width
+        return kernel == 1 ? 0 : columnRows * bandRows(outputWidth: outputWidth) * outputWidth
     }
 
     private func bandRows(outputWidth: Int) -> Int { max(1, Self.bandFloats / (columnRows * outputWidth)) }
