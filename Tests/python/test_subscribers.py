@@ -135,13 +135,12 @@ def test_slow_subscriber_in_live_mode_loses_frames_not_pipeline_time(port):
     stats.unlink()
 
 
-def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
-    """Motion, segmentation and roadmap on a synthetic run: a pyzmq subscriber sees tips near the truth, the
-    roadmap going building → active, and the vessel colour only once it is active."""
+def synthetic_run_to_subscriber(port, tmp_path, synth_options, run_options):
+    """Synthesises a run with `synth_options`, replays it through `fluoro run` with `run_options` to one pyzmq
+    subscriber, and returns the run's per-frame truth and every message the subscriber received."""
     address = f"tcp://127.0.0.1:{port}"
     run = tmp_path / "run.y4m"
-    made = run_fluoro("synth", "--out", str(run), "--size", "256", "--synthetic-frames", "40", "--seed", "77",
-                      "--contrast", "6:10:18")
+    made = run_fluoro("synth", "--out", str(run), *synth_options)
     assert made.returncode == 0, made.stderr
     truth = json.loads((tmp_path / "run.truth.json").read_text())["frames"]
     context = zmq.Context()
@@ -149,10 +148,20 @@ def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
     sub.connect(address)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "1",
-                             "--segmenter", "ridge", "--roadmap", "--quiet")
-    messages = collect(sub, 100)
-    out, err = publisher.communicate(timeout=120)
+                             "--quiet", *run_options)
+    messages = collect(sub, 100, timeout_ms=30000)
+    out, err = publisher.communicate(timeout=180)
     assert publisher.returncode == 0, err
+    context.destroy(linger=0)
+    return truth, messages
+
+
+def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
+    """Motion, segmentation and roadmap on a synthetic run: a pyzmq subscriber sees tips near the truth, the
+    roadmap going building → active, and the vessel colour only once it is active."""
+    truth, messages = synthetic_run_to_subscriber(port, tmp_path, ["--size", "256", "--synthetic-frames", "40",
+                                                                   "--seed", "77", "--contrast", "6:10:18"],
+                                                  ["--segmenter", "ridge", "--roadmap"])
     assert len(messages) == 40
     states, tip_errors = [], []
     for header, payload in messages:
@@ -182,21 +191,9 @@ def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
 def test_learned_segmenter_publishes_devices_near_the_truth(port, tmp_path):
     """`--segmenter learned` (the U-Net path) on a 512² synthetic run with contrast: a pyzmq subscriber sees the
     guidewire and catheter with tips near the truth."""
-    address = f"tcp://127.0.0.1:{port}"
-    run = tmp_path / "run.y4m"
-    made = run_fluoro("synth", "--out", str(run), "--size", "512", "--synthetic-frames", "30", "--seed", "78",
-                      "--contrast", "10:15:25")
-    assert made.returncode == 0, made.stderr
-    truth = json.loads((tmp_path / "run.truth.json").read_text())["frames"]
-    context = zmq.Context()
-    sub = context.socket(zmq.SUB)
-    sub.connect(address)
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "1",
-                             "--segmenter", "learned", "--quiet")
-    messages = collect(sub, 100, timeout_ms=30000)
-    out, err = publisher.communicate(timeout=180)
-    assert publisher.returncode == 0, err
+    truth, messages = synthetic_run_to_subscriber(port, tmp_path, ["--size", "512", "--synthetic-frames", "30",
+                                                                   "--seed", "78", "--contrast", "10:15:25"],
+                                                  ["--segmenter", "learned"])
     assert len(messages) == 30
     errors = {"guidewire": [], "catheter": []}
     for header, _ in messages:
