@@ -31,7 +31,7 @@ let package = Package(
             "FluoroCore", "CFluoroLinux",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs"]),
+        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs", "CV4L2"]),
         .target(name: "FluoroVision", dependencies: ["FluoroCore", "COpenBLAS"],
                 resources: [.copy("Resources/device-net.fsnn")]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ", "CTurboJPEG"]),

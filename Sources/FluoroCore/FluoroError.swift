@@ -12,6 +12,8 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
     case readFailed(path: String, reason: String)
     /// Writing failed at the operating-system level.
     case writeFailed(path: String, reason: String)
+    /// A capture device refused a setting or failed while streaming (busy, stopped delivering, disconnected).
+    case deviceFailed(device: String, detail: String)
     /// A publisher address could not be bound.
     case cannotBind(address: String, reason: String)
     /// The messaging layer failed.
@@ -29,6 +31,7 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
         case let .unsupported(path, detail): return "\(path): unsupported: \(detail)"
         case let .readFailed(path, reason): return "\(path): read failed: \(reason)"
         case let .writeFailed(path, reason): return "\(path): write failed: \(reason)"
+        case let .deviceFailed(device, detail): return "\(device): \(detail)"
         case let .cannotBind(address, reason): return "cannot bind \(address): \(reason)"
         case let .messaging(detail): return "messaging: \(detail)"
         case let .invalidArgument(detail): return "invalid argument: \(detail)"

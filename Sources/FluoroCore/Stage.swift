@@ -31,7 +31,15 @@ public protocol FrameSource: AnyObject {
     var frameInterval: Double? { get }
     /// Number of frames, when known in advance.
     var frameCount: Int? { get }
-    /// Fills `frame.pixels`, `frame.index` and `frame.sourceTime` with the next frame.
-    /// Returns false at the end of the input; throws on bad input.
+    /// Fills `frame.pixels`, `frame.index` and `frame.sourceTime` with the next frame, and `frame.availableAt`
+    /// when the source knows when the frame was captured (a device's buffer timestamp; otherwise the graph
+    /// sets it). Returns false at the end of the input; throws on bad input.
     func read(into frame: Frame) throws -> Bool
+    /// Asks a source that may block in `read` (a capture device) to return soon; called from another thread
+    /// when the run is stopped.
+    func cancel()
+}
+
+extension FrameSource {
+    public func cancel() {}
 }

@@ -87,7 +87,10 @@ public final class FrameGraph: @unchecked Sendable {
     public var deliveredCount: Int { delivered.load(ordering: .relaxed) }
 
     /// Asks the graph to stop reading; frames in flight still drain. Safe from any thread.
-    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    public func requestStop() {
+        stopRequested.store(true, ordering: .relaxed)
+        source.cancel()
+    }
 
     /// Runs until the input ends, the frame limit is reached or a stop is requested, then drains and
     /// returns the statistics; rethrows the first source or stage failure after the drain.
@@ -191,7 +194,8 @@ public final class FrameGraph: @unchecked Sendable {
             }
             outcome.read += 1
 
-            var availableAt = readDone
+            // A capture source stamps the frame with its capture time; latencies start there.
+            var availableAt = frame.availableAt != 0 ? min(frame.availableAt, readDone) : readDone
             if case let .recorded(speed) = configuration.pacing, speed > 0 {
                 let offset = (frame.sourceTime - firstSourceTime) / speed
                 let deadline = start &+ UInt64(max(0, offset) * 1e9)

@@ -6,6 +6,6 @@ struct Fluoro: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fluoro",
         abstract: "FluoroStream: real-time fluoroscopy stream processing.",
-        subcommands: [Run.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
+        subcommands: [Run.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
         defaultSubcommand: Run.self)
 }

@@ -12,15 +12,16 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process a run through the graph and publish it over ZeroMQ.",
         discussion: """
-        SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, or `-` for Y4M on standard input \
-        (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`). Without SOURCE the bundled \
+        SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, `-` for Y4M on standard input \
+        (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`), or a V4L2 frame grabber \
+        (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE the bundled \
         recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
         statistics print.
         """)
 
     static let bundledRecording = "Recordings/synthetic-512.y4m"
 
-    @Argument(help: "synthetic, a DICOM or .y4m path, or - for Y4M on standard input.")
+    @Argument(help: "synthetic, a DICOM or .y4m path, - for Y4M on standard input, or a capture device /dev/videoN.")
     var source: String = Run.bundledRecording
 
     @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
@@ -61,8 +62,8 @@ struct Run: ParsableCommand {
     @Option(help: "Build the roadmap from this earlier run (a DICOM or Y4M file with a contrast injection) and draw it from the first live frame; implies --roadmap.")
     var roadmapFrom: String?
 
-    @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost.")
-    var policy: DeliveryPolicy = .replay
+    @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise).")
+    var policy: DeliveryPolicy?
     @Option(help: "Replay speed relative to the recorded frame rate; 0 = as fast as possible.")
     var speed = 1.0
     @Option(help: "Stop after this many frames.")
@@ -73,6 +74,10 @@ struct Run: ParsableCommand {
     var quiet = false
 
     @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
+    @OptionGroup(title: "Capture device") var capture: CaptureOptions
+
+    /// The delivery policy: as asked, else live for a capture device and replay for recordings.
+    var deliveryPolicy: DeliveryPolicy { policy ?? (CaptureOptions.isDevice(source) ? .live : .replay) }
 
     func validate() throws {
         if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
@@ -128,7 +133,7 @@ struct Run: ParsableCommand {
         var publisher: ZeroMQPublisher?
         if !noPublish {
             let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
-                                           policy: policy == .live ? .live : .replay,
+                                           policy: deliveryPolicy == .live ? .live : .replay,
                                            upstreamStages: stages.map(\.name),
                                            encoding: jpeg.map { .jpeg(quality: $0) } ?? .raw, layers: layers,
                                            curve: try curveSecurity(),
@@ -144,7 +149,9 @@ struct Run: ParsableCommand {
                                         frameTimeMilliseconds: frameSource.frameInterval.map { $0 * 1000 },
                                         patient: keepPHI ? recordedPatient(of: frameSource) : nil))
         }
-        let configuration = GraphConfiguration(policy: policy, pacing: speed == 0 ? .asFastAsPossible : .recorded(speed: speed),
+        // A capture device paces itself.
+        let paced = speed > 0 && !(frameSource is V4L2Source)
+        let configuration = GraphConfiguration(policy: deliveryPolicy, pacing: paced ? .recorded(speed: speed) : .asFastAsPossible,
                                                frameLimit: frames)
         let graph = try FrameGraph(source: frameSource, stages: stages, configuration: configuration)
         ShutdownSignal.install()
@@ -170,11 +177,18 @@ struct Run: ParsableCommand {
                   + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")
                   + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
         }
+        let captured = (frameSource as? V4L2Source)?.counters
+        if let captured {
+            print("capture: \(captured.delivered) frames delivered, \(captured.lostByDevice) lost by the device (sequence gaps), "
+                  + "\(captured.overtaken) overtaken by newer frames, \(captured.corrupt) corrupt, \(captured.reconnects) reconnects; "
+                  + "latencies from the kernel's capture timestamp")
+        }
         print(statistics.formattedTable())
         if let statsJSON {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            guard FileManager.default.createFile(atPath: statsJSON, contents: try encoder.encode(statistics)) else {
+            let report = RunReport(statistics: statistics, capture: captured.map(CaptureReport.init))
+            guard FileManager.default.createFile(atPath: statsJSON, contents: try encoder.encode(report)) else {
                 throw FluoroError.writeFailed(path: statsJSON, reason: "cannot create the file")
             }
         }
@@ -204,6 +218,12 @@ struct Run: ParsableCommand {
 
     private func openSource() throws -> FrameSource {
         if source == "synthetic" { return try SyntheticSource(parameters: try synthetic.parameters()) }
+        if CaptureOptions.isDevice(source) {
+            return try V4L2Source(settings: try capture.settings(device: source), newestWins: deliveryPolicy == .live,
+                                  reconnect: capture.reconnect) { message in
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+        }
         if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
             throw FluoroError.cannotOpen(path: source, reason: "the bundled recording is missing; run fluoro from the "
                                          + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
@@ -222,6 +242,37 @@ struct Run: ParsableCommand {
 }
 
 extension DeliveryPolicy: EnumerableFlag {}
+
+/// What `--stats-json` writes: the graph's statistics and, for a capture device, what the capture counted.
+struct RunReport: Encodable {
+    var statistics: RunStatistics
+    var capture: CaptureReport?
+
+    func encode(to encoder: Encoder) throws {
+        try statistics.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encodeIfPresent(capture, forKey: .capture)
+    }
+
+    enum CodingKeys: String, CodingKey { case capture }
+}
+
+/// A capture device's counters in `--stats-json`.
+struct CaptureReport: Encodable {
+    var delivered: Int, lostByDevice: Int, overtaken: Int, corrupt: Int, reconnects: Int
+
+    init(_ counters: V4L2Source.Counters) {
+        delivered = counters.delivered
+        lostByDevice = counters.lostByDevice
+        overtaken = counters.overtaken
+        corrupt = counters.corrupt
+        reconnects = counters.reconnects
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case delivered, lostByDevice = "lost_by_device", overtaken, corrupt, reconnects
+    }
+}
 
 /// SIGINT and SIGTERM ask the graph to stop reading; a second signal ends the process at once.
 enum ShutdownSignal {
