@@ -3,7 +3,7 @@ import FluoroSources
 
 /// Options for capturing from a V4L2 frame grabber (`fluoro run /dev/videoN`).
 struct CaptureOptions: ParsableArguments {
-    @Option(help: "Pixel format to capture: GREY, Y10, Y12, Y16 or YUYV (its luma).")
+    @Option(help: "Pixel format to capture: GREY, Y10, Y12, Y14, Y16 or YUYV (its luma).")
     var pixelFormat = "GREY"
     @Option(help: "Frame size WIDTHxHEIGHT (default: as the device is set).")
     var captureSize: String?

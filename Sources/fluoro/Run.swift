@@ -96,6 +96,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
+        ShutdownSignal.install()
         let frameSource = try openSource()
         var stages: [Stage] = []
         if motion || dsa || segmenter != nil || roadmap || roadmapFrom != nil {
@@ -154,7 +155,7 @@ struct Run: ParsableCommand {
         let configuration = GraphConfiguration(policy: deliveryPolicy, pacing: paced ? .recorded(speed: speed) : .asFastAsPossible,
                                                frameLimit: frames)
         let graph = try FrameGraph(source: frameSource, stages: stages, configuration: configuration)
-        ShutdownSignal.install()
+        if ShutdownSignal.requested { graph.requestStop() }
 
         let total = [frames, frameSource.frameCount].compactMap { $0 }.min()
         let progress = ProgressBar(total: total, enabled: !quiet && isatty(STDERR_FILENO) == 1)

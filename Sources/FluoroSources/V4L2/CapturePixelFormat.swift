@@ -9,6 +9,8 @@ public enum CapturePixelFormat: String, CaseIterable, Sendable {
     case y10 = "Y10"
     /// 12-bit grey in the low bits of a little-endian 16-bit word.
     case y12 = "Y12"
+    /// 14-bit grey in the low bits of a little-endian 16-bit word (flat-panel detectors).
+    case y14 = "Y14"
     /// 16-bit grey, little endian.
     case y16 = "Y16"
     /// 4:2:2 video, Y0 U Y1 V: the luma bytes are kept.
@@ -36,21 +38,27 @@ public enum CapturePixelFormat: String, CaseIterable, Sendable {
         self = format
     }
 
+    /// Significant bits per sample.
+    public var bitsStored: Int {
+        switch self {
+        case .grey, .yuyv: return 8
+        case .y10: return 10
+        case .y12: return 12
+        case .y14: return 14
+        case .y16: return 16
+        }
+    }
+
     /// Bytes each pixel takes in a line of the device's buffer.
     public var bytesPerPixel: Int { self == .grey ? 1 : 2 }
 
     /// How the frame's samples are held in the pipeline.
     public func geometry(width: Int, height: Int) throws -> FrameGeometry {
-        switch self {
-        case .grey, .yuyv: return try FrameGeometry(width: width, height: height, format: .grey8)
-        case .y10: return try FrameGeometry(width: width, height: height, format: .grey16, bitsStored: 10)
-        case .y12: return try FrameGeometry(width: width, height: height, format: .grey16, bitsStored: 12)
-        case .y16: return try FrameGeometry(width: width, height: height, format: .grey16, bitsStored: 16)
-        }
+        try FrameGeometry(width: width, height: height, format: bitsStored == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
     }
 
     /// Copies the grey samples (the luma, for YUYV) of a device buffer into `destination`, `width` × `height`,
-    /// reading lines `bytesPerLine` apart. 10- and 12-bit samples are masked to their bit depth.
+    /// reading lines `bytesPerLine` apart. 10- to 14-bit samples are masked to their bit depth.
     public func copyLuma(from buffer: UnsafeRawPointer, bytesPerLine: Int, width: Int, height: Int,
                          into destination: UnsafeMutablePointer<UInt16>) {
         for row in 0..<height {
@@ -63,8 +71,8 @@ public enum CapturePixelFormat: String, CaseIterable, Sendable {
             case .yuyv:
                 let bytes = line.assumingMemoryBound(to: UInt8.self)
                 for x in 0..<width { out[x] = UInt16(bytes[2 * x]) }
-            case .y10, .y12, .y16:
-                let mask: UInt16 = self == .y10 ? 0x03FF : (self == .y12 ? 0x0FFF : 0xFFFF)
+            case .y10, .y12, .y14, .y16:
+                let mask = UInt16(truncatingIfNeeded: (1 << bitsStored) - 1)
                 let bytes = line.assumingMemoryBound(to: UInt8.self)
                 for x in 0..<width { out[x] = (UInt16(bytes[2 * x]) | UInt16(bytes[2 * x + 1]) << 8) & mask }
             }

@@ -22,6 +22,7 @@ public final class VideoDevice {
         let descriptor = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
             let reason = errno == ENOENT ? "no such device (is the frame grabber connected and its driver loaded?)"
+                : errno == ENODEV ? "the device disappeared (disconnected)"
                 : errno == EACCES ? "permission denied (add the user to the 'video' group)" : Self.errnoText()
             throw FluoroError.cannotOpen(path: path, reason: reason)
         }
