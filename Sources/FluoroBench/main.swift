@@ -12,6 +12,8 @@ import Synchronization
 ///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion] [--segment]
 ///                      [--method ridge|learned]
 ///   fluoro-bench segment [FILE.y4m | --size 1024] [--json] [--method ridge|learned]
+///   fluoro-bench pipeline [--size 1024] [--frames 3000] [--fps 30] [--replay] [--method ridge|learned] [--json]
+///                         [--realtime 0] [--run-frames 150]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
@@ -173,13 +175,8 @@ func graphBenchmark() throws {
                                                                  realtimePriority: priority > 0 ? Int32(priority) : nil))
     print("graph: \(size)x\(size) 16-bit, stages \(stages.map(\.name).joined(separator: " → ")), live at \(fps) fps, \(frames) frames")
 
-    MallocInterposerSwift.initialize()
     // Counting works only when the interposer library is preloaded (tools/bench does it); check it does.
-    MallocInterposerSwift.hook()
-    let probe = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
-    probe.deallocate()
-    MallocInterposerSwift.unhook()
-    let countingWorks = MallocInterposerSwift.getStatistics().mallocCount > 0
+    let countingWorks = allocationCountingWorks()
 
     var window: (startFrame: Int, endFrame: Int)?
     var counting = false
@@ -223,9 +220,10 @@ func startDrainingSubscriber(_ endpoint: String) {
     do { try process.run() } catch { fatalError("cannot start the subscriber: \(error)") }
 }
 
-func residentMegabytes() -> Double {
+/// The process's resident memory (`VmRSS`, or another /proc/self/status field such as `VmHWM`, the peak) in MiB.
+func residentMegabytes(field: String = "VmRSS:") -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
           let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kilobytes / 1024
 }
@@ -407,7 +405,8 @@ case "motion": try motionBenchmark()
 case "segment": try segmentBenchmark()
 case "roadmap": try roadmapBenchmark()
 case "graph": try graphBenchmark()
+case "pipeline": try pipelineBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S] | pipeline [--size S] [--frames N] [--fps F] [--replay] [--method ridge|learned] [--json]")
 }

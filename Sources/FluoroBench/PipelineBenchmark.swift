@@ -1,0 +1,158 @@
+import FluoroCore
+import FluoroGraph
+import FluoroPublish
+import FluoroSources
+import FluoroVision
+import Foundation
+import MallocInterposerSwift
+
+/// A synthetic run with a contrast injection, generated once before the clock starts (so generating it costs the
+/// pipeline nothing), played forward and then back and forth over its frames after the contrast has washed out:
+/// the stream lasts as long as asked, with continuous motion and, once built, an active roadmap.
+final class CachedRunSource: FrameSource {
+    let name: String
+    let geometry: FrameGeometry
+    let frameInterval: Double?
+    let frameCount: Int?
+    private let frames: [[UInt16]]
+    private let loopStart: Int
+    private var position = 0
+
+    init(size: Int, runFrames: Int, total: Int, fps: Double, seed: UInt64) throws {
+        var parameters = SyntheticParameters()
+        parameters.size = size
+        parameters.frameCount = runFrames
+        parameters.frameRate = fps
+        parameters.seed = seed
+        parameters.contrast = .init(start: runFrames / 6, peak: runFrames / 4, washedOut: runFrames / 2)
+        let synthetic = try SyntheticSource(parameters: parameters)
+        geometry = synthetic.geometry
+        let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
+        var frames: [[UInt16]] = []
+        while try synthetic.read(into: frame) { frames.append(Array(frame.pixels)) }
+        self.frames = frames
+        loopStart = runFrames / 2 + 5
+        name = "synthetic run (seed \(seed), \(runFrames) frames, then back and forth over frames \(loopStart)-\(runFrames - 1))"
+        frameInterval = 1 / fps
+        frameCount = total
+    }
+
+    /// The run's frame shown at stream position `position`.
+    private func runFrame(at position: Int) -> Int {
+        let count = frames.count, span = count - loopStart
+        guard position >= count else { return position }
+        let period = 2 * (span - 1), phase = (position - count) % period
+        return phase < span - 1 ? count - 2 - phase : loopStart + 1 + (phase - (span - 1))
+    }
+
+    func read(into frame: Frame) throws -> Bool {
+        guard position < frameCount! else { return false }
+        frames[runFrame(at: position)].withUnsafeBufferPointer { source in
+            frame.pixels.baseAddress!.update(from: source.baseAddress!, count: source.count)
+        }
+        frame.index = position
+        frame.sourceTime = Double(position) * frameInterval!
+        position += 1
+        return true
+    }
+}
+
+/// What `fluoro-bench pipeline --json` prints.
+struct PipelineReport: Encodable {
+    var size: Int, mode: String, method: String, frames: Int
+    var statistics: RunStatistics
+    var throughput: Double
+    var allocationsPerFrame: Double?
+    var residentMiB: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case size, mode, method, frames, statistics, throughput = "throughput_fps"
+        case allocationsPerFrame = "allocations_per_frame", residentMiB = "resident_mib"
+    }
+}
+
+/// Every stage of `fluoro run --segmenter … --roadmap` (motion, segmentation, rendering, roadmap overlay,
+/// publishing to a subscriber in another process that reads every frame) on a synthetic 16-bit run, live at
+/// `--fps` or replayed as fast as possible: per stage and end-to-end latency, throughput, drops, allocations per
+/// frame in the steady state and resident memory.
+func pipelineBenchmark() throws {
+    let size = option("--size", 1024), frames = option("--frames", 3000), fps = option("--fps", 30)
+    let live = !arguments.contains("--replay"), json = arguments.contains("--json")
+    let priority = option("--realtime", 0)
+    let parameters = segmentationParameters()
+    let source = try CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames,
+                                     fps: Double(fps), seed: 2301)
+    var stages: [Stage] = [MotionCompensation(), DeviceSegmentation(parameters: parameters), DisplayRenderer(),
+                           RoadmapOverlay()]
+    let port = 40_000 + Int.random(in: 0..<10_000)
+    let address = try PublisherAddress("tcp://127.0.0.1:\(port)")
+    let publisher = try ZeroMQPublisher(address: address, policy: live ? .live : .replay, upstreamStages: stages.map(\.name))
+    stages.append(publisher)
+    startDrainingSubscriber(address.endpoint)
+    guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
+    let graph = try FrameGraph(source: source, stages: stages, configuration: GraphConfiguration(
+        policy: live ? .live : .replay, pacing: live ? .recorded(speed: 1) : .asFastAsPossible,
+        realtimePriority: priority > 0 ? Int32(priority) : nil))
+    let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
+    if !json {
+        print("pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
+              + "segmenter \(parameters.method.rawValue); source: \(source.name)")
+    }
+
+    let countingWorks = allocationCountingWorks()
+    let warmUp = min(150, frames / 4)
+    var window: (startFrame: Int, endFrame: Int)?
+    var counting = false
+    var resident: [String: Double] = ["before": residentMegabytes()]
+    let statistics = try graph.run {
+        let delivered = graph.deliveredCount
+        if !counting, window == nil, delivered >= warmUp {
+            resident["after warm-up"] = residentMegabytes()
+            MallocInterposerSwift.initialize() // reset the counters
+            MallocInterposerSwift.hook()
+            counting = true
+            window = (delivered, delivered)
+        } else if counting, delivered >= frames - 10 {
+            MallocInterposerSwift.unhook()
+            counting = false
+            window!.endFrame = delivered
+        }
+    }
+    if counting { MallocInterposerSwift.unhook(); window!.endFrame = graph.deliveredCount }
+    resident["end"] = residentMegabytes()
+    resident["peak"] = residentMegabytes(field: "VmHWM:")
+    var allocationsPerFrame: Double?
+    if countingWorks, let window, window.endFrame > window.startFrame {
+        allocationsPerFrame = Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(window.endFrame - window.startFrame)
+    }
+    if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let report = PipelineReport(size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
+                                    frames: frames, statistics: statistics, throughput: statistics.throughput,
+                                    allocationsPerFrame: allocationsPerFrame, residentMiB: resident)
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        return
+    }
+    print(statistics.formattedTable())
+    print(String(format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
+                 statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
+    if let allocationsPerFrame {
+        print(String(format: "allocations in steady state: %.3f per frame over %d frames (the 100 ms progress tick on the main thread included)",
+                     allocationsPerFrame, window!.endFrame - window!.startFrame))
+    } else {
+        print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
+    }
+    print(String(format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
+                 resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
+}
+
+/// Whether the allocation counter is preloaded (tools/bench does it): allocates once while hooked.
+func allocationCountingWorks() -> Bool {
+    MallocInterposerSwift.initialize()
+    MallocInterposerSwift.hook()
+    let probe = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+    probe.deallocate()
+    MallocInterposerSwift.unhook()
+    return MallocInterposerSwift.getStatistics().mallocCount > 0
+}
