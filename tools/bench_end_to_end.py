@@ -54,10 +54,10 @@ def run_fluoro(binary, run, address, stats):
     return report["frames_delivered"] / report["wall_seconds"], report["end_to_end"], received
 
 
-def run_reference(frames, address):
+def run_reference(frames, address, contrast_frames):
     subscriber = drain(address)
     time.sleep(1.0)  # the subscriber connects before the first frame (PUB drops frames nobody reads yet)
-    times, wall = reference_pipeline.run(frames, 12, address)
+    times, wall = reference_pipeline.run(frames, 12, address, contrast_frames)
     received = int(subscriber.communicate(timeout=60)[0])
     return len(frames) / wall, times, received
 
@@ -87,7 +87,7 @@ def main():
                 ours.append(rate)
                 print(f"{size}² round {round_number + 1}: FluoroStream {rate:7.1f} frames/s (end-to-end p50 "
                       f"{end_to_end['p50_ms']:.1f} ms, p99 {end_to_end['p99_ms']:.1f} ms; subscriber got {received})")
-                rate, times, received = run_reference(decoded, "tcp://127.0.0.1:5572")
+                rate, times, received = run_reference(decoded, "tcp://127.0.0.1:5572", (frames // 6, frames // 2))
                 theirs.append(rate)
                 print(f"{size}² round {round_number + 1}: reference    {rate:7.1f} frames/s (per frame p50 "
                       f"{np.median(times):.1f} ms, p99 {np.percentile(times, 99):.1f} ms; subscriber got {received})")

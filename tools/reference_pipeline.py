@@ -5,13 +5,13 @@
 Per frame, on the same working level as FluoroStream (the shorter side reduced to at most 512 pixels): log
 transform (a lookup table), `cv2.resize` (INTER_AREA) to the level, `cv2.phaseCorrelate` (Hann window) against
 the first frame, an OpenCV Hessian ridge filter at FluoroStream's scales (σ 1 and 2 level pixels: GaussianBlur
-+ Sobel second derivatives, Frangi-type line measure, the larger of the two), a threshold, and the roadmap:
-while contrast is in (mean opacity against the first frame above a threshold) the peak opacity is integrated;
-after wash-out its thresholded map is shifted by the frame's motion (`cv2.warpAffine`) and blended in colour
++ Sobel second derivatives, the across-line eigenvalue, the larger of the two), a threshold, and the roadmap:
+over the contrast injection's frames (given: FluoroStream detects them itself) the peak opacity against the
+first frame is integrated; after them its thresholded map is shifted by the frame's motion (`cv2.warpAffine`) and blended in colour
 onto the windowed display image, with the wire pixels drawn on top; the RGB image and a JSON header are
 published with pyzmq.
 
-Usage: tools/reference_pipeline.py RUN.y4m [--publish tcp://127.0.0.1:5556]   (prints throughput and latency)
+Usage: tools/reference_pipeline.py RUN.y4m [--publish tcp://127.0.0.1:5556] [--contrast FIRST:LAST]   (prints throughput and latency)
 """
 import argparse
 import json
@@ -27,27 +27,26 @@ LEVEL_SIDE = 512
 
 
 def hessian_line_measure(level, sigmas):
-    """Frangi-type measure of dark (in the log domain: bright) thin lines, maximum over scales."""
+    """Ridge strength of thin lines that are bright in the log domain (dark in the image): minus the Hessian's
+    across-line eigenvalue where it is negative, scale-normalised, the larger over the scales (OpenCV calls only,
+    so the per-pixel work runs in C)."""
     best = None
     for sigma in sigmas:
         smooth = cv2.GaussianBlur(level, (0, 0), sigma)
         dxx = cv2.Sobel(smooth, cv2.CV_32F, 2, 0, ksize=3)
         dyy = cv2.Sobel(smooth, cv2.CV_32F, 0, 2, ksize=3)
         dxy = cv2.Sobel(smooth, cv2.CV_32F, 1, 1, ksize=3)
-        half = 0.5 * (dxx - dyy)
-        spread = np.sqrt(half * half + dxy * dxy)
-        mean = 0.5 * (dxx + dyy)
-        across, along = mean - spread, mean + spread
-        value = np.where(across < 0, -across * across * across / (across * across + 4 * along * along + 1e-30), 0)
-        value *= sigma ** 1.5
-        best = value if best is None else np.maximum(best, value)
+        spread = cv2.magnitude(cv2.subtract(dxx, dyy), cv2.multiply(dxy, 2.0))  # 2 × sqrt(((dxx-dyy)/2)² + dxy²)
+        across = cv2.subtract(cv2.add(dxx, dyy), spread)                        # 2 × the smaller eigenvalue
+        value = cv2.max(cv2.multiply(across, -0.5 * sigma ** 1.5), 0.0)
+        best = value if best is None else cv2.max(best, value)
     return best
 
 
 class ReferencePipeline:
     """Processes frames one at a time and publishes each on a pyzmq PUB socket."""
 
-    def __init__(self, shape, bits, socket):
+    def __init__(self, shape, bits, socket, contrast_frames):
         height, width = shape
         self.factor = max(1, -(-min(height, width) // LEVEL_SIDE))
         self.level_size = (width // self.factor, height // self.factor)
@@ -58,7 +57,7 @@ class ReferencePipeline:
         self.reference = None
         self.peak = None
         self.roadmap = None
-        self.contrast_seen = False
+        self.contrast_frames = contrast_frames
         self.display_table = None
         self.index = 0
 
@@ -76,12 +75,10 @@ class ReferencePipeline:
         ridge = hessian_line_measure(level, [1.0, 2.0])
         wire = ridge > 4 * float(np.mean(ridge)) + 1e-6
 
-        opacity = level - self.reference
-        if self.roadmap is None:
-            if float(opacity.mean()) > 0.01:
-                self.contrast_seen = True
-                np.maximum(self.peak, opacity, out=self.peak)
-            elif self.contrast_seen:
+        first, last = self.contrast_frames
+        if first <= self.index <= last:
+            np.maximum(self.peak, level - self.reference, out=self.peak)
+            if self.index == last:
                 vessels = (self.peak > 3 * float(np.std(self.peak))).astype(np.uint8) * 255
                 self.roadmap = cv2.resize(vessels, self.size, interpolation=cv2.INTER_LINEAR)
 
@@ -103,14 +100,14 @@ class ReferencePipeline:
         self.index += 1
 
 
-def run(frames, bits, address):
+def run(frames, bits, address, contrast_frames):
     """Runs every frame through the reference pipeline as fast as possible; returns per-frame milliseconds and
     the wall time in seconds."""
     context = zmq.Context.instance()
     socket = context.socket(zmq.PUB)
     socket.setsockopt(zmq.SNDHWM, 4)
     socket.bind(address)
-    pipeline = ReferencePipeline(frames[0].shape, bits, socket)
+    pipeline = ReferencePipeline(frames[0].shape, bits, socket, contrast_frames)
     times = []
     started = time.perf_counter()
     for frame in frames:
@@ -127,10 +124,12 @@ def main():
     parser.add_argument("run", help="a 16-bit monochrome Y4M run (fluoro synth writes one)")
     parser.add_argument("--publish", default="tcp://127.0.0.1:5556")
     parser.add_argument("--bits", type=int, default=12)
+    parser.add_argument("--contrast", default="25:75", help="FIRST:LAST frames of the contrast injection")
     options = parser.parse_args()
     from pathlib import Path
     frames = read_y4m(Path(options.run))
-    times, wall = run(frames, options.bits, options.publish)
+    first, last = (int(part) for part in options.contrast.split(":"))
+    times, wall = run(frames, options.bits, options.publish, (first, last))
     print(f"reference pipeline: {len(frames)} frames in {wall:.2f} s ({len(frames) / wall:.1f} frames/s); "
           f"per frame median {np.median(times):.2f} ms, p99 {np.percentile(times, 99):.2f} ms")
 
