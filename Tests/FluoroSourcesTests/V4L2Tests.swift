@@ -117,21 +117,24 @@ enum Vivid {
 struct V4L2DeviceTests {
     /// N frames arrive, numbered and stamped in increasing order by the kernel's monotonic clock, showing
     /// vivid's colour bars (eight vertical bars, luma falling from white to black), for grey at 8 and 16 bits
-    /// at 640x480 (the webcam input at 25 fps) and 1024x1024 (the scaler).
+    /// at 640x480 (the webcam input at 25 fps) and 1024x1024 (the scaler); Y10 and Y12 show the same bars as
+    /// GREY at their depth, and YUYV's luma the bars' video levels (limited range; Rec. 601 on the webcam input,
+    /// Rec. 709 on the HDMI input).
     @Test(arguments: [("webcam", 640, 480), ("scaler", 1024, 1024)])
     func capturesNumberedFramesShowingTheColourBars(input: String, width: Int, height: Int) throws {
         let device = input == "webcam" ? Vivid.webcam! : Vivid.scaler!
         var levels: [CapturePixelFormat: [Double]] = [:]
-        for format in [CapturePixelFormat.grey, .y16] {
+        for format in [CapturePixelFormat.grey, .y16, .y10, .y12, .yuyv] {
             let rate: Double? = input == "webcam" ? 25 : nil
             let source = try V4L2Source(settings: CaptureSettings(device: device, pixelFormat: format, width: width,
                                                                   height: height, frameRate: rate),
                                         newestWins: false)
             #expect(source.geometry == (try format.geometry(width: width, height: height)))
             if let rate { #expect(abs(source.frameInterval! - 1 / rate) < 1e-6) }
-            let frames = try Vivid.capture(source, count: 12)
-            #expect(frames.count == 12)
-            #expect(source.counters.delivered == 12)
+            let count = format == .grey || format == .y16 ? 12 : 3
+            let frames = try Vivid.capture(source, count: count)
+            #expect(frames.count == count)
+            #expect(source.counters.delivered == count)
             for (earlier, later) in zip(frames, frames.dropFirst()) {
                 #expect(later.index > earlier.index && later.time > earlier.time && later.captured > earlier.captured)
             }
@@ -143,8 +146,20 @@ struct V4L2DeviceTests {
             #expect(zip(bars, bars.dropFirst()).allSatisfy { $0 > $1 }, "bars \(bars) fall from white to black")
             #expect(bars[0] - bars[7] > 0.5 * Double(source.geometry.maximumValue), "bars \(bars) span the range")
         }
-        // Y16 is the same picture at 16 bits (vivid puts its 8-bit level in the high byte).
-        for (grey, deep) in zip(levels[.grey]!, levels[.y16]!) { #expect(abs(deep / 256 - grey) < 2) }
+        // The same picture at each depth (vivid puts its 8-bit level in the high bits).
+        for format in [CapturePixelFormat.y16, .y10, .y12] {
+            let scale = Double(1 << (format.bitsStored - 8))
+            for (grey, deep) in zip(levels[.grey]!, levels[format]!) {
+                #expect(abs(deep / scale - grey) < 2, "\(format.rawValue): \(levels[format]!) against GREY \(levels[.grey]!)")
+            }
+        }
+        // 75 % colour bars in Y'CbCr: Y' = 16 + 219 × 0.75 × (Kr R + (1 − Kr − Kb) G + Kb B).
+        let (kr, kb) = input == "webcam" ? (0.299, 0.114) : (0.2126, 0.0722)
+        let bars: [(Double, Double, Double)] = [(1, 1, 1), (1, 1, 0), (0, 1, 1), (0, 1, 0), (1, 0, 1), (1, 0, 0), (0, 0, 1), (0, 0, 0)]
+        let videoLevels = bars.map { r, g, b in 16 + 219 * 0.75 * (kr * r + (1 - kr - kb) * g + kb * b) }
+        for (expected, luma) in zip(videoLevels, levels[.yuyv]!) {
+            #expect(abs(luma - expected) < 3, "YUYV luma \(levels[.yuyv]!) against \(videoLevels)")
+        }
     }
 
     @Test func aFormatTheDeviceDoesNotOfferIsRefusedWithWhatItOffers() {
