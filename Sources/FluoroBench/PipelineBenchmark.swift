@@ -99,32 +99,15 @@ func pipelineBenchmark() throws {
               + "segmenter \(parameters.method.rawValue); source: \(source.name)")
     }
 
-    let countingWorks = allocationCountingWorks()
-    let warmUp = min(150, frames / 4)
-    var window: (startFrame: Int, endFrame: Int)?
-    var counting = false
     var resident: [String: Double] = ["before": residentMegabytes()]
-    let statistics = try graph.run {
-        let delivered = graph.deliveredCount
-        if !counting, window == nil, delivered >= warmUp {
-            resident["after warm-up"] = residentMegabytes()
-            MallocInterposerSwift.initialize() // reset the counters
-            MallocInterposerSwift.hook()
-            counting = true
-            window = (delivered, delivered)
-        } else if counting, delivered >= frames - 10 {
-            MallocInterposerSwift.unhook()
-            counting = false
-            window!.endFrame = delivered
-        }
+    let allocations = SteadyStateAllocations(warmUp: min(150, frames / 4), end: frames - 10) {
+        resident["after warm-up"] = residentMegabytes()
     }
-    if counting { MallocInterposerSwift.unhook(); window!.endFrame = graph.deliveredCount }
+    let statistics = try graph.run { allocations.tick(delivered: graph.deliveredCount) }
+    allocations.stop(delivered: graph.deliveredCount)
     resident["end"] = residentMegabytes()
     resident["peak"] = residentMegabytes(field: "VmHWM:")
-    var allocationsPerFrame: Double?
-    if countingWorks, let window, window.endFrame > window.startFrame {
-        allocationsPerFrame = Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(window.endFrame - window.startFrame)
-    }
+    let allocationsPerFrame = allocations.perFrame
     if json {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -137,22 +120,70 @@ func pipelineBenchmark() throws {
     print(statistics.formattedTable())
     print(String(format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
                  statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
-    if let allocationsPerFrame {
-        print(String(format: "allocations in steady state: %.3f per frame over %d frames (the 100 ms progress tick on the main thread included)",
-                     allocationsPerFrame, window!.endFrame - window!.startFrame))
-    } else {
-        print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
-    }
+    allocations.report()
     print(String(format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
                  resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
 }
 
-/// Whether the allocation counter is preloaded (tools/bench does it): allocates once while hooked.
-func allocationCountingWorks() -> Bool {
-    MallocInterposerSwift.initialize()
-    MallocInterposerSwift.hook()
-    let probe = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
-    probe.deallocate()
-    MallocInterposerSwift.unhook()
-    return MallocInterposerSwift.getStatistics().mallocCount > 0
+/// Counts allocations (all threads) between a warm-up and the end of a run, from the graph's 100 ms tick.
+/// Counting works only with the interposer library preloaded (tools/bench does it); `perFrame` is nil otherwise.
+final class SteadyStateAllocations {
+    private let warmUp: Int, end: Int
+    private let onStart: () -> Void
+    private let countingWorks: Bool
+    private var window: (startFrame: Int, endFrame: Int)?
+    private var counting = false
+
+    /// Counts from `warmUp` delivered frames to `end`; `onStart` runs when counting starts.
+    init(warmUp: Int, end: Int, onStart: @escaping () -> Void = {}) {
+        self.warmUp = warmUp
+        self.end = end
+        self.onStart = onStart
+        // Allocate once while hooked: the count moves only when the interposer is preloaded.
+        MallocInterposerSwift.initialize()
+        MallocInterposerSwift.hook()
+        let probe = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
+        probe.deallocate()
+        MallocInterposerSwift.unhook()
+        countingWorks = MallocInterposerSwift.getStatistics().mallocCount > 0
+    }
+
+    /// Called from the graph's tick with the frames delivered so far.
+    func tick(delivered: Int) {
+        if !counting, window == nil, delivered >= warmUp {
+            onStart()
+            MallocInterposerSwift.initialize() // reset the counters
+            MallocInterposerSwift.hook()
+            counting = true
+            window = (delivered, delivered)
+        } else if counting, delivered >= end {
+            stop(delivered: delivered)
+        }
+    }
+
+    /// Stops counting (if it still is) at `delivered` frames.
+    func stop(delivered: Int) {
+        guard counting else { return }
+        MallocInterposerSwift.unhook()
+        counting = false
+        window!.endFrame = delivered
+    }
+
+    /// Frames in the counted window.
+    var frames: Int { window.map { $0.endFrame - $0.startFrame } ?? 0 }
+
+    /// Allocations per frame in the window, when counting worked.
+    var perFrame: Double? {
+        guard countingWorks, frames > 0 else { return nil }
+        return Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(frames)
+    }
+
+    func report() {
+        if let perFrame {
+            print(String(format: "allocations in steady state: %.3f per frame over %d frames (the 100 ms progress tick on the main thread included)",
+                         perFrame, frames))
+        } else {
+            print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
+        }
+    }
 }

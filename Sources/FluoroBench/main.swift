@@ -175,36 +175,13 @@ func graphBenchmark() throws {
                                                                  realtimePriority: priority > 0 ? Int32(priority) : nil))
     print("graph: \(size)x\(size) 16-bit, stages \(stages.map(\.name).joined(separator: " → ")), live at \(fps) fps, \(frames) frames")
 
-    // Counting works only when the interposer library is preloaded (tools/bench does it); check it does.
-    let countingWorks = allocationCountingWorks()
-
-    var window: (startFrame: Int, endFrame: Int)?
-    var counting = false
+    let allocations = SteadyStateAllocations(warmUp: warmUp, end: frames - 10)
     let rssBefore = residentMegabytes()
-    let statistics = try graph.run {
-        let delivered = graph.deliveredCount
-        if !counting, window == nil, delivered >= warmUp {
-            MallocInterposerSwift.initialize() // reset the counters
-            MallocInterposerSwift.hook()
-            counting = true
-            window = (delivered, delivered)
-        } else if counting, delivered >= frames - 10 {
-            MallocInterposerSwift.unhook()
-            counting = false
-            window!.endFrame = delivered
-        }
-    }
-    if counting { MallocInterposerSwift.unhook(); window!.endFrame = graph.deliveredCount }
+    let statistics = try graph.run { allocations.tick(delivered: graph.deliveredCount) }
+    allocations.stop(delivered: graph.deliveredCount)
     let rssAfter = residentMegabytes()
     print(statistics.formattedTable())
-    if countingWorks, let window, window.endFrame > window.startFrame {
-        let allocations = MallocInterposerSwift.getStatistics().mallocCount
-        let steadyFrames = window.endFrame - window.startFrame
-        print(String(format: "allocations in steady state: %d over %d frames (%.3f per frame; the 100 ms progress tick on the main thread included)",
-                     allocations, steadyFrames, Double(allocations) / Double(steadyFrames)))
-    } else {
-        print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
-    }
+    allocations.report()
     print(String(format: "resident memory: %.1f MiB before the run, %.1f MiB after", rssBefore, rssAfter))
     _ = passThrough.reduce(0) { $0 &+ $1.checksum }
 }
