@@ -16,6 +16,7 @@ Usage: tools/reference_pipeline.py RUN.y4m [--publish tcp://127.0.0.1:5556] [--c
 import argparse
 import json
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -126,7 +127,6 @@ def main():
     parser.add_argument("--bits", type=int, default=12)
     parser.add_argument("--contrast", default="25:75", help="FIRST:LAST frames of the contrast injection")
     options = parser.parse_args()
-    from pathlib import Path
     frames = read_y4m(Path(options.run))
     first, last = (int(part) for part in options.contrast.split(":"))
     times, wall = run(frames, options.bits, options.publish, (first, last))
