@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 import FluoroSources
 import FluoroVision
 import Foundation
@@ -141,6 +142,34 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             // The learned guidewire's tip does not reach the 3 px goal yet (about 3.5–4 px): held to 6 px.
             let tipLimit: Double = method == .learned && kind == .guidewire ? 6 : 3
             #expect(tipMedian <= tipLimit, "\(method) \(size)² \(kind): tip error median \(tipMedian) px")
+        }
+    }
+
+    /// The graph's segmentation stage splits the filtering of each frame over two threads: the lines and tips must
+    /// be exactly those of one thread.
+    @Test(arguments: [512, 1024])
+    func splittingOverTwoThreadsChangesNothing(size: Int) throws {
+        var parameters = SyntheticParameters()
+        parameters.size = size
+        parameters.frameCount = 12
+        parameters.seed = 3002
+        let source = try SyntheticSource(parameters: parameters)
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+        let registration = Registration(geometry: source.geometry)
+        let single = try DeviceSegmenter(geometry: source.geometry)
+        let split = try DeviceSegmenter(geometry: source.geometry, splitter: WorkSplitter(name: "segment-helper"))
+        var splitAnnotations = FrameAnnotations()
+        while try source.read(into: frame) {
+            frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            splitAnnotations.motion = frame.annotations.motion
+            single.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+            split.segment(UnsafeBufferPointer(frame.pixels), into: &splitAnnotations)
+            for (one, two) in [(frame.annotations.guidewire, splitAnnotations.guidewire),
+                               (frame.annotations.catheter, splitAnnotations.catheter)] {
+                #expect(one.isPresent)
+                #expect(one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
+                        "frame \(frame.index) \(one.kind)")
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 
 /// How the segmenter finds device pixels.
 public enum SegmentationMethod: String, Sendable, CaseIterable {
@@ -95,16 +96,19 @@ public final class DeviceSegmenter {
     private let pointX: UnsafeMutableBufferPointer<Float>
     private let pointY: UnsafeMutableBufferPointer<Float>
 
+    /// With a `splitter`, the log reduction and the ridge filter share each frame's rows between two threads.
     /// Throws when the learned network's weights cannot be read.
-    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters()) throws {
+    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters(),
+                splitter: WorkSplitter? = nil) throws {
         precondition(!parameters.scales.isEmpty && parameters.levelSide >= 16, "invalid segmentation settings")
         self.geometry = geometry
         self.parameters = parameters
-        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
+        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide, splitter: splitter)
         let pixels = reduction.width * reduction.height
         switch parameters.method {
         case .ridge:
-            let filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales)
+            let filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales,
+                                     splitter: splitter)
             (self.filter, network, evidence) = (filter, nil, filter)
         case .learned:
             let network = try DeviceNetwork(width: reduction.width, height: reduction.height,

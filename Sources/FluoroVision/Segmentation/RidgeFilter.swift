@@ -6,7 +6,7 @@
 /// against its curvature (the side of an edge, not a line). Each pixel keeps the response of every scale
 /// (their ratio tells a thin wire from a wide catheter), the largest, and the unit normal of the line (the
 /// eigenvector of λ₂) at the scale that gave it. Memory is allocated in `init`; `apply` allocates nothing.
-final class RidgeFilter: LineEvidence {
+final class RidgeFilter: LineEvidence, SplittableWork {
     let width: Int
     let height: Int
     /// Gaussian σ of each scale, in pixels, smallest first.
@@ -20,12 +20,22 @@ final class RidgeFilter: LineEvidence {
     private let orientationP: UnsafeMutableBufferPointer<Float>
     private let orientationQ: UnsafeMutableBufferPointer<Float>
     private let kernels: [UnsafeMutableBufferPointer<Float>]
-    private let smoothed: UnsafeMutableBufferPointer<Float>
-    private let scratch: UnsafeMutableBufferPointer<Float>
-    /// The rows one vertical pass of the widest kernel reads.
-    private let rowPointers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
+    /// Splits each frame's rows over two threads; nil: one thread.
+    private let splitter: WorkSplitter?
+    /// Working memory of each part of a split frame.
+    private let workspaces: [Workspace]
+    /// The image `apply` is filtering.
+    private var input: UnsafePointer<Float>?
 
-    init(width: Int, height: Int, scales: [Float]) {
+    /// A part's smoothed image and the horizontal pass before it (whole-frame buffers, of which the part uses its
+    /// rows and a margin), and the rows one vertical pass of the widest kernel reads.
+    private struct Workspace {
+        let smoothed: UnsafeMutableBufferPointer<Float>
+        let scratch: UnsafeMutableBufferPointer<Float>
+        let rowPointers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
+    }
+
+    init(width: Int, height: Int, scales: [Float], splitter: WorkSplitter? = nil) {
         precondition(width >= 8 && height >= 8 && !scales.isEmpty && scales.count < 256)
         self.width = width
         self.height = height
@@ -47,24 +57,30 @@ final class RidgeFilter: LineEvidence {
         scaleResponses = scales.map { _ in .allocate(capacity: pixels) }
         orientationP = .allocate(capacity: pixels)
         orientationQ = .allocate(capacity: pixels)
-        smoothed = .allocate(capacity: pixels)
-        scratch = .allocate(capacity: pixels)
-        rowPointers = .allocate(capacity: kernels.map(\.count).max() ?? 1)
+        self.splitter = splitter
+        let widest = kernels.map(\.count).max() ?? 1
+        workspaces = (0..<(splitter?.parts ?? 1)).map { _ in
+            Workspace(smoothed: .allocate(capacity: pixels), scratch: .allocate(capacity: pixels),
+                      rowPointers: .allocate(capacity: widest))
+        }
     }
 
     deinit {
         for kernel in kernels { kernel.deallocate() }
-        rowPointers.deallocate()
-        for buffer in [response, orientationP, orientationQ, smoothed, scratch] { buffer.deallocate() }
+        for buffer in [response, orientationP, orientationQ] { buffer.deallocate() }
         for buffer in scaleResponses { buffer.deallocate() }
+        for workspace in workspaces {
+            workspace.smoothed.deallocate()
+            workspace.scratch.deallocate()
+            workspace.rowPointers.deallocate()
+        }
     }
 
     /// Filters `image` (`width` × `height`, row-major); the one-pixel border keeps response 0.
     func apply(_ image: UnsafePointer<Float>) {
-        for (index, sigma) in scales.enumerated() {
-            blur(image, kernel: kernels[index])
-            accumulate(into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
-        }
+        input = image
+        perform(0..<height, splitter: splitter)
+        input = nil
         for x in 0..<width {
             clearPixel(x)
             clearPixel((height - 1) * width + x)
@@ -86,12 +102,29 @@ final class RidgeFilter: LineEvidence {
     /// the angle φ of the larger one's (tan 2φ = 2 Lxy / (Lxx − Lyy)).
     func normal(at i: Int) -> (x: Float, y: Float) { lineNormal(p: orientationP[i], q: orientationQ[i]) }
 
-    /// Separable Gaussian of `image` into `smoothed`, edges clamped; the interior eight pixels at a time with the
-    /// taps summed in registers.
-    private func blur(_ image: UnsafePointer<Float>, kernel: UnsafeMutableBufferPointer<Float>) {
+    /// Every scale's response for `rows` of the frame: each part smooths its rows and a margin of the kernel's
+    /// radius plus one (the Hessian's differences reach one row further) in its own workspace.
+    func perform(part: Int, range rows: Range<Int>) {
+        let image = input!, workspace = workspaces[part]
+        for (index, sigma) in scales.enumerated() {
+            let radius = kernels[index].count / 2
+            let smoothedRows = max(rows.lowerBound - 1, 0)..<min(rows.upperBound + 1, height)
+            let blurredRows = max(smoothedRows.lowerBound - radius, 0)..<min(smoothedRows.upperBound + radius, height)
+            blur(image, kernel: kernels[index], horizontal: blurredRows, vertical: smoothedRows, in: workspace)
+            accumulate(max(rows.lowerBound, 1)..<min(rows.upperBound, height - 1), of: workspace.smoothed,
+                       into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
+        }
+    }
+
+    /// Separable Gaussian of `image` into the workspace's `smoothed` for the rows `vertical` (the horizontal pass
+    /// covers the rows `horizontal`, which must hold every row the vertical one reads), edges clamped; the
+    /// interior eight pixels at a time with the taps summed in registers.
+    private func blur(_ image: UnsafePointer<Float>, kernel: UnsafeMutableBufferPointer<Float>, horizontal: Range<Int>,
+                      vertical: Range<Int>, in workspace: Workspace) {
         typealias Lanes = SIMD8<Float>
         let w = width, h = height, radius = kernel.count / 2, taps = kernel.baseAddress!, count = kernel.count
-        let temporary = scratch.baseAddress!, output = smoothed.baseAddress!
+        let temporary = workspace.scratch.baseAddress!, output = workspace.smoothed.baseAddress!
+        let rowPointers = workspace.rowPointers
         func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
         func store(_ value: Lanes, _ pointer: UnsafeMutablePointer<Float>) {
             UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Lanes.self)
@@ -99,7 +132,7 @@ final class RidgeFilter: LineEvidence {
         let interior = w - 2 * radius
         let groups = interior >= Lanes.scalarCount ? interior / Lanes.scalarCount : 0
         let vectorEnd = radius + groups * Lanes.scalarCount
-        for y in 0..<h {
+        for y in horizontal {
             let source = image + y * w, target = temporary + y * w
             for group in 0..<groups {
                 let x = radius + group * Lanes.scalarCount
@@ -117,7 +150,7 @@ final class RidgeFilter: LineEvidence {
         }
         let columnGroups = w / Lanes.scalarCount
         let rows = rowPointers.baseAddress!
-        for y in 0..<h {
+        for y in vertical {
             let target = output + y * w
             for k in 0..<count { rows[k] = UnsafePointer(temporary + min(max(y + k - radius, 0), h - 1) * w) }
             for group in 0..<columnGroups {
@@ -134,9 +167,11 @@ final class RidgeFilter: LineEvidence {
         }
     }
 
-    /// Hessian by central differences of `smoothed`, eigenvalues, and the running maximum over scales; eight
-    /// pixels at a time (the last group of a row overlaps the one before it, which changes nothing).
-    private func accumulate(into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float, first: Bool) {
+    /// Hessian by central differences of `smoothed` for `rows` (which read one row beyond them either side),
+    /// eigenvalues, and the running maximum over scales; eight pixels at a time (the last group of a row overlaps
+    /// the one before it, which changes nothing).
+    private func accumulate(_ rows: Range<Int>, of smoothed: UnsafeMutableBufferPointer<Float>,
+                            into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float, first: Bool) {
         typealias Lanes = SIMD8<Float>
         let w = width, image = smoothed.baseAddress!, own = scaleResponse.baseAddress!
         let best = response.baseAddress!, bestP = orientationP.baseAddress!, bestQ = orientationQ.baseAddress!
@@ -149,7 +184,7 @@ final class RidgeFilter: LineEvidence {
         let edgeScale = Lanes(repeating: normalisation / pow(normalisation, 1 / 1.5))
         let groups = (w - 2 + Lanes.scalarCount - 1) / Lanes.scalarCount
         guard w - 2 >= Lanes.scalarCount else { return }
-        for y in 1..<(height - 1) {
+        for y in rows {
             let up = image + (y - 1) * w, row = image + y * w, down = image + (y + 1) * w
             for group in 0..<groups {
                 let x = min(1 + group * Lanes.scalarCount, w - 1 - Lanes.scalarCount)
@@ -201,6 +236,7 @@ final class RidgeFilter: LineEvidence {
 #if canImport(Glibc)
 import Glibc
 #endif
+import FluoroGraph
 
 /// What the centre-line tracer needs from a line detector: a response that is positive on lines and peaks on their
 /// centre, and the line's unit normal at a pixel.
