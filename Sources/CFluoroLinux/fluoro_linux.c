@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "fluoro_linux.h"
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -51,4 +52,19 @@ void fluoro_set_thread_name(const char *name) {
 int fluoro_set_thread_realtime(int priority) {
     struct sched_param parameters = { .sched_priority = priority };
     return pthread_setschedparam(pthread_self(), SCHED_FIFO, &parameters);
+}
+
+int fluoro_current_cpu(void) {
+    return sched_getcpu();
+}
+
+int fluoro_keep_thread_off_cpu(int cpu) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return errno;
+    // Widen back to every CPU the process may use (an earlier call may have narrowed this thread).
+    cpu_set_t process;
+    if (sched_getaffinity(getpid(), sizeof process, &process) == 0) allowed = process;
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_CLR(cpu, &allowed);
+    if (CPU_COUNT(&allowed) == 0) return EINVAL;
+    return pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
 }

@@ -82,8 +82,13 @@ func pipelineBenchmark() throws {
     let parameters = segmentationParameters()
     let source = try CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames,
                                      fps: Double(fps), seed: 2301)
-    var stages: [Stage] = [MotionCompensation(), DeviceSegmentation(parameters: parameters), DisplayRenderer(),
-                           RoadmapOverlay()]
+    // --no-split: every stage on its own thread only (no helper thread taking half of a frame's rows in
+    // segmentation, rendering and the roadmap overlay).
+    let splitting = !arguments.contains("--no-split")
+    var stages: [Stage] = [MotionCompensation(),
+                           DeviceSegmentation(parameters: parameters, splitting: splitting),
+                           DisplayRenderer(splitting: splitting),
+                           RoadmapOverlay(splitting: splitting, backgroundCompletion: live)]
     let port = 40_000 + Int.random(in: 0..<10_000)
     let address = try PublisherAddress("tcp://127.0.0.1:\(port)")
     let publisher = try ZeroMQPublisher(address: address, policy: live ? .live : .replay, upstreamStages: stages.map(\.name))
@@ -96,7 +101,8 @@ func pipelineBenchmark() throws {
     let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
     if !json {
         print("pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
-              + "segmenter \(parameters.method.rawValue); source: \(source.name)")
+              + "segmenter \(parameters.method.rawValue), \(splitting ? "segment, render and roadmap split over two threads" : "one thread per stage"); "
+              + "source: \(source.name)")
     }
 
     var resident: [String: Double] = ["before": residentMegabytes()]

@@ -1,9 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CFluoroLinux
+import FluoroCore
 import Synchronization
 
-/// Work over a range of items (rows of a frame) that can be split between two threads.
+/// Work over a range of items (rows of a frame) that can be split between threads.
 public protocol SplittableWork: AnyObject {
-    /// Does the items `range`, as part `part` (0 or 1) of the whole. Two parts run at the same time: they must
-    /// write disjoint memory (or per-part scratch, chosen by `part`).
+    /// Does the items `range`, as part `part` of the whole. Parts may run at the same time: they must write
+    /// disjoint memory (or per-part scratch, chosen by `part`).
     func perform(part: Int, range: Range<Int>)
 }
 
@@ -18,20 +23,21 @@ extension SplittableWork {
     }
 }
 
-/// Splits a data-parallel pass of one stage between the stage's thread and a helper thread, so that a frame's
-/// heaviest passes use both cores (the stages of a chain run one after the other for a given frame, so between
-/// frames the second core is mostly idle). `run` gives the first half of the range to the helper, does the second
-/// half itself and returns when both are done. Hand-offs go through atomics and futex doorbells: no lock, no
-/// allocation (the work is an object, not a closure: a closure handed to another thread costs an allocated
-/// context on every call). A splitter is used by one thread at a time (its stage's).
-public final class WorkSplitter: @unchecked Sendable {
-    /// The number of parts `run` splits a range into.
-    public let parts = 2
+/// A stage's second thread: does one piece of work at a time for its owner (one thread), who starts it and later
+/// checks or waits for its end. Hand-offs go through atomics and futex doorbells: no lock, no allocation (the
+/// work is an object, not a closure: a closure handed to another thread costs an allocated context each time).
+public final class HelperThread: @unchecked Sendable {
     private let shared: Shared
     private let thread: GraphThread
 
-    /// The hand-off between the caller and the helper. `work` and `range` are written before `posted` is
-    /// released and read after it is acquired; `finished` releases the helper's writes back to the caller.
+    /// How long the helper stays awake after a piece of work, and `wait` waits awake, before sleeping on the
+    /// futex (nanoseconds): a stage's passes follow each other within a frame, and a futex wake-up costs tens
+    /// of microseconds here (more than some passes' halves).
+    static let helperSpin: UInt64 = 200_000
+    static let ownerSpin: UInt64 = 2_000_000
+
+    /// The hand-off. `work`, `part`, `range` and `ownerCPU` are written before `posted` is released and read
+    /// after it is acquired; `finished` releases the helper's writes back to the owner.
     private final class Shared: @unchecked Sendable {
         let posted = Atomic<UInt32>(0)
         let finished = Atomic<UInt32>(0)
@@ -39,24 +45,36 @@ public final class WorkSplitter: @unchecked Sendable {
         let start = Doorbell()
         let done = Doorbell()
         unowned(unsafe) var work: (any SplittableWork)?
+        var part = 0
         var range = 0..<0
+        /// The CPU the owner ran on when it posted, and the one the helper keeps off.
+        var ownerCPU: Int32 = -1
+        var avoidedCPU: Int32 = -1
 
         func serve() {
             var seen: UInt32 = 0
             while !stopping.load(ordering: .acquiring) {
-                _ = start.wait(until: { posted.load(ordering: .acquiring) != seen || stopping.load(ordering: .relaxed) },
-                               timeoutNanoseconds: 1_000_000_000)
+                func ready() -> Bool { posted.load(ordering: .acquiring) != seen || stopping.load(ordering: .relaxed) }
+                if !spin(for: HelperThread.helperSpin, until: ready) {
+                    _ = start.wait(until: ready, timeoutNanoseconds: 1_000_000_000)
+                }
                 let ticket = posted.load(ordering: .acquiring)
                 guard ticket != seen else { continue }
                 seen = ticket
-                work?.perform(part: 0, range: range)
+                if ownerCPU != avoidedCPU {
+                    // The kernel tends to wake a thread on its waker's CPU, where it would wait until the owner
+                    // sleeps: keep the helper on another CPU than its owner's.
+                    _ = fluoro_keep_thread_off_cpu(ownerCPU)
+                    avoidedCPU = ownerCPU
+                }
+                work?.perform(part: part, range: range)
                 finished.store(ticket, ordering: .releasing)
                 done.ring()
             }
         }
     }
 
-    /// Starts the helper thread, named `name` (visible in `top -H`).
+    /// Starts the thread, named `name` (visible in `top -H`).
     public init(name: String) {
         let shared = Shared()
         self.shared = shared
@@ -69,17 +87,62 @@ public final class WorkSplitter: @unchecked Sendable {
         thread.join()
     }
 
+    /// Whether the last piece of work started has ended (true when none was started).
+    public var isIdle: Bool { shared.finished.load(ordering: .acquiring) == shared.posted.load(ordering: .relaxed) }
+
+    /// Starts `work.perform(part: part, range: range)` on the helper and returns at once. The helper must be idle;
+    /// `work` must stay alive until it is again.
+    public func start(_ work: some SplittableWork, part: Int, range: Range<Int>) {
+        precondition(isIdle, "a helper thread does one piece of work at a time")
+        shared.work = work
+        shared.part = part
+        shared.range = range
+        shared.ownerCPU = fluoro_current_cpu()
+        shared.posted.wrappingAdd(1, ordering: .releasing)
+        shared.start.ring()
+    }
+
+    /// Returns when the work started last has ended.
+    public func wait() {
+        func idle() -> Bool { isIdle }
+        if !spin(for: Self.ownerSpin, until: idle) {
+            while !shared.done.wait(until: idle, timeoutNanoseconds: 1_000_000_000) {}
+        }
+        shared.work = nil
+    }
+}
+
+/// Splits a data-parallel pass of one stage between the stage's thread and a helper thread, so that a frame's
+/// heaviest passes use both cores (the stages of a chain run one after the other for a given frame, so between
+/// frames the second core is mostly idle). `run` gives the first half of the range to the helper, does the second
+/// half itself and returns when both are done. Used by one thread at a time (its stage's).
+public final class WorkSplitter: @unchecked Sendable {
+    /// The number of parts `run` splits a range into.
+    public let parts = 2
+    private let helper: HelperThread
+
+    /// Starts the helper thread, named `name`.
+    public init(name: String) {
+        helper = HelperThread(name: name)
+    }
+
     /// Calls `work.perform` for part 0 (the first half of `range`, on the helper thread) and part 1 (the rest, on
     /// the calling thread); returns when both calls have returned.
     public func run(_ work: some SplittableWork, over range: Range<Int>) {
         let middle = range.lowerBound + range.count / 2
-        shared.work = work
-        shared.range = range.lowerBound..<middle
-        let ticket = shared.posted.wrappingAdd(1, ordering: .releasing).newValue
-        shared.start.ring()
+        helper.start(work, part: 0, range: range.lowerBound..<middle)
         work.perform(part: 1, range: middle..<range.upperBound)
-        while !shared.done.wait(until: { shared.finished.load(ordering: .acquiring) == ticket },
-                                timeoutNanoseconds: 1_000_000_000) {}
-        shared.work = nil
+        helper.wait()
     }
+}
+
+/// Checks `ready` until it holds or `nanoseconds` have passed, yielding the core between rounds of checks to any
+/// other thread that wants it; returns whether `ready` held.
+private func spin(for nanoseconds: UInt64, until ready: () -> Bool) -> Bool {
+    let deadline = MonotonicClock.now() &+ nanoseconds
+    repeat {
+        for _ in 0..<64 where ready() { return true }
+        sched_yield()
+    } while MonotonicClock.now() < deadline
+    return ready()
 }

@@ -1,10 +1,15 @@
 import FluoroCore
+import FluoroGraph
 
 /// The stage that turns a frame into the picture people see: grey samples through the display window
 /// into RGB, then the annotations the earlier stages left (catheter in cyan, guidewire in yellow, tips
-/// as crosses) drawn on top.
-public final class DisplayRenderer: Stage {
+/// as crosses) drawn on top. With `splitting`, a helper thread converts half of each frame's rows.
+public final class DisplayRenderer: Stage, SplittableWork {
     public let name = "render"
+    public let splitting: Bool
+    private var splitter: WorkSplitter?
+    /// The frame `process` is converting.
+    private var current: Frame?
     /// Fixed window, or nil to choose one from the first frame.
     public private(set) var window: DisplayWindow?
     private var lookUpTable: UnsafeMutableBufferPointer<UInt8>?
@@ -12,16 +17,18 @@ public final class DisplayRenderer: Stage {
 
     private let suppliedLevels: [UInt8]?
 
-    public init(window: DisplayWindow? = nil) {
+    public init(window: DisplayWindow? = nil, splitting: Bool = true) {
         self.window = window
+        self.splitting = splitting
         suppliedLevels = nil
     }
 
     /// Renders through a display level for every sample value (`levels[v]` for sample `v`; samples past the
     /// end take the last level), e.g. from a DICOM VOI LUT.
-    public init(levels: [UInt8]) {
+    public init(levels: [UInt8], splitting: Bool = true) {
         precondition(!levels.isEmpty, "a display table needs at least one level")
         window = nil
+        self.splitting = splitting
         suppliedLevels = levels
     }
 
@@ -33,6 +40,7 @@ public final class DisplayRenderer: Stage {
     public func prepare(for geometry: FrameGeometry) throws {
         lookUpTable = .allocate(capacity: 1 << geometry.bitsStored)
         histogram = .allocate(capacity: 1 << geometry.bitsStored)
+        if splitting { splitter = WorkSplitter(name: "render-helper") }
         if let levels = suppliedLevels, let table = lookUpTable {
             for value in table.indices { table[value] = levels[min(value, levels.count - 1)] }
         } else if let window {
@@ -41,24 +49,32 @@ public final class DisplayRenderer: Stage {
     }
 
     public func process(_ frame: Frame) throws {
-        guard let table = lookUpTable, let histogram else { return }
+        guard lookUpTable != nil, let histogram else { return }
         if window == nil, suppliedLevels == nil {
             let chosen = DisplayWindow.automatic(for: UnsafeBufferPointer(frame.pixels), bitsStored: frame.geometry.bitsStored,
                                                  histogram: histogram)
             window = chosen
             fillTable(chosen)
         }
-        let limit = table.count - 1
-        let display = frame.display.baseAddress!
-        for i in 0..<frame.geometry.pixelCount {
-            let grey = table[min(Int(frame.pixels[i]), limit)]
+        current = frame
+        perform(0..<frame.geometry.height, splitter: splitter)
+        current = nil
+        let painter = OverlayPainter(frame: frame)
+        painter.draw(frame.annotations.catheter, colour: (0, 220, 255))
+        painter.draw(frame.annotations.guidewire, colour: (255, 230, 0))
+    }
+
+    /// Converts the rows `rows` of the current frame into grey RGB.
+    public func perform(part: Int, range rows: Range<Int>) {
+        guard let frame = current, let table = lookUpTable else { return }
+        let limit = table.count - 1, width = frame.geometry.width
+        let display = frame.display.baseAddress!, pixels = frame.pixels.baseAddress!
+        for i in (rows.lowerBound * width)..<(rows.upperBound * width) {
+            let grey = table[min(Int(pixels[i]), limit)]
             display[3 &* i] = grey
             display[3 &* i &+ 1] = grey
             display[3 &* i &+ 2] = grey
         }
-        let painter = OverlayPainter(frame: frame)
-        painter.draw(frame.annotations.catheter, colour: (0, 220, 255))
-        painter.draw(frame.annotations.guidewire, colour: (255, 230, 0))
     }
 
     private func fillTable(_ window: DisplayWindow) {

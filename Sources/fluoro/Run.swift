@@ -129,7 +129,9 @@ struct Run: ParsableCommand {
                 FileHandle.standardError.write(Data(("roadmap: the C-arm moved between \(roadmapFrom ?? "") (\(earlier.primary)°, "
                     + "\(earlier.secondary)°) and the live run (\(live.primary)°, \(live.secondary)°): the roadmap stays invalid\n").utf8))
             }
-            stages.append(RoadmapOverlay(parameters: settings, buildRun: buildRun, cArmMoved: cArmMoved))
+            // Live: the map is completed off the frames' path (a late frame is worse than a later roadmap).
+            stages.append(RoadmapOverlay(parameters: settings, buildRun: buildRun, cArmMoved: cArmMoved,
+                                         backgroundCompletion: deliveryPolicy == .live))
         }
         var publisher: ZeroMQPublisher?
         if !noPublish {

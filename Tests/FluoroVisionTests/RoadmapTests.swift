@@ -145,6 +145,49 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         #expect(run.annotations.last?.vesselPixels ?? 0 > 0 && run.annotations.last?.contrastFrames ?? 0 > 3)
     }
 
+    /// Live runs complete the map on another thread, the frames going on meanwhile: they stay `building` until
+    /// the map is ready, and it is the map the frame ending the contrast would have completed itself.
+    @Test func aMapCompletedInTheBackgroundIsTheSameMap() throws {
+        var parameters = SyntheticParameters()
+        parameters.size = 512
+        parameters.frameCount = 40
+        parameters.seed = 4214
+        parameters.contrast = .init(start: 8, peak: 14, washedOut: 24)
+        let source = try SyntheticSource(parameters: parameters)
+        let geometry = source.geometry
+        let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
+        let registration = Registration(geometry: geometry)
+        let renderer = DisplayRenderer()
+        let inline = RoadmapOverlay(), background = RoadmapOverlay(backgroundCompletion: true)
+        for stage in [renderer, inline, background] as [Stage] { try stage.prepare(for: geometry) }
+        var inlineStates: [RoadmapState] = [], backgroundStates: [RoadmapState] = []
+        var compared = 0
+        while try source.read(into: frame) {
+            frame.annotations.reset()
+            frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            try renderer.process(frame)
+            let plain = Array(frame.display)
+            try inline.process(frame)
+            let inlineRoadmap = frame.annotations.roadmap, inlineDisplay = Array(frame.display)
+            inlineStates.append(inlineRoadmap.state)
+            _ = frame.display.update(fromContentsOf: plain)
+            try background.process(frame)
+            backgroundStates.append(frame.annotations.roadmap.state)
+            if frame.annotations.roadmap.state == .active {
+                #expect(frame.annotations.roadmap.vesselPixels == inlineRoadmap.vesselPixels)
+                #expect(Array(frame.display) == inlineDisplay, "frame \(frame.index): drawn differently")
+                compared += 1
+            }
+        }
+        try background.finish()
+        let inlineFirst = try #require(inlineStates.firstIndex(of: .active), "\(inlineStates)")
+        let backgroundFirst = try #require(backgroundStates.firstIndex(of: .active), "\(backgroundStates)")
+        #expect(backgroundFirst >= inlineFirst)
+        #expect(backgroundStates[..<backgroundFirst].allSatisfy { $0 == .building })
+        #expect(backgroundStates[backgroundFirst...].allSatisfy { $0 == .active })
+        #expect(compared >= 10)
+    }
+
     @Test func aTableMoveInvalidatesClearsAndRebuilds() throws {
         var parameters = SyntheticParameters()
         parameters.size = 256

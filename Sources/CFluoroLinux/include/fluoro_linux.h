@@ -31,4 +31,11 @@ void fluoro_set_thread_name(const char *name);
 /// (EPERM without CAP_SYS_NICE or an RLIMIT_RTPRIO allowance).
 int fluoro_set_thread_realtime(int priority);
 
+/// The CPU the calling thread is running on (-1 when unknown).
+int fluoro_current_cpu(void);
+
+/// Lets the calling thread run on every CPU the process may use except `cpu`; returns 0 or an errno value
+/// (EINVAL when no other CPU is allowed: the affinity is left as it was).
+int fluoro_keep_thread_off_cpu(int cpu);
+
 #endif

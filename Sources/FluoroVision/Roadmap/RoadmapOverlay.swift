@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 
 /// The roadmap stage (after `render`): builds the vessel map from the run's contrast frames (one per cardiac
 /// phase when the frames carry it), then on every later frame moves the map of its phase by the frame's motion
@@ -14,9 +15,22 @@ import FluoroCore
 /// frame, then following the motion stage's estimates. A registration loss makes the frame `invalid` and the
 /// placement is redone on the next; a C-arm that moved between the runs (`cArmMoved`) makes every frame
 /// `invalid` (`geometry_changed`): the vessels project differently.
-public final class RoadmapOverlay: Stage {
+///
+/// With `splitting`, a helper thread blends half of each frame's rows. With `backgroundCompletion` (for live
+/// runs) the map is completed on another thread when the contrast is over, while frames go on (`building`) until
+/// it is ready: completing takes tens of milliseconds at 1024², which would make that frame late. Without it
+/// (replay) the frame that ends the contrast waits, and the result does not depend on thread timing.
+public final class RoadmapOverlay: Stage, SplittableWork {
     public let name = "roadmap"
     public let parameters: RoadmapParameters
+    public let splitting: Bool
+    public let backgroundCompletion: Bool
+    private var splitter: WorkSplitter?
+    private var completer: (thread: HelperThread, work: MapCompletion)?
+    /// Whether the completer is completing the map (the builder is its alone until it is idle).
+    private var completing = false
+    /// The blend in progress: the map, the frame, and the shift.
+    private var blending: (map: UnsafeMutableBufferPointer<UInt8>, frame: Frame, dx: Float, dy: Float)?
     private let buildRun: FrameSource?
     private let cArmMoved: Bool
     private var builder: VesselMapBuilder?
@@ -27,15 +41,21 @@ public final class RoadmapOverlay: Stage {
     private var buildReference: [UInt16] = []
     private var placed: (dx: Float, dy: Float, motionX: Float, motionY: Float)?
 
-    public init(parameters: RoadmapParameters = RoadmapParameters(), buildRun: FrameSource? = nil, cArmMoved: Bool = false) {
+    public init(parameters: RoadmapParameters = RoadmapParameters(), buildRun: FrameSource? = nil, cArmMoved: Bool = false,
+                splitting: Bool = true, backgroundCompletion: Bool = false) {
         self.parameters = parameters
+        self.splitting = splitting
+        self.backgroundCompletion = backgroundCompletion
         self.buildRun = buildRun
         self.cArmMoved = cArmMoved
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters)
+        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters,
+                                       deferredCompletion: backgroundCompletion && buildRun == nil)
         self.builder = builder
+        if splitting { splitter = WorkSplitter(name: "roadmap-helper") }
+        if builder.deferredCompletion { completer = (HelperThread(name: "roadmap-build"), MapCompletion(builder: builder)) }
         guard let run = buildRun else { return }
         guard run.geometry == geometry else {
             throw FluoroError.invalidArgument("the roadmap run \(run.name) is \(run.geometry), the live run \(geometry): they must match")
@@ -91,6 +111,17 @@ public final class RoadmapOverlay: Stage {
             draw(builder, on: frame, dx: offset.dx, dy: offset.dy, into: &roadmap)
             return
         }
+        if completing, let (thread, _) = completer {
+            // A registration loss while the map is being completed: the map's reference is gone; it is cleared
+            // once the completion has ended.
+            if motion.state == .lost { invalidated = true }
+            guard thread.isIdle else {
+                roadmap.state = invalidated ? .invalid : .building
+                if invalidated { roadmap.invalidation = .registrationLost }
+                return
+            }
+            completing = false
+        }
         if invalidated {
             invalidated = false
             builder.reset()
@@ -112,12 +143,20 @@ public final class RoadmapOverlay: Stage {
             } else {
                 builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase)
             }
+            if builder.phase == .completing, let (thread, work) = completer {
+                thread.start(work, part: 0, range: 0..<1)
+                completing = true
+            }
             if builder.phase != .complete {
                 roadmap.state = .building
                 return
             }
         }
         draw(builder, on: frame, dx: motion.dx, dy: motion.dy, into: &roadmap)
+    }
+
+    public func finish() throws {
+        if completing { completer?.thread.wait() }
     }
 
     /// The live frame's shift against the build run's first frame: measured on the first frame (and after a
@@ -142,17 +181,20 @@ public final class RoadmapOverlay: Stage {
         roadmap.state = .active
         let map = builder.map(forPhase: frame.cardiacPhase)
         roadmap.vesselPixels = map.vesselPixels
-        blend(map.opacity, into: frame, dx: dx, dy: dy)
+        blending = (map.opacity, frame, dx, dy)
+        perform(0..<frame.geometry.height, splitter: splitter)
+        blending = nil
         roadmap.drawn = true
         let painter = OverlayPainter(frame: frame)
         painter.draw(frame.annotations.catheter, colour: (0, 220, 255))
         painter.draw(frame.annotations.guidewire, colour: (255, 230, 0))
     }
 
-    /// Blends the map, moved by (dx, dy) (a reference point p appears at p + d), into the display image: each
-    /// pixel goes towards the colour by opacity × the map's value (bilinear, 8-bit fixed point). The moved map
-    /// itself goes into the frame's roadmap layer.
-    private func blend(_ map: UnsafeMutableBufferPointer<UInt8>, into frame: Frame, dx: Float, dy: Float) {
+    /// Blends the rows `rows` of the map, moved by (dx, dy) (a reference point p appears at p + d), into the
+    /// display image: each pixel goes towards the colour by opacity × the map's value (bilinear, 8-bit fixed
+    /// point). The moved map itself goes into the frame's roadmap layer.
+    public func perform(part: Int, range rows: Range<Int>) {
+        guard let (map, frame, dx, dy) = blending else { return }
         let width = frame.geometry.width, height = frame.geometry.height
         let sourceX = -dx, sourceY = -dy
         let ix = Int(sourceX.rounded(.down)), iy = Int(sourceY.rounded(.down))
@@ -161,8 +203,8 @@ public final class RoadmapOverlay: Stage {
         let strength = Int(parameters.opacity * 256)
         let red = Int(parameters.colour.red), green = Int(parameters.colour.green), blue = Int(parameters.colour.blue)
         let display = frame.display.baseAddress!, source = map.baseAddress!, layer = frame.roadmapLayer.baseAddress!
-        layer.update(repeating: 0, count: width * height)
-        for y in 0..<height {
+        (layer + rows.lowerBound * width).update(repeating: 0, count: rows.count * width)
+        for y in rows {
             let y0 = y + iy, y1 = y0 + 1
             guard y0 >= 0, y1 < height else { continue }
             let top = source + y0 * width, bottom = source + y1 * width
@@ -183,4 +225,13 @@ public final class RoadmapOverlay: Stage {
             }
         }
     }
+}
+
+/// Completing the vessel map, as a piece of work for the roadmap's helper thread (one item).
+private final class MapCompletion: SplittableWork {
+    unowned let builder: VesselMapBuilder
+
+    init(builder: VesselMapBuilder) { self.builder = builder }
+
+    func perform(part: Int, range: Range<Int>) { builder.completeMap() }
 }

@@ -60,11 +60,16 @@ public struct RoadmapParameters: Sendable {
 /// All memory is allocated in `init`; `add` allocates nothing.
 public final class VesselMapBuilder {
     public enum Phase: Sendable, Equatable {
-        case mask, contrast, complete
+        /// Collecting pre-contrast frames; contrast frames; contrast over, the map waiting for `completeMap()`
+        /// (only with `deferredCompletion`); the map ready.
+        case mask, contrast, completing, complete
     }
 
     public let geometry: FrameGeometry
     public let parameters: RoadmapParameters
+    /// When the contrast is over, `add` leaves the map `completing` instead of completing it (tens of
+    /// milliseconds at 1024²), so that the caller can complete it off its hot path with `completeMap()`.
+    public let deferredCompletion: Bool
     public private(set) var phase = Phase.mask
     public private(set) var maskFrames = 0
     public private(set) var contrastFrames = 0
@@ -102,9 +107,10 @@ public final class VesselMapBuilder {
     private var noise: Float = 0
     private var belowInARow = 0
 
-    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters()) {
+    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters(), deferredCompletion: Bool = false) {
         self.geometry = geometry
         self.parameters = parameters
+        self.deferredCompletion = deferredCompletion
         reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
         let pixels = reduction.width * reduction.height
         level = .allocate(capacity: pixels)
@@ -169,7 +175,7 @@ public final class VesselMapBuilder {
     /// frame range).
     public func add(_ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, cardiacPhase: Float = .nan,
                     last: Bool = false) {
-        guard phase != .complete else { return }
+        guard phase == .mask || phase == .contrast else { return }
         reduction.reduce(pixels, into: level.baseAddress!)
         let factor = Float(reduction.factor)
         align(dx: dx / factor, dy: dy / factor)
@@ -204,16 +210,30 @@ public final class VesselMapBuilder {
             bin = binIndex(cardiacPhase)
             raisePeak()
             belowInARow = share > maskShare + parameters.contrastShare ? 0 : belowInARow + 1
-            if belowInARow >= parameters.washOutFrames || contrastFrames >= parameters.maximumContrastFrames { complete() }
-        case .complete:
+            if belowInARow >= parameters.washOutFrames || contrastFrames >= parameters.maximumContrastFrames { contrastEnded() }
+        case .completing, .complete:
             break
         }
-        if last, phase == .contrast { complete() }
+        if last, phase == .contrast { contrastEnded() }
     }
 
     /// Completes the map now if contrast was seen (the end of the frames it is built from).
     public func finish() {
-        if phase == .contrast { complete() }
+        if phase == .contrast || phase == .completing { complete() }
+    }
+
+    /// Completes a map left `completing` (by `add` with `deferredCompletion`); may run on another thread than
+    /// `add`, as long as nothing else touches the builder meanwhile.
+    public func completeMap() {
+        if phase == .completing { complete() }
+    }
+
+    private func contrastEnded() {
+        if deferredCompletion {
+            phase = .completing
+        } else {
+            complete()
+        }
     }
 
     // MARK: - Steps
