@@ -65,7 +65,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "FluoroCoreTests", dependencies: ["FluoroCore", "COpenBLAS", "CV4L2"]),
-        .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore"]),
+        .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore", "CFluoroLinux"]),
         .testTarget(name: "FluoroSourcesTests", dependencies: ["FluoroSources", "FluoroCore"]),
         .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroGraph", "FluoroSources"],
                     resources: [.copy("Fixtures")]),

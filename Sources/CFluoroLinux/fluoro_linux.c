@@ -68,3 +68,13 @@ int fluoro_keep_thread_off_cpu(int cpu) {
     if (CPU_COUNT(&allowed) == 0) return EINVAL;
     return pthread_setaffinity_np(pthread_self(), sizeof allowed, &allowed);
 }
+
+int fluoro_follow_thread_scheduling(pthread_t from) {
+    int policy, own_policy;
+    struct sched_param parameters, own;
+    int result = pthread_getschedparam(from, &policy, &parameters);
+    if (result != 0) return result;
+    result = pthread_getschedparam(pthread_self(), &own_policy, &own);
+    if (result == 0 && own_policy == policy && own.sched_priority == parameters.sched_priority) return 0;
+    return pthread_setschedparam(pthread_self(), policy, &parameters);
+}

@@ -64,10 +64,11 @@ struct PipelineReport: Encodable {
     var throughput: Double
     var allocationsPerFrame: Double?
     var residentMiB: [String: Double]
+    var stolenPercent: Double
 
     enum CodingKeys: String, CodingKey {
         case size, mode, method, frames, statistics, throughput = "throughput_fps"
-        case allocationsPerFrame = "allocations_per_frame", residentMiB = "resident_mib"
+        case allocationsPerFrame = "allocations_per_frame", residentMiB = "resident_mib", stolenPercent = "cpu_stolen_percent"
     }
 }
 
@@ -82,10 +83,9 @@ func pipelineBenchmark() throws {
     let parameters = segmentationParameters()
     let source = try CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames,
                                      fps: Double(fps), seed: 2301)
-    // --no-split: every stage on its own thread only (no helper thread taking half of a frame's rows in
-    // segmentation, rendering and the roadmap overlay).
+    // --no-split: every stage on its own thread only (no helper thread taking half of a frame's rows).
     let splitting = !arguments.contains("--no-split")
-    var stages: [Stage] = [MotionCompensation(),
+    var stages: [Stage] = [MotionCompensation(splitting: splitting),
                            DeviceSegmentation(parameters: parameters, splitting: splitting),
                            DisplayRenderer(splitting: splitting),
                            RoadmapOverlay(splitting: splitting, backgroundCompletion: live)]
@@ -101,16 +101,18 @@ func pipelineBenchmark() throws {
     let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
     if !json {
         print("pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
-              + "segmenter \(parameters.method.rawValue), \(splitting ? "segment, render and roadmap split over two threads" : "one thread per stage"); "
+              + "segmenter \(parameters.method.rawValue), \(splitting ? "stages split over two threads" : "one thread per stage"); "
               + "source: \(source.name)")
     }
 
     var resident: [String: Double] = ["before": residentMegabytes()]
+    let cpuBefore = CPUTimes.read()
     let allocations = SteadyStateAllocations(warmUp: min(150, frames / 4), end: frames - 10) {
         resident["after warm-up"] = residentMegabytes()
     }
     let statistics = try graph.run { allocations.tick(delivered: graph.deliveredCount) }
     allocations.stop(delivered: graph.deliveredCount)
+    let stolen = CPUTimes.read().stolenShare(since: cpuBefore)
     resident["end"] = residentMegabytes()
     resident["peak"] = residentMegabytes(field: "VmHWM:")
     let allocationsPerFrame = allocations.perFrame
@@ -119,7 +121,7 @@ func pipelineBenchmark() throws {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let report = PipelineReport(size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
                                     frames: frames, statistics: statistics, throughput: statistics.throughput,
-                                    allocationsPerFrame: allocationsPerFrame, residentMiB: resident)
+                                    allocationsPerFrame: allocationsPerFrame, residentMiB: resident, stolenPercent: stolen * 100)
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
         return
     }
@@ -129,6 +131,28 @@ func pipelineBenchmark() throws {
     allocations.report()
     print(String(format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
                  resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
+    print(String(format: "CPU time stolen by the hypervisor during the run: %.1f %% (a noisy neighbour lengthens the tail)", stolen * 100))
+}
+
+/// The machine's CPU time counters (/proc/stat, all CPUs, in clock ticks): how much time the hypervisor gave to
+/// other guests while ours wanted it ("steal").
+struct CPUTimes {
+    var total: Double = 0
+    var stolen: Double = 0
+
+    static func read() -> CPUTimes {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return CPUTimes() }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+        return CPUTimes(total: fields.prefix(8).reduce(0, +), stolen: fields.count > 7 ? fields[7] : 0)
+    }
+
+    /// The share (0…1) of the CPU time since `earlier` that was stolen.
+    func stolenShare(since earlier: CPUTimes) -> Double {
+        let total = self.total - earlier.total
+        return total > 0 ? (stolen - earlier.stolen) / total : 0
+    }
 }
 
 /// Counts allocations (all threads) between a warm-up and the end of a run, from the graph's 100 ms tick.

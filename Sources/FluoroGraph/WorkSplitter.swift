@@ -24,7 +24,8 @@ extension SplittableWork {
 }
 
 /// A stage's second thread: does one piece of work at a time for its owner (one thread), who starts it and later
-/// checks or waits for its end. Hand-offs go through atomics and futex doorbells: no lock, no allocation (the
+/// checks or waits for its end. It runs with its owner's scheduling (a real-time stage's helper is real-time too)
+/// and on another CPU than its owner's. Hand-offs go through atomics and futex doorbells: no lock, no allocation (the
 /// work is an object, not a closure: a closure handed to another thread costs an allocated context each time).
 public final class HelperThread: @unchecked Sendable {
     private let shared: Shared
@@ -50,6 +51,8 @@ public final class HelperThread: @unchecked Sendable {
         /// The CPU the owner ran on when it posted, and the one the helper keeps off.
         var ownerCPU: Int32 = -1
         var avoidedCPU: Int32 = -1
+        /// The owner's thread, whose scheduling (e.g. the graph's real-time priority) the helper follows.
+        var owner = pthread_self()
 
         func serve() {
             var seen: UInt32 = 0
@@ -67,6 +70,7 @@ public final class HelperThread: @unchecked Sendable {
                     _ = fluoro_keep_thread_off_cpu(ownerCPU)
                     avoidedCPU = ownerCPU
                 }
+                _ = fluoro_follow_thread_scheduling(owner)
                 work?.perform(part: part, range: range)
                 finished.store(ticket, ordering: .releasing)
                 done.ring()
@@ -98,6 +102,7 @@ public final class HelperThread: @unchecked Sendable {
         shared.part = part
         shared.range = range
         shared.ownerCPU = fluoro_current_cpu()
+        shared.owner = pthread_self()
         shared.posted.wrappingAdd(1, ordering: .releasing)
         shared.start.ring()
     }

@@ -1,11 +1,17 @@
+import CFluoroLinux
 import FluoroGraph
 import Foundation
 import Testing
 
-/// Records which part did each item, and on which thread.
+/// Linux's SCHED_BATCH (Glibc exports it only with _GNU_SOURCE).
+private let schedBatch: Int32 = 3
+
+/// Records which part did each item, and on which thread, CPU and scheduling policy.
 private final class Marking: SplittableWork, @unchecked Sendable {
     let marks: UnsafeMutableBufferPointer<Int32>
     var threads: [pthread_t?] = [nil, nil]
+    var cpus: [Int32] = [-1, -1]
+    var policies: [Int32] = [-1, -1]
 
     init(count: Int) {
         marks = .allocate(capacity: count)
@@ -16,6 +22,10 @@ private final class Marking: SplittableWork, @unchecked Sendable {
 
     func perform(part: Int, range: Range<Int>) {
         threads[part] = pthread_self()
+        cpus[part] = fluoro_current_cpu()
+        var policy: Int32 = 0, parameters = sched_param()
+        pthread_getschedparam(pthread_self(), &policy, &parameters)
+        policies[part] = policy
         for i in range { marks[i] += Int32(part + 1) }
     }
 }
@@ -35,6 +45,29 @@ private final class Marking: SplittableWork, @unchecked Sendable {
                 #expect(pthread_equal(helper, pthread_self()) == 0)
             }
         }
+    }
+
+    /// The helper keeps off its caller's CPU (the kernel would otherwise often wake it there, where it waits for
+    /// the caller's half), and takes its caller's scheduling policy (a real-time stage's helper must be too).
+    @Test(.enabled(if: sysconf(Int32(_SC_NPROCESSORS_ONLN)) >= 2, "needs two CPUs"))
+    func theHelperRunsBesideItsCallerWithItsScheduling() throws {
+        let splitter = WorkSplitter(name: "test-helper")
+        var apart = 0
+        for _ in 0..<200 {
+            let work = Marking(count: 64)
+            work.perform(0..<64, splitter: splitter)
+            if work.cpus[0] != work.cpus[1] { apart += 1 }
+        }
+        #expect(apart >= 180, "the parts ran on different CPUs \(apart) times of 200")
+        // SCHED_BATCH needs no privilege; the helper follows the caller's policy when it changes.
+        var policy: Int32 = 0, original = sched_param()
+        pthread_getschedparam(pthread_self(), &policy, &original)
+        var batch = sched_param()
+        try #require(pthread_setschedparam(pthread_self(), schedBatch, &batch) == 0)
+        defer { pthread_setschedparam(pthread_self(), policy, &original) }
+        let work = Marking(count: 8)
+        work.perform(0..<8, splitter: splitter)
+        #expect(work.policies == [schedBatch, schedBatch])
     }
 
     @Test func withoutASplitterTheCallerDoesEverything() {

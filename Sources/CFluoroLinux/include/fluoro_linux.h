@@ -1,5 +1,6 @@
 #ifndef FLUORO_LINUX_H
 #define FLUORO_LINUX_H
+#include <pthread.h>
 #include <stdint.h>
 
 /// A doorbell (event count) on a Linux futex: a consumer that finds its ring empty sleeps on it,
@@ -37,5 +38,9 @@ int fluoro_current_cpu(void);
 /// Lets the calling thread run on every CPU the process may use except `cpu`; returns 0 or an errno value
 /// (EINVAL when no other CPU is allowed: the affinity is left as it was).
 int fluoro_keep_thread_off_cpu(int cpu);
+
+/// Gives the calling thread the scheduling policy and priority of thread `from` where they differ; returns 0 or
+/// an errno value.
+int fluoro_follow_thread_scheduling(pthread_t from);
 
 #endif

@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 
 /// Settings of the motion estimator.
 public struct RegistrationParameters: Sendable {
@@ -86,14 +87,16 @@ public final class Registration {
     /// Refinement stays this far (level pixels) from the level's borders.
     private let margin: Int
 
-    public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters()) {
+    /// With a `splitter`, the reduction of each frame shares its rows between two threads.
+    public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters(),
+                splitter: WorkSplitter? = nil) {
         precondition(parameters.gridSize >= 2, "the control-point grid needs at least 2×2 points")
         precondition(parameters.workingSize >= 8 && parameters.workingSize & (parameters.workingSize - 1) == 0,
                      "the working size must be a power of two, at least 8")
         precondition(min(geometry.width, geometry.height) >= 8, "frames smaller than 8 pixels cannot be registered")
         self.geometry = geometry
         self.parameters = parameters
-        level = LogReduction(geometry: geometry, largestSide: 256)
+        level = LogReduction(geometry: geometry, largestSide: 256, splitter: splitter)
         reduction = level.factor
         levelWidth = level.width
         levelHeight = level.height

@@ -51,10 +51,10 @@ public final class RoadmapOverlay: Stage, SplittableWork {
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters,
-                                       deferredCompletion: backgroundCompletion && buildRun == nil)
-        self.builder = builder
         if splitting { splitter = WorkSplitter(name: "roadmap-helper") }
+        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters,
+                                       deferredCompletion: backgroundCompletion && buildRun == nil, splitter: splitter)
+        self.builder = builder
         if builder.deferredCompletion { completer = (HelperThread(name: "roadmap-build"), MapCompletion(builder: builder)) }
         guard let run = buildRun else { return }
         guard run.geometry == geometry else {

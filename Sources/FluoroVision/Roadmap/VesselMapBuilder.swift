@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 
 /// Settings of the roadmap: how the vessel map is built and how it is drawn.
 public struct RoadmapParameters: Sendable {
@@ -86,6 +87,8 @@ public final class VesselMapBuilder {
     private var bin = 0
 
     private let reduction: LogReduction
+    private let splitter: WorkSplitter?
+    private lazy var alignment = Alignment(builder: self)
     private let level: UnsafeMutableBufferPointer<Float>
     private let aligned: UnsafeMutableBufferPointer<Float>
     private let mask: UnsafeMutableBufferPointer<Float>
@@ -107,11 +110,14 @@ public final class VesselMapBuilder {
     private var noise: Float = 0
     private var belowInARow = 0
 
-    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters(), deferredCompletion: Bool = false) {
+    /// With a `splitter`, each frame's reduction and alignment share their rows between two threads.
+    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters(), deferredCompletion: Bool = false,
+                splitter: WorkSplitter? = nil) {
         self.geometry = geometry
         self.parameters = parameters
         self.deferredCompletion = deferredCompletion
-        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide)
+        self.splitter = splitter
+        reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide, splitter: splitter)
         let pixels = reduction.width * reduction.height
         level = .allocate(capacity: pixels)
         aligned = .allocate(capacity: pixels)
@@ -240,11 +246,17 @@ public final class VesselMapBuilder {
 
     /// `aligned` = the level image sampled at p + (dx, dy): the frame moved back onto the reference.
     private func align(dx: Float, dy: Float) {
+        (alignment.dx, alignment.dy) = (dx, dy)
+        alignment.perform(0..<reduction.height, splitter: splitter)
+    }
+
+    /// Rows `rows` of `align(dx:dy:)`.
+    fileprivate func align(rows: Range<Int>, dx: Float, dy: Float) {
         let w = reduction.width, h = reduction.height
         let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
         let fx = dx - Float(ix), fy = dy - Float(iy)
         let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
-        for y in 0..<h {
+        for y in rows {
             let y0 = min(max(y + iy, 0), h - 1), y1 = min(max(y + iy + 1, 0), h - 1)
             for x in 0..<w {
                 let x0 = min(max(x + ix, 0), w - 1), x1 = min(max(x + ix + 1, 0), w - 1)
@@ -490,4 +502,15 @@ public final class VesselMapBuilder {
             for x in 0..<w { image[here + x] = 0.25 * (scratch[up + x] + 2 * scratch[here + x] + scratch[down + x]) }
         }
     }
+}
+
+/// The alignment of a frame's rows, as work for the builder's splitter.
+private final class Alignment: SplittableWork {
+    unowned let builder: VesselMapBuilder
+    var dx: Float = 0
+    var dy: Float = 0
+
+    init(builder: VesselMapBuilder) { self.builder = builder }
+
+    func perform(part: Int, range: Range<Int>) { builder.align(rows: range, dx: dx, dy: dy) }
 }
