@@ -23,6 +23,21 @@ extension SplittableWork {
     }
 }
 
+/// Work whose parts call a method of `owner`, for types that have several passes to split or keep their
+/// splittable passes private. Made once (not per frame), so that handing it over allocates nothing.
+public final class OwnedWork<Owner: AnyObject>: SplittableWork {
+    private unowned let owner: Owner
+    private let body: (Owner, Range<Int>) -> Void
+
+    /// `body(owner, range)` does the items `range`.
+    public init(_ owner: Owner, _ body: @escaping (Owner, Range<Int>) -> Void) {
+        self.owner = owner
+        self.body = body
+    }
+
+    public func perform(part: Int, range: Range<Int>) { body(owner, range) }
+}
+
 /// A stage's second thread: does one piece of work at a time for its owner (one thread), who starts it and later
 /// checks or waits for its end. It runs with its owner's scheduling (a real-time stage's helper is real-time too)
 /// and on another CPU than its owner's. Hand-offs go through atomics and futex doorbells: no lock, no allocation (the

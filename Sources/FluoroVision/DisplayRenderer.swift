@@ -4,10 +4,11 @@ import FluoroGraph
 /// The stage that turns a frame into the picture people see: grey samples through the display window
 /// into RGB, then the annotations the earlier stages left (catheter in cyan, guidewire in yellow, tips
 /// as crosses) drawn on top. With `splitting`, a helper thread converts half of each frame's rows.
-public final class DisplayRenderer: Stage, SplittableWork {
+public final class DisplayRenderer: Stage {
     public let name = "render"
     public let splitting: Bool
     private var splitter: WorkSplitter?
+    private lazy var conversion = OwnedWork(self) { $0.convert(rows: $1) }
     /// The frame `process` is converting.
     private var current: Frame?
     /// Fixed window, or nil to choose one from the first frame.
@@ -57,7 +58,7 @@ public final class DisplayRenderer: Stage, SplittableWork {
             fillTable(chosen)
         }
         current = frame
-        perform(0..<frame.geometry.height, splitter: splitter)
+        conversion.perform(0..<frame.geometry.height, splitter: splitter)
         current = nil
         let painter = OverlayPainter(frame: frame)
         painter.draw(frame.annotations.catheter, colour: (0, 220, 255))
@@ -65,7 +66,7 @@ public final class DisplayRenderer: Stage, SplittableWork {
     }
 
     /// Converts the rows `rows` of the current frame into grey RGB.
-    public func perform(part: Int, range rows: Range<Int>) {
+    private func convert(rows: Range<Int>) {
         guard let frame = current, let table = lookUpTable else { return }
         let limit = table.count - 1, width = frame.geometry.width
         let display = frame.display.baseAddress!, pixels = frame.pixels.baseAddress!

@@ -20,13 +20,14 @@ import FluoroGraph
 /// runs) the map is completed on another thread when the contrast is over, while frames go on (`building`) until
 /// it is ready: completing takes tens of milliseconds at 1024², which would make that frame late. Without it
 /// (replay) the frame that ends the contrast waits, and the result does not depend on thread timing.
-public final class RoadmapOverlay: Stage, SplittableWork {
+public final class RoadmapOverlay: Stage {
     public let name = "roadmap"
     public let parameters: RoadmapParameters
     public let splitting: Bool
     public let backgroundCompletion: Bool
     private var splitter: WorkSplitter?
-    private var completer: (thread: HelperThread, work: MapCompletion)?
+    private lazy var blend = OwnedWork(self) { $0.blend(rows: $1) }
+    private var completer: (thread: HelperThread, work: OwnedWork<VesselMapBuilder>)?
     /// Whether the completer is completing the map (the builder is its alone until it is idle).
     private var completing = false
     /// The blend in progress: the map, the frame, and the shift.
@@ -55,7 +56,7 @@ public final class RoadmapOverlay: Stage, SplittableWork {
         let builder = VesselMapBuilder(geometry: geometry, parameters: parameters,
                                        deferredCompletion: backgroundCompletion && buildRun == nil, splitter: splitter)
         self.builder = builder
-        if builder.deferredCompletion { completer = (HelperThread(name: "roadmap-build"), MapCompletion(builder: builder)) }
+        if builder.deferredCompletion { completer = (HelperThread(name: "roadmap-build"), OwnedWork(builder) { builder, _ in builder.completeMap() }) }
         guard let run = buildRun else { return }
         guard run.geometry == geometry else {
             throw FluoroError.invalidArgument("the roadmap run \(run.name) is \(run.geometry), the live run \(geometry): they must match")
@@ -182,7 +183,7 @@ public final class RoadmapOverlay: Stage, SplittableWork {
         let map = builder.map(forPhase: frame.cardiacPhase)
         roadmap.vesselPixels = map.vesselPixels
         blending = (map.opacity, frame, dx, dy)
-        perform(0..<frame.geometry.height, splitter: splitter)
+        blend.perform(0..<frame.geometry.height, splitter: splitter)
         blending = nil
         roadmap.drawn = true
         let painter = OverlayPainter(frame: frame)
@@ -193,7 +194,7 @@ public final class RoadmapOverlay: Stage, SplittableWork {
     /// Blends the rows `rows` of the map, moved by (dx, dy) (a reference point p appears at p + d), into the
     /// display image: each pixel goes towards the colour by opacity × the map's value (bilinear, 8-bit fixed
     /// point). The moved map itself goes into the frame's roadmap layer.
-    public func perform(part: Int, range rows: Range<Int>) {
+    private func blend(rows: Range<Int>) {
         guard let (map, frame, dx, dy) = blending else { return }
         let width = frame.geometry.width, height = frame.geometry.height
         let sourceX = -dx, sourceY = -dy
@@ -225,13 +226,4 @@ public final class RoadmapOverlay: Stage, SplittableWork {
             }
         }
     }
-}
-
-/// Completing the vessel map, as a piece of work for the roadmap's helper thread (one item).
-private final class MapCompletion: SplittableWork {
-    unowned let builder: VesselMapBuilder
-
-    init(builder: VesselMapBuilder) { self.builder = builder }
-
-    func perform(part: Int, range: Range<Int>) { builder.completeMap() }
 }

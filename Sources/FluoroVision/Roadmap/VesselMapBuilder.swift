@@ -88,7 +88,9 @@ public final class VesselMapBuilder {
 
     private let reduction: LogReduction
     private let splitter: WorkSplitter?
-    private lazy var alignment = Alignment(builder: self)
+    private lazy var alignment = OwnedWork(self) { $0.align(rows: $1) }
+    /// The shift `align` is applying (level pixels).
+    private var alignShift = (dx: Float(0), dy: Float(0))
     private let level: UnsafeMutableBufferPointer<Float>
     private let aligned: UnsafeMutableBufferPointer<Float>
     private let mask: UnsafeMutableBufferPointer<Float>
@@ -246,13 +248,13 @@ public final class VesselMapBuilder {
 
     /// `aligned` = the level image sampled at p + (dx, dy): the frame moved back onto the reference.
     private func align(dx: Float, dy: Float) {
-        (alignment.dx, alignment.dy) = (dx, dy)
+        alignShift = (dx, dy)
         alignment.perform(0..<reduction.height, splitter: splitter)
     }
 
     /// Rows `rows` of `align(dx:dy:)`.
-    fileprivate func align(rows: Range<Int>, dx: Float, dy: Float) {
-        let w = reduction.width, h = reduction.height
+    private func align(rows: Range<Int>) {
+        let (dx, dy) = alignShift, w = reduction.width, h = reduction.height
         let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
         let fx = dx - Float(ix), fy = dy - Float(iy)
         let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
@@ -502,15 +504,4 @@ public final class VesselMapBuilder {
             for x in 0..<w { image[here + x] = 0.25 * (scratch[up + x] + 2 * scratch[here + x] + scratch[down + x]) }
         }
     }
-}
-
-/// The alignment of a frame's rows, as work for the builder's splitter.
-private final class Alignment: SplittableWork {
-    unowned let builder: VesselMapBuilder
-    var dx: Float = 0
-    var dy: Float = 0
-
-    init(builder: VesselMapBuilder) { self.builder = builder }
-
-    func perform(part: Int, range: Range<Int>) { builder.align(rows: range, dx: dx, dy: dy) }
 }
