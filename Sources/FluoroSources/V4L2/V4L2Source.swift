@@ -110,7 +110,9 @@ public final class V4L2Source: FrameSource {
                 firstTimestamp = first
                 frame.index = position
                 frame.sourceTime = Double(buffer.timestamp &- first) / 1e9
-                frame.availableAt = buffer.timestamp
+                // A stamp ahead of the clock is taken as now: a latency never starts in the future (vivid stamps a
+                // frame with its nominal time, which can fall a few milliseconds after it is delivered).
+                frame.availableAt = min(buffer.timestamp, MonotonicClock.now())
                 counters.delivered += 1
                 return true
             } catch let error as FluoroError {
