@@ -6,19 +6,29 @@ import Testing
 /// Linux's SCHED_BATCH (Glibc exports it only with _GNU_SOURCE).
 private let schedBatch: Int32 = 3
 
-/// Records which part did each item, and on which thread, CPU and scheduling policy.
+/// Records which part did each item, and on which thread, CPU and scheduling policy. The two parts write to
+/// their own slots of fixed buffers: two threads writing to one Swift array would race on its copy-on-write
+/// storage and could lose a write.
 private final class Marking: SplittableWork, @unchecked Sendable {
     let marks: UnsafeMutableBufferPointer<Int32>
-    var threads: [pthread_t?] = [nil, nil]
-    var cpus: [Int32] = [-1, -1]
-    var policies: [Int32] = [-1, -1]
+    let threads = UnsafeMutableBufferPointer<pthread_t?>.allocate(capacity: 2)
+    let cpus = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 2)
+    let policies = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 2)
 
     init(count: Int) {
         marks = .allocate(capacity: count)
         marks.initialize(repeating: 0)
+        threads.initialize(repeating: nil)
+        cpus.initialize(repeating: -1)
+        policies.initialize(repeating: -1)
     }
 
-    deinit { marks.deallocate() }
+    deinit {
+        marks.deallocate()
+        threads.deallocate()
+        cpus.deallocate()
+        policies.deallocate()
+    }
 
     func perform(part: Int, range: Range<Int>) {
         threads[part] = pthread_self()
@@ -67,7 +77,7 @@ private final class Marking: SplittableWork, @unchecked Sendable {
         defer { pthread_setschedparam(pthread_self(), policy, &original) }
         let work = Marking(count: 8)
         work.perform(0..<8, splitter: splitter)
-        #expect(work.policies == [schedBatch, schedBatch])
+        #expect(Array(work.policies) == [schedBatch, schedBatch])
     }
 
     @Test func withoutASplitterTheCallerDoesEverything() {

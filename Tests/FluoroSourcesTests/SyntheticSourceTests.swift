@@ -98,6 +98,45 @@ func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> 
         #expect((10...12).contains(truth.contrastFrames.first!) && truth.contrastFrames.contains(20) && !truth.contrastFrames.contains(39))
     }
 
+    /// A frame's vessel mask is the lumen at that frame's shift: the reference mask at shift 0, the reference mask
+    /// moved at an integer shift, and at half a pixel neither of its two roundings but the lumen between them.
+    @Test func aFramesVesselMaskIsTheLumenAtItsShift() throws {
+        var parameters = smallRun()
+        parameters.size = 256
+        parameters.respiratoryAmplitude = 0
+        parameters.cardiacAmplitude = 0
+        /// The reference mask and the mask of a frame after a table move by (dx, dy).
+        func masks(afterJump dx: Double, _ dy: Double) throws -> (reference: [UInt8], frame: [UInt8]) {
+            parameters.tableJump = .init(frame: 5, dx: dx, dy: dy)
+            let source = try SyntheticSource(parameters: parameters)
+            return (source.referenceVesselMask(), source.vesselMask(forFrame: 6))
+        }
+        /// `mask` at p − (dx, dy), 0 outside the frame.
+        func moved(_ mask: [UInt8], _ dx: Int, _ dy: Int) -> [UInt8] {
+            (0..<(256 * 256)).map { i in
+                let x = i % 256 - dx, y = i / 256 - dy
+                return x >= 0 && y >= 0 && x < 256 && y < 256 ? mask[y * 256 + x] : 0
+            }
+        }
+        let still = try masks(afterJump: 0, 0)
+        #expect(still.frame == still.reference)
+        // Pixels whose anatomy (p − shift) lies inside the reference frame.
+        let jumped = try masks(afterJump: 3, -2), expected = moved(jumped.reference, 3, -2)
+        let compared = jumped.frame.indices.filter { $0 % 256 >= 3 && $0 / 256 < 254 }
+        let mismatches = compared.filter { jumped.frame[$0] != expected[$0] }.count
+        #expect(mismatches == 0 && jumped.frame.contains(1), "\(mismatches) pixels differ from the reference mask moved by (3, −2)")
+
+        let half = try masks(afterJump: 0.5, 0)
+        let left = moved(half.reference, 0, 0), right = moved(half.reference, 1, 0), lumen = half.frame
+        let inBoth = lumen.indices.filter { left[$0] != 0 && right[$0] != 0 }
+        let missed = inBoth.filter { lumen[$0] == 0 }.count
+        let differs = { (other: [UInt8]) in lumen.indices.filter { lumen[$0] != other[$0] }.count }
+        let vesselPixels = half.reference.filter { $0 != 0 }.count
+        #expect(missed * 100 <= inBoth.count, "\(missed) of \(inBoth.count) pixels inside the lumen at both roundings are outside at the half")
+        #expect(differs(left) * 20 >= vesselPixels && differs(right) * 20 >= vesselPixels,
+                "half a pixel is a rounding: \(differs(left)), \(differs(right)) of \(vesselPixels) pixels differ")
+    }
+
     /// The true shift is what the image shows: the cross-correlation between two frames (a brute-force
     /// search with a parabolic peak fit, independent of the generator) peaks at the difference of their
     /// true shifts.

@@ -1,5 +1,12 @@
 import FluoroCore
 
+/// One cylinder of the vessel tree: its axis from `from` to `to` and its radius (map pixels).
+struct VesselSegment {
+    var from: (x: Double, y: Double)
+    var to: (x: Double, y: Double)
+    var radius: Double
+}
+
 /// The static anatomy of a synthetic run, precomputed once: attenuation of the background (soft tissue,
 /// lungs, heart shadow, ribs, spine, texture) and the projected path length through the vessel tree,
 /// both on a grid larger than the frame by `margin` on every side so every shifted frame stays inside.
@@ -14,6 +21,8 @@ final class SyntheticAnatomy: @unchecked Sendable {
     let vesselPathLength: UnsafeMutableBufferPointer<Float>
     /// The main vessel, in reference-frame coordinates: guidewire and catheter run along it.
     let trunk: Polyline
+    /// The vessel tree's cylinders, in map coordinates: the exact lumen at any shift.
+    let vesselSegments: [VesselSegment]
     /// Iodine attenuation per pixel of path at full opacification.
     let iodineAttenuation: Double
 
@@ -32,10 +41,11 @@ final class SyntheticAnatomy: @unchecked Sendable {
 
         Self.paintBackground(into: background.baseAddress!, side: mapSize, margin: margin, frameSize: size,
                              scale: scale, random: &random)
-        var trunkPath = Polyline()
+        var trunkPath = Polyline(), segments: [VesselSegment] = []
         Self.growVesselTree(into: vesselPathLength.baseAddress!, side: mapSize, margin: margin, frameSize: size,
-                            scale: scale, random: &random, trunk: &trunkPath)
+                            scale: scale, random: &random, trunk: &trunkPath, segments: &segments)
         trunk = trunkPath
+        vesselSegments = segments
     }
 
     deinit {
@@ -52,6 +62,22 @@ final class SyntheticAnatomy: @unchecked Sendable {
             }
         }
         return mask
+    }
+
+    /// The true vessel mask of a frame whose anatomy is shifted by `shift`: 1 where a pixel centre lies inside
+    /// a vessel's lumen, to any fraction of a pixel (the reference mask moved and resampled would round it).
+    func vesselMask(shift: (dx: Double, dy: Double)) -> [UInt8] {
+        let rasterizer = TubeRasterizer(width: frameSize, height: frameSize)
+        let offset = (x: shift.dx - Double(margin), y: shift.dy - Double(margin))
+        var lumen = [Float](repeating: 0, count: frameSize * frameSize)
+        lumen.withUnsafeMutableBufferPointer { image in
+            for segment in vesselSegments {
+                rasterizer.drawSegment(from: (segment.from.x + offset.x, segment.from.y + offset.y),
+                                       to: (segment.to.x + offset.x, segment.to.y + offset.y),
+                                       profile: .cylinder(radius: segment.radius, attenuation: 1), into: image.baseAddress!)
+            }
+        }
+        return lumen.map { $0 > 0 ? 1 : 0 }
     }
 
     // MARK: - Construction
@@ -132,7 +158,8 @@ final class SyntheticAnatomy: @unchecked Sendable {
     /// Grows a coronary-like tree from the top left of the frame and draws it; the trunk is returned in
     /// reference-frame coordinates.
     private static func growVesselTree(into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
-                                       scale: Double, random: inout RandomGenerator, trunk: inout Polyline) {
+                                       scale: Double, random: inout RandomGenerator, trunk: inout Polyline,
+                                       segments: inout [VesselSegment]) {
         let size = Double(frameSize), m = Double(margin)
         let rasterizer = TubeRasterizer(width: side, height: side)
         struct Branch { var x, y, angle, radius, length: Double; var depth: Int }
@@ -160,6 +187,7 @@ final class SyntheticAnatomy: @unchecked Sendable {
                 let nx = x + step * cos(angle), ny = y + step * sin(angle)
                 rasterizer.drawSegment(from: (x, y), to: (nx, ny),
                                        profile: .cylinder(radius: radius, attenuation: 1), into: map)
+                segments.append(VesselSegment(from: (x, y), to: (nx, ny), radius: radius))
                 if isTrunk { trunk.append(x: x - m, y: y - m) }
                 x = nx
                 y = ny

@@ -54,6 +54,12 @@ public final class SyntheticSource: FrameSource {
     /// The reference vessel mask (shift 0), row-major, 1 = vessel.
     public func referenceVesselMask() -> [UInt8] { anatomy.referenceVesselMask() }
 
+    /// The true vessel mask of frame `index` (its anatomy moved by the frame's sub-pixel shift), row-major,
+    /// 1 = a pixel centre inside a vessel's lumen.
+    public func vesselMask(forFrame index: Int) -> [UInt8] {
+        anatomy.vesselMask(shift: parameters.shift(atFrame: index))
+    }
+
     /// The exact truth of frame `index`.
     public func truth(forFrame index: Int) -> SyntheticFrameTruth {
         let shift = parameters.shift(atFrame: index)

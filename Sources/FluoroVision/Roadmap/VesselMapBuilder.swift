@@ -12,20 +12,21 @@ public struct RoadmapParameters: Sendable {
     public var contrastShare: Float = 0.005
     /// Opacification, in noise σ of the smoothed subtraction, that counts as vessel.
     public var opacityThreshold: Float = 4
-    /// Peak opacification, in the local noise σ of one mask frame's subtraction, that a vessel pixel of the map
-    /// needs (its peak is of a moving average, with less noise, and regions smaller than `minimumRegion` are
-    /// dropped as noise).
-    public var vesselThreshold: Float = 2.0
+    /// Peak opacification that a vessel pixel of the map needs, in the local noise σ of the map's estimate of
+    /// it (regions smaller than `minimumRegion` are dropped as noise).
+    public var vesselThreshold: Float = 5
     /// Weaker opacification (same σ) kept where it connects to vessel pixels (hysteresis).
-    public var weakThreshold: Float = 1.6
-    /// Weight of the newest contrast frame in the moving average whose peak makes the map.
-    public var smoothingWeight: Float = 0.3
+    public var weakThreshold: Float = 3
     /// Connected vessel regions smaller than this (level pixels) are noise, not vessels.
     public var minimumRegion = 30
-    /// A vessel's edge: where the peak opacification falls below this share of the strongest within
-    /// `edgeReach` level pixels (the vessel's centre), as for a full width at half maximum.
-    public var edgeShare: Float = 0.4
-    /// How far (level pixels) a vessel's edge may lie from its centre.
+    /// Blur of the imaging chain as the edge model assumes it (a Gaussian σ in level pixels, added to the map's
+    /// own smoothing): a vessel's edge lies where a cylinder of its measured size, blurred so, meets its lumen
+    /// border: high on a thin vessel's profile, low on a wide one's. Tuned on synthetic runs, whose detector
+    /// blur is 0.7 px: the vessel's centre is read at a local maximum of a noisy map, which overestimates it,
+    /// and a smaller blur (lower edge shares) makes up for that.
+    public var imagingBlur: Float = 0.4
+    /// How far (level pixels) a vessel's edge may lie from its centre (the disk its equivalent width is
+    /// measured over reaches one pixel further).
     public var edgeReach = 5
     /// Contrast frames in a row below the contrast share that end the build (the contrast has washed out).
     public var washOutFrames = 3
@@ -52,10 +53,12 @@ public struct RoadmapParameters: Sendable {
 /// - before contrast, frames are averaged into the mask; the noise σ of the smoothed subtraction (frame − mask,
 ///   exposure offset removed by the median) is measured on them;
 /// - a frame whose opacified share of the field rises above the mask frames' by `contrastShare` starts the
-///   contrast phase; the moving average of the contrast frames' subtractions raises the peak-opacification map
-///   (contrast changes slowly, noise does not);
+///   contrast phase; the peak opacification of every pixel is estimated by a matched filter in time (as in
+///   matched-filter DSA): the contrast frames' subtractions weighted by how much contrast each frame shows
+///   (its opacified share above the mask frames'), scaled to the strongest frame; its noise is known from the
+///   weights, so the thresholds are in σ of the estimate;
 /// - when the contrast washes out (or the frame range ends, or after `maximumContrastFrames`), pixels whose peak exceeds `vesselThreshold` σ and
-///   `edgeShare` of the nearby maximum, in connected regions of at least `minimumRegion` pixels, form the vessel
+///   lies inside the lumen (`VesselEdgeModel`), in connected regions of at least `minimumRegion` pixels, form the vessel
 ///   map (an opacity 0…255 at full resolution, ready to be drawn).
 ///
 /// All memory is allocated in `init`; `add` allocates nothing.
@@ -83,10 +86,11 @@ public final class VesselMapBuilder {
     private let maps: [UnsafeMutableBufferPointer<UInt8>]
     private var vesselPixelsPerBin: [Int]
     private var framesPerBin: [Int]
-    /// The bin the per-bin buffers (`peak`, `previous`, `map`) refer to.
+    /// The bin the per-bin buffers (`peak`, `map`) refer to.
     private var bin = 0
 
     private let reduction: LogReduction
+    private let edgeModel: VesselEdgeModel
     private let splitter: WorkSplitter?
     private lazy var alignment = OwnedWork(self) { $0.align(rows: $1) }
     /// The shift `align` is applying (level pixels).
@@ -95,13 +99,14 @@ public final class VesselMapBuilder {
     private let aligned: UnsafeMutableBufferPointer<Float>
     private let mask: UnsafeMutableBufferPointer<Float>
     private let difference: UnsafeMutableBufferPointer<Float>
+    /// Per bin: the contrast frames' subtractions summed with their weights; the peak opacification once complete.
     private let peaks: [UnsafeMutableBufferPointer<Float>]
+    /// Per bin: the sum of the squared weights, and the largest weight.
+    private var squaredWeights: [Float]
+    private var largestWeight: [Float]
     private var peak: UnsafeMutableBufferPointer<Float> { peaks[bin] }
     private var map: UnsafeMutableBufferPointer<UInt8> { maps[bin] }
     private let scratch: UnsafeMutableBufferPointer<Float>
-    /// The moving average of the contrast frames' subtractions, per bin.
-    private let averages: [UnsafeMutableBufferPointer<Float>]
-    private var previous: UnsafeMutableBufferPointer<Float> { averages[bin] }
     private let stack: UnsafeMutableBufferPointer<Int32>
     /// Sum of the mask frames' squared subtractions per pixel: the local noise (dense anatomy is noisier).
     private let noiseSum: UnsafeMutableBufferPointer<Float>
@@ -120,6 +125,8 @@ public final class VesselMapBuilder {
         self.deferredCompletion = deferredCompletion
         self.splitter = splitter
         reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide, splitter: splitter)
+        // The map's own smoothing ([1 2 1] in both directions) adds a variance of ½ pixel² to the imaging blur.
+        edgeModel = VesselEdgeModel(blur: (parameters.imagingBlur * parameters.imagingBlur + 0.5).squareRoot())
         let pixels = reduction.width * reduction.height
         level = .allocate(capacity: pixels)
         aligned = .allocate(capacity: pixels)
@@ -127,7 +134,8 @@ public final class VesselMapBuilder {
         difference = .allocate(capacity: pixels)
         let bins = max(parameters.cardiacBins, 1)
         peaks = (0..<bins).map { _ in .allocate(capacity: pixels) }
-        averages = (0..<bins).map { _ in .allocate(capacity: pixels) }
+        squaredWeights = Array(repeating: 0, count: bins)
+        largestWeight = Array(repeating: 0, count: bins)
         maps = (0..<bins).map { _ in .allocate(capacity: geometry.pixelCount) }
         vesselPixelsPerBin = Array(repeating: 0, count: bins)
         framesPerBin = Array(repeating: 0, count: bins)
@@ -140,7 +148,7 @@ public final class VesselMapBuilder {
     }
 
     deinit {
-        for buffer in [level, aligned, mask, difference, scratch, noiseSum] + peaks + averages { buffer.deallocate() }
+        for buffer in [level, aligned, mask, difference, scratch, noiseSum] + peaks { buffer.deallocate() }
         for buffer in maps { buffer.deallocate() }
         stack.deallocate()
         regionLabel.deallocate()
@@ -159,6 +167,8 @@ public final class VesselMapBuilder {
         for index in maps.indices {
             vesselPixelsPerBin[index] = 0
             framesPerBin[index] = 0
+            squaredWeights[index] = 0
+            largestWeight[index] = 0
             peaks[index].update(repeating: 0)
             maps[index].update(repeating: 0)
         }
@@ -292,17 +302,15 @@ public final class VesselMapBuilder {
         return Float(count) / Float(difference.count)
     }
 
-    /// Raises the peak map by the exponential moving average of the contrast frames' subtractions (weight
-    /// `smoothingWeight` for the newest): contrast changes slowly, noise does not.
+    /// Adds the frame's subtraction to the bin's sum, weighted by the contrast the frame shows (its opacified
+    /// share above the mask frames'): the matched filter in time, best where the contrast in a pixel rises and
+    /// falls with the contrast in the field.
     private func raisePeak() {
         framesPerBin[bin] += 1
-        if framesPerBin[bin] == 1 { previous.baseAddress!.update(from: difference.baseAddress!, count: difference.count) }
-        let weight = parameters.smoothingWeight
-        for i in 0..<peak.count {
-            let average = previous[i] + (difference[i] - previous[i]) * weight
-            previous[i] = average
-            if average > peak[i] { peak[i] = average }
-        }
+        let weight = max(lastShare - maskShare, 0)
+        squaredWeights[bin] += weight * weight
+        largestWeight[bin] = max(largestWeight[bin], weight)
+        for i in 0..<peak.count { peak[i] += weight * difference[i] }
     }
 
     /// Zeroes the peak map's connected regions (8-neighbours, peak > 0) smaller than `minimumRegion`.
@@ -351,13 +359,12 @@ public final class VesselMapBuilder {
         return visited
     }
 
-    /// Thresholds the peak map (hysteresis between `weakThreshold` and `vesselThreshold` local σ, above
-    /// `edgeShare` of the local maximum, regions of at least `minimumRegion` pixels) and writes it
+    /// Thresholds the peak map (hysteresis between `weakThreshold` and `vesselThreshold` local σ, inside
+    /// the lumen as the edge model places its border, regions of at least `minimumRegion` pixels) and writes it
     /// at full resolution (bilinear), 0…255 over 1…3 thresholds.
     private func complete() {
         phase = .complete
         let bins = gated ? maps.count : 1
-        let threshold = parameters.vesselThreshold * max(noise, 1e-6)
         // The local noise σ into `level` (free now): the mask frames' squared subtractions averaged over a
         // 31 × 31 box, or the global σ without mask frames.
         if noiseFrames > 0 {
@@ -369,7 +376,7 @@ public final class VesselMapBuilder {
         }
         for index in 0..<bins where framesPerBin[index] > 0 {
             bin = index
-            completeBin(threshold: threshold)
+            completeBin(noise: noise)
         }
         // A phase no contrast frame fell in takes the nearest phase's map.
         for index in 0..<bins where framesPerBin[index] == 0 {
@@ -385,31 +392,28 @@ public final class VesselMapBuilder {
         bin = 0
     }
 
-    /// Thresholds the current bin's peak map into its full-resolution map (`level` holds the local σ).
-    private func completeBin(threshold: Float) {
+    /// Thresholds the current bin's peak map into its full-resolution map (`level` holds the local σ of one
+    /// frame's subtraction, `noise` the global one).
+    private func completeBin(noise: Float) {
         let w = reduction.width, h = reduction.height, factor = Float(reduction.factor)
-        // The local maximum of the peak (separable, ±edgeReach) into `aligned`.
-        let reach = parameters.edgeReach
-        for y in 0..<h {
-            for x in 0..<w {
-                var largest = -Float.greatestFiniteMagnitude
-                for k in max(x - reach, 0)...min(x + reach, w - 1) { largest = max(largest, peak[y * w + k]) }
-                scratch[y * w + x] = largest
-            }
-        }
-        for y in 0..<h {
-            for x in 0..<w {
-                var largest = -Float.greatestFiniteMagnitude
-                for k in max(y - reach, 0)...min(y + reach, h - 1) { largest = max(largest, scratch[k * w + x]) }
-                aligned[y * w + x] = largest
-            }
-        }
-        // Hysteresis: pixels above `weakThreshold` σ (and `edgeShare` of the local maximum) are kept when
-        // connected to pixels above `vesselThreshold` σ: a thin branch continues the vessel it leaves.
+        // The weighted sum Σ wᵢdᵢ becomes the least-squares opacification at the strongest contrast,
+        // (Σ wᵢdᵢ / Σ wᵢ²) · max w; its noise is σ · max w / √(Σ wᵢ²).
+        let squares = max(squaredWeights[bin], 1e-12)
+        let scale = largestWeight[bin] / squares
+        for i in 0..<peak.count { peak[i] *= scale }
+        let noiseScale = max(largestWeight[bin] / squares.squareRoot(), 1e-6)
+        let threshold = parameters.vesselThreshold * max(noise, 1e-6) * noiseScale
+        // The background's level, in local σ: the median over the field, which is mostly background.
+        for i in 0..<peak.count { scratch[i] = peak[i] / level[i] }
+        let background = max(quantile(scratch, 0.5), 0)
+        difference.update(repeating: .nan)
+        // Hysteresis: pixels above `weakThreshold` σ and inside their vessel's lumen are kept when connected
+        // to pixels above `vesselThreshold` σ: a thin branch continues the vessel it leaves.
         regionLabel.update(repeating: 0)
         var top = 0
-        for i in 0..<peak.count where peak[i] >= parameters.edgeShare * aligned[i] && peak[i] > parameters.weakThreshold * level[i] {
-            if peak[i] > parameters.vesselThreshold * level[i] {
+        let weak = parameters.weakThreshold * noiseScale, strong = parameters.vesselThreshold * noiseScale
+        for i in 0..<peak.count where peak[i] > weak * level[i] && insideLumen(i, background: background) {
+            if peak[i] > strong * level[i] {
                 regionLabel[i] = 2
                 stack[top] = Int32(i)
                 top += 1
@@ -442,6 +446,42 @@ public final class VesselMapBuilder {
             }
         }
         vesselPixelsPerBin[bin] = vesselPixels
+    }
+
+    /// Whether level pixel `i` lies inside its vessel's lumen. Its vessel's centre is where steepest ascent
+    /// from `i` leads (at most `edgeReach` steps); the vessel's equivalent width is the opacification summed
+    /// over a disk around the centre, per length of vessel crossing it, over the centre's peak; `i` is inside
+    /// when its peak reaches the share of the centre's at which the edge model puts the lumen's border.
+    /// Opacification counts above the background's peak (`background` local σ; `level` holds σ); `difference`
+    /// caches each centre's edge share (NaN until computed).
+    private func insideLumen(_ i: Int, background: Float) -> Bool {
+        let w = reduction.width, h = reduction.height
+        var centre = i
+        for _ in 0..<parameters.edgeReach {
+            let x = centre % w, y = centre / w
+            var best = centre
+            for ny in max(y - 1, 0)...min(y + 1, h - 1) {
+                for nx in max(x - 1, 0)...min(x + 1, w - 1) where peak[ny * w + nx] > peak[best] { best = ny * w + nx }
+            }
+            if best == centre { break }
+            centre = best
+        }
+        let floor = background * level[centre]
+        let top = peak[centre] - floor
+        guard top > 0 else { return false }
+        if difference[centre].isNaN {
+            let radius = parameters.edgeReach + 1, x = centre % w, y = centre / w
+            var area: Float = 0
+            for dy in max(-radius, -y)...min(radius, h - 1 - y) {
+                let half = Int(Float(radius * radius - dy * dy).squareRoot())
+                let row = (y + dy) * w
+                for dx in max(-half, -x)...min(half, w - 1 - x) {
+                    area += max(peak[row + x + dx] - background * level[row + x + dx], 0)
+                }
+            }
+            difference[centre] = edgeModel.edgeShare(equivalentWidth: area / (2 * Float(radius) * top))
+        }
+        return peak[i] - background * level[i] >= difference[centre] * top
     }
 
     // MARK: - Helpers
