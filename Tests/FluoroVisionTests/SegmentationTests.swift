@@ -139,8 +139,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             print(String(format: "%@ %d² %@ (%d frames): centre-line F1 %.3f (95 %% CI %.3f–%.3f), tip error median %.2f px (95 %% CI %.2f–%.2f)",
                          method.rawValue, size, kind.rawValue, f1.count, meanF1, f1Interval.low, f1Interval.high, tipMedian, tipInterval.low, tipInterval.high))
             #expect(meanF1 >= 0.9, "\(method) \(size)² \(kind): F1 \(meanF1)")
-            // The learned guidewire's tip does not reach the 3 px goal yet (about 3.5–4 px): held to 6 px.
-            let tipLimit: Double = method == .learned && kind == .guidewire ? 6 : 3
+            // The learned guidewire's tip at 1024² misses the 3 px goal on this seed (4.6 px; 2.3 px on six tuning
+            // seeds; see the README): held to 6 px there.
+            let tipLimit: Double = method == .learned && kind == .guidewire && size == 1024 ? 6 : 3
             #expect(tipMedian <= tipLimit, "\(method) \(size)² \(kind): tip error median \(tipMedian) px")
         }
         guard method == .learned else { return }

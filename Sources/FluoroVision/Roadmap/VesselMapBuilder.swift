@@ -212,7 +212,7 @@ public final class VesselMapBuilder {
                 contrastFrames = 1
                 gated = maps.count > 1 && cardiacPhase.isFinite
                 bin = binIndex(cardiacPhase)
-                raisePeak()
+                addToPeak()
             } else {
                 for i in 0..<noiseSum.count { noiseSum[i] += difference[i] * difference[i] }
                 noiseFrames += 1
@@ -226,7 +226,7 @@ public final class VesselMapBuilder {
         case .contrast:
             contrastFrames += 1
             bin = binIndex(cardiacPhase)
-            raisePeak()
+            addToPeak()
             belowInARow = share > maskShare + parameters.contrastShare ? 0 : belowInARow + 1
             if belowInARow >= parameters.washOutFrames || contrastFrames >= parameters.maximumContrastFrames { contrastEnded() }
         case .completing, .complete:
@@ -305,7 +305,7 @@ public final class VesselMapBuilder {
     /// Adds the frame's subtraction to the bin's sum, weighted by the contrast the frame shows (its opacified
     /// share above the mask frames'): the matched filter in time, best where the contrast in a pixel rises and
     /// falls with the contrast in the field.
-    private func raisePeak() {
+    private func addToPeak() {
         framesPerBin[bin] += 1
         let weight = max(lastShare - maskShare, 0)
         squaredWeights[bin] += weight * weight
@@ -452,7 +452,7 @@ public final class VesselMapBuilder {
     /// from `i` leads (at most `edgeReach` steps); the vessel's equivalent width is the opacification summed
     /// over a disk around the centre, per length of vessel crossing it, over the centre's peak; `i` is inside
     /// when its peak reaches the share of the centre's at which the edge model puts the lumen's border.
-    /// Opacification counts above the background's peak (`background` local σ; `level` holds σ); `difference`
+    /// Opacification counts above the background's level (`background` local σ; `level` holds σ); `difference`
     /// caches each centre's edge share (NaN until computed).
     private func insideLumen(_ i: Int, background: Float) -> Bool {
         let w = reduction.width, h = reduction.height

@@ -42,7 +42,8 @@ public struct SegmentationParameters: Sendable {
     /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
     /// tracking: points of the predicted centre line).
     public var seeds = 12
-    /// How far a tip may move along the centre line between frames before tracking holds it back.
+    /// How far a tip may move along the centre line between frames before tracking holds it back (the classic
+    /// path's wire, and both paths' catheter).
     public var maximumTipStep: Float = 8
     /// When tracking, a line that covers less than this share of the predicted centre line means the device
     /// was lost: it is searched for afresh.
@@ -65,7 +66,7 @@ public struct SegmentationParameters: Sendable {
 /// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
 /// temporal tracking: the previous centre line, moved by the motion
 /// estimate, seeds the trace and is preferred over new ridges (ribs, vessel edges), and tips move at most
-/// `maximumTipStep` per frame along the line.
+/// `maximumTipStep` per frame along the line (the learned wire's as far as the network still sees it).
 ///
 /// The guidewire's centre line includes the part inside the catheter (the wire runs through it). All memory is
 /// allocated in `init`; `segment` allocates nothing.
@@ -381,9 +382,10 @@ public final class DeviceSegmenter {
         return (catheterTip, wireEnd)
     }
 
-    /// Tracking. The wire may leave the predicted centre line (moved by the motion, 3 pixels either side) by at
-    /// most `maximumTipStep` along the line, and only over wire-like ridge (a width share like the wire's so far;
-    /// on the learned path, outside what the network takes for a contrast-filled vessel). The catheter's tip, which moves with the anatomy, is smoothed: it goes a
+    /// Tracking. On the classic path the wire may leave the predicted centre line (moved by the motion, 3 pixels
+    /// either side) by at most `maximumTipStep` along the line, and only over wire-like ridge (a width share like
+    /// the wire's so far); on the learned path it goes on as far as the centre-line probability stays above
+    /// `learnedTipProbability`, inside contrast-filled vessels too. The catheter's tip, which moves with the anatomy, is smoothed: it goes a
     /// third of the way from the prediction to the measurement, or stays at the prediction when the measurement is
     /// beyond the step (or, on the learned path, inside a contrast-filled vessel).
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
@@ -425,10 +427,13 @@ public final class DeviceSegmenter {
             for k in (split + 1)...anchor { wireRatio += widthShare(k) }
             wireRatio /= Float(anchor - split)
             var k = anchor + 1
-            let reach = anchor + Int(limit.rounded(.up))
+            // The network's centre-line probability answers to devices only, so the learned wire may go on as far
+            // as it stays above the tip's probability; the ridge filter also answers to vessels, so the classic
+            // wire moves at most `maximumTipStep`, over ridge as narrow as the wire's so far.
+            let reach = network != nil ? end : anchor + Int(limit.rounded(.up))
             func wireLike(_ k: Int) -> Bool {
-                guard let network else { return widthShare(k) < wireRatio + parameters.vesselWidening }
-                return network.vesselProbability(at: Int(best[k])) < 0.9
+                guard network != nil else { return widthShare(k) < wireRatio + parameters.vesselWidening }
+                return evidence.response[Int(best[k])] >= parameters.learnedTipProbability
             }
             while k < end, k <= reach, wireLike(k) { k += 1 }
             end = k
