@@ -423,19 +423,20 @@ public final class DeviceSegmenter {
             }
         }
         if anchor > split {
-            var wireRatio: Float = 0
-            for k in (split + 1)...anchor { wireRatio += widthShare(k) }
-            wireRatio /= Float(anchor - split)
             var k = anchor + 1
-            // The network's centre-line probability answers to devices only, so the learned wire may go on as far
-            // as it stays above the tip's probability; the ridge filter also answers to vessels, so the classic
-            // wire moves at most `maximumTipStep`, over ridge as narrow as the wire's so far.
-            let reach = network != nil ? end : anchor + Int(limit.rounded(.up))
-            func wireLike(_ k: Int) -> Bool {
-                guard network != nil else { return widthShare(k) < wireRatio + parameters.vesselWidening }
-                return evidence.response[Int(best[k])] >= parameters.learnedTipProbability
+            if network != nil {
+                // The network's centre-line probability answers to devices only: the learned wire goes on as far
+                // as it stays at the tip's probability.
+                while k < end, evidence.response[Int(best[k])] >= parameters.learnedTipProbability { k += 1 }
+            } else {
+                // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep`, over
+                // ridge as narrow as the wire's so far.
+                var wireRatio: Float = 0
+                for j in (split + 1)...anchor { wireRatio += widthShare(j) }
+                wireRatio /= Float(anchor - split)
+                let reach = anchor + Int(limit.rounded(.up))
+                while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
             }
-            while k < end, k <= reach, wireLike(k) { k += 1 }
             end = k
         }
         return (end, split)
