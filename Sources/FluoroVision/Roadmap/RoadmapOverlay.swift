@@ -145,8 +145,11 @@ public final class RoadmapOverlay: Stage {
                 builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase)
             }
             if builder.phase == .completing, let (thread, work) = completer {
+                // From here the builder is the helper's until it is idle: not even its phase is read.
                 thread.start(work, part: 0, range: 0..<1)
                 completing = true
+                roadmap.state = .building
+                return
             }
             if builder.phase != .complete {
                 roadmap.state = .building

@@ -363,7 +363,6 @@ public final class VesselMapBuilder {
     /// the lumen as the edge model places its border, regions of at least `minimumRegion` pixels) and writes it
     /// at full resolution (bilinear), 0…255 over 1…3 thresholds.
     private func complete() {
-        phase = .complete
         let bins = gated ? maps.count : 1
         // The local noise σ into `level` (free now): the mask frames' squared subtractions averaged over a
         // 31 × 31 box, or the global σ without mask frames.
@@ -390,6 +389,7 @@ public final class VesselMapBuilder {
             }
         }
         bin = 0
+        phase = .complete
     }
 
     /// Thresholds the current bin's peak map into its full-resolution map (`level` holds the local σ of one
