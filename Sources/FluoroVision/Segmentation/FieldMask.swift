@@ -9,6 +9,8 @@ final class FieldMask {
     let margin: Int
     /// 1 inside the field (away from its edge), 0 elsewhere.
     let inside: UnsafeMutableBufferPointer<UInt8>
+    /// Pixels above this (−log intensity) are outside the field; infinity when nothing is.
+    private(set) var outsideThreshold = Float.infinity
     private let dilated: UnsafeMutableBufferPointer<UInt8>
     private let columnSums: UnsafeMutableBufferPointer<Int32>
     private let histogram: UnsafeMutableBufferPointer<Int32>
@@ -58,8 +60,10 @@ final class FieldMask {
         }
         guard outside > 0 else {
             inside.update(repeating: 1)
+            outsideThreshold = .infinity
             return false
         }
+        outsideThreshold = threshold
         for y in 0..<h {
             let row = inside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
             var sum = 0

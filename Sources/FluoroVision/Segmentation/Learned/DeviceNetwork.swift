@@ -85,10 +85,11 @@ final class DeviceNetwork: LineEvidence {
         response.deallocate()
     }
 
-    /// Runs the network on the working level `level` (`width` × `height`, row-major): fills `response`, and
-    /// `catheterProbability(at:)` answers for this level until the next run.
-    func run(_ level: UnsafePointer<Float>) {
-        normalise(level)
+    /// Runs the network on the working level `level` (`width` × `height`, row-major) whose exposed field is `field`
+    /// (updated for this level): fills `response`, and `catheterProbability(at:)` answers for this level until the
+    /// next run.
+    func run(_ level: UnsafePointer<Float>, field: FieldMask) {
+        normalise(level, field: field)
         logits(of: input)
         // Most of the image is far from any device: its logits are very negative and need no exp.
         let floor: Float = -4
@@ -195,25 +196,31 @@ final class DeviceNetwork: LineEvidence {
         }
     }
 
-    /// The covered region of `level`, minus its mean, over its standard deviation, into `input`.
-    private func normalise(_ level: UnsafePointer<Float>) {
-        var sum: Double = 0, squares: Double = 0
+    /// The covered region of `level`, minus the exposed field's mean, over its standard deviation, into `input`;
+    /// pixels outside the field (collimator blades, shutters) become 0, the field's mean. A clinical run's black
+    /// surround would otherwise dominate the statistics and squash the anatomy's contrast several times over.
+    private func normalise(_ level: UnsafePointer<Float>, field: FieldMask) {
+        var sum: Double = 0, squares: Double = 0, count = 0
         for y in 0..<coveredHeight {
-            var rowSum: Float = 0, rowSquares: Float = 0
-            for x in 0..<coveredWidth {
+            var rowSum: Float = 0, rowSquares: Float = 0, rowCount = 0
+            for x in 0..<coveredWidth where field.inside[y * width + x] != 0 {
                 let v = level[y * width + x]
                 rowSum += v
                 rowSquares += v * v
+                rowCount += 1
             }
             sum += Double(rowSum)
             squares += Double(rowSquares)
+            count += rowCount
         }
-        let count = Double(coveredWidth * coveredHeight)
-        let mean = sum / count
-        let deviation = max((squares / count - mean * mean).squareRoot(), 1e-6)
-        let offset = Float(mean), scale = Float(1 / deviation)
+        let mean = sum / Double(max(count, 1))
+        let deviation = max((squares / Double(max(count, 1)) - mean * mean).squareRoot(), 1e-6)
+        let offset = Float(mean), scale = Float(1 / deviation), outside = field.outsideThreshold
         for y in 0..<coveredHeight {
-            for x in 0..<coveredWidth { input.data[y * coveredWidth + x] = (level[y * width + x] - offset) * scale }
+            for x in 0..<coveredWidth {
+                let v = level[y * width + x]
+                input.data[y * coveredWidth + x] = v > outside ? 0 : (v - offset) * scale
+            }
         }
     }
 
