@@ -21,6 +21,10 @@ struct SyntheticOptions: ParsableArguments {
     var contrast = "30:45:75"
     @Option(help: "A table move as FRAME:DX:DY (pixels), e.g. 40:25:-10.")
     var tableJump: String?
+    @Option(help: "intervention (a guidewire through a catheter in the vessel) or diagnostic (a contrast-filled catheter at the vessel's ostium, no guidewire).")
+    var procedure = "intervention"
+    @Option(help: "A collimated field as SHAPE:RADIUS, SHAPE circle or octagon, RADIUS a share of half the frame (e.g. octagon:0.95).")
+    var collimator: String?
 
     func parameters() throws -> SyntheticParameters {
         var parameters = SyntheticParameters()
@@ -43,6 +47,18 @@ struct SyntheticOptions: ParsableArguments {
                 throw ValidationError("--table-jump takes FRAME:DX:DY, got '\(tableJump)'")
             }
             parameters.tableJump = .init(frame: frame, dx: dx, dy: dy)
+        }
+        guard let procedure = SyntheticParameters.Procedure(rawValue: procedure) else {
+            throw ValidationError("--procedure takes intervention or diagnostic, got '\(procedure)'")
+        }
+        parameters.procedure = procedure
+        if let collimator {
+            let parts = collimator.split(separator: ":")
+            guard parts.count == 2, let shape = SyntheticParameters.Collimator.Shape(rawValue: String(parts[0])),
+                  let radius = Double(parts[1]) else {
+                throw ValidationError("--collimator takes SHAPE:RADIUS with SHAPE circle or octagon, got '\(collimator)'")
+            }
+            parameters.collimator = .init(shape: shape, radius: radius)
         }
         try parameters.validate()
         return parameters

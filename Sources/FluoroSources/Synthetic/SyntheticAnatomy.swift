@@ -43,7 +43,9 @@ final class SyntheticAnatomy: @unchecked Sendable {
                              scale: scale, random: &random)
         var trunkPath = Polyline(), segments: [VesselSegment] = []
         Self.growVesselTree(into: vesselPathLength.baseAddress!, side: mapSize, margin: margin, frameSize: size,
-                            scale: scale, random: &random, trunk: &trunkPath, segments: &segments)
+                            scale: scale,
+                            startingAt: parameters.procedure == .diagnostic ? SyntheticParameters.catheterShare : 0,
+                            random: &random, trunk: &trunkPath, segments: &segments)
         trunk = trunkPath
         vesselSegments = segments
     }
@@ -156,18 +158,21 @@ final class SyntheticAnatomy: @unchecked Sendable {
     }
 
     /// Grows a coronary-like tree from the top left of the frame and draws it; the trunk is returned in
-    /// reference-frame coordinates.
+    /// reference-frame coordinates. With `startingAt` > 0 (a diagnostic injection) the tree is drawn only from
+    /// that share of the trunk's length on (the catheter's tip): the trunk before it and the branches leaving it
+    /// there are grown (the random choices stay those of the full tree) but hold no contrast.
     private static func growVesselTree(into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
-                                       scale: Double, random: inout RandomGenerator, trunk: inout Polyline,
-                                       segments: inout [VesselSegment]) {
+                                       scale: Double, startingAt share: Double, random: inout RandomGenerator,
+                                       trunk: inout Polyline, segments: inout [VesselSegment]) {
         let size = Double(frameSize), m = Double(margin)
-        let rasterizer = TubeRasterizer(width: side, height: side)
-        struct Branch { var x, y, angle, radius, length: Double; var depth: Int }
+        /// `trunkArc`: arc length along the trunk where the branch (or its ancestor) leaves it.
+        struct Branch { var x, y, angle, radius, length, trunkArc: Double; var depth: Int }
         var pending = [Branch(x: m + size * random.uniform(0.12...0.22), y: m - 4 * scale,
                               angle: Double.pi / 2 - random.uniform(0.25...0.45), radius: 4.5 * scale,
-                              length: size * 1.05, depth: 0)]
+                              length: size * 1.05, trunkArc: 0, depth: 0)]
         let step = 2 * scale
         var isTrunk = true
+        var grown: [(segment: VesselSegment, trunkArc: Double)] = []
         while let branch = pending.popLast() {
             var x = branch.x, y = branch.y, angle = branch.angle
             var curvature = random.uniform(-0.012...0.012) / scale
@@ -185,10 +190,9 @@ final class SyntheticAnatomy: @unchecked Sendable {
                 curvature = min(max(curvature, -0.02 / scale), 0.02 / scale)
                 angle += curvature * step
                 let nx = x + step * cos(angle), ny = y + step * sin(angle)
-                rasterizer.drawSegment(from: (x, y), to: (nx, ny),
-                                       profile: .cylinder(radius: radius, attenuation: 1), into: map)
-                segments.append(VesselSegment(from: (x, y), to: (nx, ny), radius: radius))
                 if isTrunk { trunk.append(x: x - m, y: y - m) }
+                grown.append((VesselSegment(from: (x, y), to: (nx, ny), radius: radius),
+                               isTrunk ? trunk.length : branch.trunkArc))
                 x = nx
                 y = ny
                 if nx < -20 || ny < -20 || nx > Double(side) + 20 || ny > Double(side) + 20 { break }
@@ -196,12 +200,20 @@ final class SyntheticAnatomy: @unchecked Sendable {
                     let turn = random.uniform(0...1) < 0.5 ? -1.0 : 1.0
                     pending.append(Branch(x: x, y: y, angle: angle + turn * random.uniform(0.45...0.9),
                                           radius: max(radius * 0.62, 1.2 * scale),
-                                          length: branch.length * random.uniform(0.3...0.5), depth: branch.depth + 1))
+                                          length: branch.length * random.uniform(0.3...0.5),
+                                          trunkArc: isTrunk ? trunk.length : branch.trunkArc, depth: branch.depth + 1))
                     nextBranch += Int(random.uniform(30...70))
                 }
             }
             if isTrunk { trunk.append(x: x - m, y: y - m) }
             isTrunk = false
+        }
+        let rasterizer = TubeRasterizer(width: side, height: side)
+        let start = share * trunk.length
+        for (segment, trunkArc) in grown where share == 0 || trunkArc >= start {
+            rasterizer.drawSegment(from: segment.from, to: segment.to,
+                                   profile: .cylinder(radius: segment.radius, attenuation: 1), into: map)
+            segments.append(segment)
         }
     }
 }

@@ -26,13 +26,41 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
     public var tableJump: TableJump?
     /// Standard deviation of the detector blur, in pixels.
     public var detectorBlur: Double = 0.7
+    /// What the run shows: a guidewire advanced through a catheter in the vessel (an intervention), or a
+    /// diagnostic injection.
+    public var procedure = Procedure.intervention
+    /// The collimator's exposed field; nil: the whole detector is exposed.
+    public var collimator: Collimator?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case size, frameCount = "frame_count", frameRate = "frame_rate", seed, dose, bitsStored = "bits_stored"
         case respiratoryAmplitude = "respiratory_amplitude", cardiacAmplitude = "cardiac_amplitude", contrast
-        case tableJump = "table_jump", detectorBlur = "detector_blur"
+        case tableJump = "table_jump", detectorBlur = "detector_blur", procedure, collimator
+    }
+
+    /// The devices in view.
+    public enum Procedure: String, Sendable, Codable, CaseIterable {
+        /// A guidewire, advancing and retracting, runs through a catheter that lies inside the main vessel.
+        case intervention
+        /// A catheter filled with contrast sits at the main vessel's ostium, with no guidewire; the vessel tree
+        /// starts at its tip (contrast is injected through it), so the catheter runs through unopacified tissue.
+        case diagnostic
+    }
+
+    /// A collimated field: a circle or an octagon (the two common iris shapes) around the frame's centre. Outside
+    /// it the lead blades let through `leakage` of the X-rays; the edge is soft over a few pixels (the focal
+    /// spot's penumbra).
+    public struct Collimator: Sendable, Codable, Equatable {
+        public enum Shape: String, Sendable, Codable, CaseIterable { case circle, octagon }
+        public var shape: Shape
+        /// Radius (circle) or half the distance between opposite sides (octagon), as a share of half the frame
+        /// side: below 1 the whole field is in the frame; above, its edge is cut by the frame.
+        public var radius: Double
+        /// Share of the X-rays that pass the blades.
+        public var leakage: Double = 0.004
+        public init(shape: Shape, radius: Double) { self.shape = shape; self.radius = radius }
     }
 
     /// Frame window of a contrast injection.
@@ -63,6 +91,14 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
             throw FluoroError.invalidArgument("contrast window needs start <= peak < washed_out")
         }
         guard detectorBlur >= 0, detectorBlur <= 3 else { throw FluoroError.invalidArgument("detector blur must be in 0...3 px") }
+        if let collimator {
+            guard (0.3...1.5).contains(collimator.radius) else {
+                throw FluoroError.invalidArgument("collimator radius \(collimator.radius) is outside 0.3...1.5 (a share of half the frame)")
+            }
+            guard (0...0.5).contains(collimator.leakage) else {
+                throw FluoroError.invalidArgument("collimator leakage \(collimator.leakage) is outside 0...0.5")
+            }
+        }
     }
 
     /// Pixel lengths scale with the frame size relative to 512².
@@ -94,6 +130,9 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
         let decay = Double(window.washedOut - window.peak) / 4
         return exp(-Double(index - window.peak) / decay)
     }
+
+    /// Share of the main vessel's length that the catheter covers, from where the vessel enters the frame.
+    static let catheterShare = 0.33
 
     /// Largest shift the run can reach, for the margin of the precomputed anatomy.
     var maximumShift: Double {

@@ -5,7 +5,9 @@ import FluoroCore
 /// Each frame is a projection through Beer–Lambert attenuation: the precomputed anatomy (soft tissue,
 /// lungs, heart, ribs, spine, texture) and the vessel tree filled with contrast by the run's injection
 /// curve, both shifted by the cardiac and respiratory motion (bilinear, sub-pixel), plus a guidewire and a
-/// catheter along the main vessel (the wire advances and retracts). The transmitted intensity is blurred by
+/// catheter along the main vessel (the wire advances and retracts; in a diagnostic injection the catheter is
+/// filled with contrast, there is no wire, and the vessel tree starts at the catheter's tip). A collimator, when
+/// set, leaves only its field exposed. The transmitted intensity is blurred by
 /// the detector, then quantum noise (Poisson, normal approximation above 20 quanta) is drawn at the run's
 /// dose and the counts are scaled to `bitsStored` bits. Frame `i` depends only on the parameters and `i`.
 public final class SyntheticSource: FrameSource {
@@ -19,6 +21,8 @@ public final class SyntheticSource: FrameSource {
     private let attenuation: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableBufferPointer<Float>
     private let blurKernel: [Float]
+    /// Share of the X-rays the collimator lets through at each pixel; nil without a collimator.
+    private let exposure: [Float]?
     private var nextIndex = 0
 
     /// Builds the run's anatomy (a few hundred milliseconds at 1024²).
@@ -31,6 +35,7 @@ public final class SyntheticSource: FrameSource {
         attenuation = .allocate(capacity: geometry.pixelCount)
         scratch = .allocate(capacity: geometry.pixelCount)
         blurKernel = Self.gaussianKernel(sigma: parameters.detectorBlur)
+        exposure = parameters.collimator.map { Self.exposure(of: $0, size: parameters.size, scale: parameters.scale) }
         _ = NormalTable.values.count
     }
 
@@ -77,7 +82,7 @@ public final class SyntheticSource: FrameSource {
         let radii = deviceRadii
         return SyntheticFrameTruth(index: index, time: Double(index) / parameters.frameRate, dx: shift.dx, dy: shift.dy,
                                    contrast: parameters.contrastLevel(atFrame: index),
-                                   guidewire: device(length: wireLength, radius: radii.wire),
+                                   guidewire: wireLength.map { device(length: $0, radius: radii.wire) },
                                    catheter: device(length: catheterLength, radius: radii.catheter))
     }
 
@@ -95,12 +100,34 @@ public final class SyntheticSource: FrameSource {
         (max(0.6 * parameters.scale, 0.6), max(2.8 * parameters.scale, 1.5))
     }
 
-    /// Arc lengths along the trunk covered by the guidewire (advancing and retracting over 6 s) and the catheter.
-    private func deviceLengths(atFrame index: Int) -> (wire: Double, catheter: Double) {
+    /// Arc lengths along the trunk covered by the guidewire (advancing and retracting over 6 s; nil when there is
+    /// none) and the catheter.
+    private func deviceLengths(atFrame index: Int) -> (wire: Double?, catheter: Double) {
         let trunk = anatomy.trunk.length
+        let catheter = SyntheticParameters.catheterShare * trunk
+        guard parameters.procedure == .intervention else { return (nil, catheter) }
         let t = Double(index) / parameters.frameRate
-        let wire = trunk * (0.5 + 0.3 * (0.5 - 0.5 * cos(2 * Double.pi * t / 6)))
-        return (wire, 0.33 * trunk)
+        return (trunk * (0.5 + 0.3 * (0.5 - 0.5 * cos(2 * Double.pi * t / 6))), catheter)
+    }
+
+    /// The collimator's transmission per pixel: 1 inside the field, `leakage` behind the blades, a linear
+    /// penumbra 1.5 px wide (at 512²) across the edge. The octagon's distance is that to the nearest of its sides.
+    private static func exposure(of collimator: SyntheticParameters.Collimator, size: Int, scale: Double) -> [Float] {
+        let centre = Double(size - 1) / 2, reach = collimator.radius * Double(size) / 2, penumbra = 1.5 * scale
+        var map = [Float](repeating: 1, count: size * size)
+        for y in 0..<size {
+            let v = abs(Double(y) - centre)
+            for x in 0..<size {
+                let u = abs(Double(x) - centre)
+                let distance = switch collimator.shape {
+                case .circle: (u * u + v * v).squareRoot()
+                case .octagon: max(u, v, (u + v) / 2.squareRoot())
+                }
+                let open = min(max((reach - distance) / penumbra + 0.5, 0), 1)
+                map[y * size + x] = Float(collimator.leakage + (1 - collimator.leakage) * open)
+            }
+        }
+        return map
     }
 
     private func render(frameIndex index: Int, into output: UnsafeMutableBufferPointer<UInt16>) {
@@ -116,10 +143,15 @@ public final class SyntheticSource: FrameSource {
         let rasterizer = TubeRasterizer(width: size, height: size)
         let (wireLength, catheterLength) = deviceLengths(atFrame: index)
         let radii = deviceRadii
+        // A diagnostic catheter's lumen is full of contrast: iodine at full opacification on top of its wall.
+        let catheterAttenuation = 0.25 / radii.catheter
+            + (parameters.procedure == .diagnostic ? anatomy.iodineAttenuation : 0)
         rasterizer.drawPath(anatomy.trunk, from: 0, to: catheterLength, offset: (shift.dx, shift.dy),
-                            profile: .cylinder(radius: radii.catheter, attenuation: 0.25 / radii.catheter), into: mu)
-        rasterizer.drawPath(anatomy.trunk, from: 0, to: wireLength, offset: (shift.dx, shift.dy),
-                            profile: .gaussian(sigma: radii.wire, peak: 0.45), into: transmitted)
+                            profile: .cylinder(radius: radii.catheter, attenuation: catheterAttenuation), into: mu)
+        if let wireLength {
+            rasterizer.drawPath(anatomy.trunk, from: 0, to: wireLength, offset: (shift.dx, shift.dy),
+                                profile: .gaussian(sigma: radii.wire, peak: 0.45), into: transmitted)
+        }
 
         // Anatomy, shifted with constant bilinear weights, then Beer–Lambert.
         let sourceX = Double(anatomy.margin) - shift.dx, sourceY = Double(anatomy.margin) - shift.dy
@@ -138,6 +170,10 @@ public final class SyntheticSource: FrameSource {
                     + w10 * vessels[bottom + x] + w11 * vessels[bottom + x + 1]
                 transmitted[row + x] = expf(-(b + contrast * v + mu[row + x] + transmitted[row + x]))
             }
+        }
+
+        if let exposure {
+            for i in 0..<geometry.pixelCount { transmitted[i] *= exposure[i] }
         }
 
         // Detector blur (separable Gaussian): transmitted → mu (horizontal) → transmitted (vertical).

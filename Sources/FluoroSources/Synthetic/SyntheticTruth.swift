@@ -19,7 +19,8 @@ public struct SyntheticFrameTruth: Sendable, Codable, Equatable {
     public var dy: Double
     /// Contrast opacification, 0 (none) to 1 (peak).
     public var contrast: Double
-    public var guidewire: Device
+    /// Nil when the run has no guidewire (a diagnostic injection).
+    public var guidewire: Device?
     public var catheter: Device
 }
 
