@@ -106,7 +106,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
         segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
         let truth = source.truth(forFrame: frame.index)
-        for (trace, device) in [(frame.annotations.guidewire, truth.guidewire), (frame.annotations.catheter, truth.catheter)] {
+        for (trace, device) in [(frame.annotations.guidewire, try #require(truth.guidewire)), (frame.annotations.catheter, truth.catheter)] {
             run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline).f1)
             let tipError = trace.tip.map { Double((($0.x - device.tip.x) * ($0.x - device.tip.x) + ($0.y - device.tip.y) * ($0.y - device.tip.y)).squareRoot()) }
             run.tipError[trace.kind, default: []].append(tipError ?? .infinity)
