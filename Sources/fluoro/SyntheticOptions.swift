@@ -23,6 +23,10 @@ struct SyntheticOptions: ParsableArguments {
     var tableJump: String?
     @Option(help: "intervention (a guidewire through a catheter in the vessel) or diagnostic (a contrast-filled catheter at the vessel's ostium, no guidewire).")
     var procedure = "intervention"
+    @Option(help: "The catheter's radius in pixels at 512² (scaled with the size).")
+    var catheterRadius = 2.8
+    @Option(help: "Attenuation of the catheter's wall along its centre line (ln of the intensity drop).")
+    var catheterWall = 0.5
     @Option(help: "A collimated field as SHAPE:RADIUS, SHAPE circle or octagon, RADIUS a share of half the frame (e.g. octagon:0.95).")
     var collimator: String?
 
@@ -52,6 +56,8 @@ struct SyntheticOptions: ParsableArguments {
             throw ValidationError("--procedure takes intervention or diagnostic, got '\(procedure)'")
         }
         parameters.procedure = procedure
+        parameters.catheterRadius = catheterRadius
+        parameters.catheterWall = catheterWall
         if let collimator {
             let parts = collimator.split(separator: ":")
             guard parts.count == 2, let shape = SyntheticParameters.Collimator.Shape(rawValue: String(parts[0])),

@@ -31,6 +31,11 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
     public var procedure = Procedure.intervention
     /// The collimator's exposed field; nil: the whole detector is exposed.
     public var collimator: Collimator?
+    /// The catheter's radius in pixels at 512² (scaled with the size; at least 1.5 px).
+    public var catheterRadius: Double = 2.8
+    /// Attenuation of the catheter's wall along its centre line (ln of the intensity drop; a diagnostic catheter's
+    /// contrast adds to it).
+    public var catheterWall: Double = 0.5
 
     public init() {}
 
@@ -38,14 +43,16 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
         case size, frameCount = "frame_count", frameRate = "frame_rate", seed, dose, bitsStored = "bits_stored"
         case respiratoryAmplitude = "respiratory_amplitude", cardiacAmplitude = "cardiac_amplitude", contrast
         case tableJump = "table_jump", detectorBlur = "detector_blur", procedure, collimator
+        case catheterRadius = "catheter_radius", catheterWall = "catheter_wall"
     }
 
     /// The devices in view.
     public enum Procedure: String, Sendable, Codable, CaseIterable {
         /// A guidewire, advancing and retracting, runs through a catheter that lies inside the main vessel.
         case intervention
-        /// A catheter filled with contrast sits at the main vessel's ostium, with no guidewire; the vessel tree
-        /// starts at its tip (contrast is injected through it), so the catheter runs through unopacified tissue.
+        /// A catheter sits at the main vessel's ostium, with no guidewire; the vessel tree starts at its tip, and
+        /// contrast is injected through it (its lumen fills as the vessels do), so the catheter runs through
+        /// unopacified tissue.
         case diagnostic
     }
 
@@ -91,6 +98,8 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
             throw FluoroError.invalidArgument("contrast window needs start <= peak < washed_out")
         }
         guard detectorBlur >= 0, detectorBlur <= 3 else { throw FluoroError.invalidArgument("detector blur must be in 0...3 px") }
+        guard (0.5...8).contains(catheterRadius) else { throw FluoroError.invalidArgument("catheter radius \(catheterRadius) is outside 0.5...8 px") }
+        guard (0...3).contains(catheterWall) else { throw FluoroError.invalidArgument("catheter wall attenuation \(catheterWall) is outside 0...3") }
         if let collimator {
             guard (0.3...1.5).contains(collimator.radius) else {
                 throw FluoroError.invalidArgument("collimator radius \(collimator.radius) is outside 0.3...1.5 (a share of half the frame)")

@@ -5,8 +5,8 @@ import FluoroCore
 /// Each frame is a projection through Beer–Lambert attenuation: the precomputed anatomy (soft tissue,
 /// lungs, heart, ribs, spine, texture) and the vessel tree filled with contrast by the run's injection
 /// curve, both shifted by the cardiac and respiratory motion (bilinear, sub-pixel), plus a guidewire and a
-/// catheter along the main vessel (the wire advances and retracts; in a diagnostic injection the catheter is
-/// filled with contrast, there is no wire, and the vessel tree starts at the catheter's tip). A collimator, when
+/// catheter along the main vessel (the wire advances and retracts; in a diagnostic injection there is no wire,
+/// the vessel tree starts at the catheter's tip, and the catheter fills with contrast as the vessels do). A collimator, when
 /// set, leaves only its field exposed. The transmitted intensity is blurred by
 /// the detector, then quantum noise (Poisson, normal approximation above 20 quanta) is drawn at the run's
 /// dose and the counts are scaled to `bitsStored` bits. Frame `i` depends only on the parameters and `i`.
@@ -97,7 +97,7 @@ public final class SyntheticSource: FrameSource {
 
     /// Device sizes scale with the frame, but never below what a (binned) detector pixel still shows.
     private var deviceRadii: (wire: Double, catheter: Double) {
-        (max(0.6 * parameters.scale, 0.6), max(2.8 * parameters.scale, 1.5))
+        (max(0.6 * parameters.scale, 0.6), max(parameters.catheterRadius * parameters.scale, 1.5))
     }
 
     /// Arc lengths along the trunk covered by the guidewire (advancing and retracting over 6 s; nil when there is
@@ -143,9 +143,9 @@ public final class SyntheticSource: FrameSource {
         let rasterizer = TubeRasterizer(width: size, height: size)
         let (wireLength, catheterLength) = deviceLengths(atFrame: index)
         let radii = deviceRadii
-        // A diagnostic catheter's lumen is full of contrast: iodine at full opacification on top of its wall.
-        let catheterAttenuation = 0.25 / radii.catheter
-            + (parameters.procedure == .diagnostic ? anatomy.iodineAttenuation : 0)
+        // Contrast is injected through a diagnostic catheter: its lumen holds iodine as the vessels do.
+        let catheterAttenuation = parameters.catheterWall / (2 * radii.catheter)
+            + (parameters.procedure == .diagnostic ? Double(contrast) : 0)
         rasterizer.drawPath(anatomy.trunk, from: 0, to: catheterLength, offset: (shift.dx, shift.dy),
                             profile: .cylinder(radius: radii.catheter, attenuation: catheterAttenuation), into: mu)
         if let wireLength {
