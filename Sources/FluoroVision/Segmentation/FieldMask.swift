@@ -1,7 +1,8 @@
 /// The exposed field of a frame: collimator blades and shutters leave regions far darker than the anatomy, and
 /// their edges are the strongest "ridges" in the image. A pixel of the log-domain image is outside the field
-/// when it attenuates `ln 8` more than the frame's median (an eighth of the median intensity or less); the mask
-/// also drops everything within `margin` pixels of the outside. Allocates in `init` only.
+/// when it attenuates `ln 8` more than the frame's median (an eighth of the median intensity or less) and lies in
+/// a 3 × 3 block of such pixels (a morphological opening: a lone pixel that dark is quantum noise at a low dose,
+/// not a blade); the mask also drops everything within `margin` pixels of the outside. Allocates in `init` only.
 final class FieldMask {
     let width: Int
     let height: Int
@@ -9,8 +10,8 @@ final class FieldMask {
     let margin: Int
     /// 1 inside the field (away from its edge), 0 elsewhere.
     let inside: UnsafeMutableBufferPointer<UInt8>
-    /// Pixels above this (−log intensity) are outside the field; infinity when nothing is.
-    private(set) var outsideThreshold = Float.infinity
+    /// 1 behind the collimator (outside the field, margin not included), 0 elsewhere.
+    let outside: UnsafeMutableBufferPointer<UInt8>
     private let dilated: UnsafeMutableBufferPointer<UInt8>
     private let columnSums: UnsafeMutableBufferPointer<Int32>
     private let histogram: UnsafeMutableBufferPointer<Int32>
@@ -22,6 +23,7 @@ final class FieldMask {
         self.height = height
         self.margin = margin
         inside = .allocate(capacity: width * height)
+        outside = .allocate(capacity: width * height)
         dilated = .allocate(capacity: width * height)
         columnSums = .allocate(capacity: width)
         histogram = .allocate(capacity: Self.bins)
@@ -29,6 +31,7 @@ final class FieldMask {
 
     deinit {
         inside.deallocate()
+        outside.deallocate()
         dilated.deallocate()
         columnSums.deallocate()
         histogram.deallocate()
@@ -51,21 +54,55 @@ final class FieldMask {
             medianBin += 1
         }
         let threshold = (Float(medianBin) + 0.5) * Self.binWidth + Float(log(8.0))
-        // The outside indicator (in `inside` for now), dilated along rows into `dilated`...
-        var outside = 0
+        // Dark pixels (in `inside` for now), eroded by their 3 × 3 neighbourhood (along rows into `dilated`, then
+        // along columns) into `outside`; beyond the frame's border counts as dark (blades reach it)...
+        var dark = 0
         for i in 0..<pixels {
-            let dark: UInt8 = image[i] > threshold ? 1 : 0
-            inside[i] = dark
-            outside &+= Int(dark)
+            let isDark: UInt8 = image[i] > threshold ? 1 : 0
+            inside[i] = isDark
+            dark &+= Int(isDark)
         }
-        guard outside > 0 else {
+        guard dark > 0 else {
             inside.update(repeating: 1)
-            outsideThreshold = .infinity
+            outside.update(repeating: 0)
             return false
         }
-        outsideThreshold = threshold
         for y in 0..<h {
             let row = inside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
+            target[0] = row[0] & row[min(1, w - 1)]
+            for x in 1..<max(w - 1, 1) { target[x] = row[x - 1] & row[x] & row[x + 1] }
+            target[w - 1] = row[max(w - 2, 0)] & row[w - 1]
+        }
+        var outsideCount = 0
+        for y in 0..<h {
+            let above = dilated.baseAddress! + max(y - 1, 0) * w, centre = dilated.baseAddress! + y * w
+            let below = dilated.baseAddress! + min(y + 1, h - 1) * w, target = outside.baseAddress! + y * w
+            for x in 0..<w {
+                let value = above[x] & centre[x] & below[x]
+                target[x] = value
+                outsideCount &+= Int(value)
+            }
+        }
+        guard outsideCount > 0 else {
+            inside.update(repeating: 1)
+            return false
+        }
+        // ...and dilated back (the dark pixels within 3 × 3 of what is left: an opening keeps the blades' edges)...
+        for y in 0..<h {
+            let row = outside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
+            target[0] = row[0] | row[min(1, w - 1)]
+            for x in 1..<max(w - 1, 1) { target[x] = row[x - 1] | row[x] | row[x + 1] }
+            target[w - 1] = row[max(w - 2, 0)] | row[w - 1]
+        }
+        for y in 0..<h {
+            let above = dilated.baseAddress! + max(y - 1, 0) * w, centre = dilated.baseAddress! + y * w
+            let below = dilated.baseAddress! + min(y + 1, h - 1) * w
+            let dark = inside.baseAddress! + y * w, target = outside.baseAddress! + y * w
+            for x in 0..<w { target[x] = (above[x] | centre[x] | below[x]) & dark[x] }
+        }
+        // ...dilated along rows into `dilated`...
+        for y in 0..<h {
+            let row = outside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
             var sum = 0
             for x in 0..<min(m, w) { sum += Int(row[x]) }
             for x in 0..<w {

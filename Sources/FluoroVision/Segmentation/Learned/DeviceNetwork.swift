@@ -215,11 +215,11 @@ final class DeviceNetwork: LineEvidence {
         }
         let mean = sum / Double(max(count, 1))
         let deviation = max((squares / Double(max(count, 1)) - mean * mean).squareRoot(), 1e-6)
-        let offset = Float(mean), scale = Float(1 / deviation), outside = field.outsideThreshold
+        let offset = Float(mean), scale = Float(1 / deviation)
         for y in 0..<coveredHeight {
             for x in 0..<coveredWidth {
-                let v = level[y * width + x]
-                input.data[y * coveredWidth + x] = v > outside ? 0 : (v - offset) * scale
+                let i = y * width + x
+                input.data[y * coveredWidth + x] = field.outside[i] != 0 ? 0 : (level[i] - offset) * scale
             }
         }
     }
