@@ -6,15 +6,17 @@ cores here). Reproduce the committed weights with:
 
     python3 -m venv .venv-train && .venv-train/bin/pip install torch==2.13.0+cpu numpy
     swift build -c release --product fluoro
-    .venv-train/bin/python tools/train_device_net.py
+    .venv-train/bin/python tools/train_device_net.py --steps 8000
 
 The network works on the segmenter's working level (the frame box-averaged to at most 512², −log), normalised
-per frame to zero mean and unit standard deviation. It outputs three logits per level pixel: the devices' centre
-line (guidewire, and the catheter it runs through) and the catheter alone, each trained against a Gaussian ridge
-(σ = 1 level pixel) around the true centre line, cut flat at the tip; and the lumen of contrast-filled vessels
-(opacification ≥ 0.15), which the tracker keeps the wire's tip out of. Plain binary cross-entropy, so the
-probabilities stay calibrated. Training seeds are 6001–6036; the seeds used for the published
-figures (3101–3103) and for tuning the classic path (7, 3001–3003) are never seen here.
+per frame to zero mean and unit standard deviation over the exposed field (0 behind the collimator). It outputs
+three logits per level pixel: the devices' centre line (guidewire, and the catheter it runs through) and the
+catheter alone, each trained against a Gaussian ridge (σ = 1 level pixel) around the true centre line, cut flat
+at the tip; and the lumen of contrast-filled vessels (opacification ≥ 0.15), which the tracker keeps the wire's
+tip out of. Plain binary cross-entropy, so the probabilities stay calibrated. Training seeds are 6001–6036 (and
+from 6037 on with `--clinical-runs N`: collimated fields, diagnostic injections, catheters of other sizes; see
+`training_set`); the seeds used for the published figures (3101–3103, 3201–3205) and for tuning (7, 3001–3015)
+are never seen here.
 
 Layers (3×3 convolutions with padding 1 unless marked 1×1; ReLU after every layer but `lateral*` and `head2`).
 Everything runs at half the level's resolution or less: the level's 2×2 blocks become 4 channels (pixel unshuffle)
@@ -94,7 +96,28 @@ def working_level(frame, bits):
 
 
 def normalised(level):
-    return (level - level.mean()) / max(float(level.std()), 1e-6)
+    """As the Swift segmenter does: minus the exposed field's mean, over its standard deviation, 0 outside the
+    field. Outside (FieldMask): at least ln 8 above the median in −log intensity (its 1/32 bins), opened by a 3 × 3
+    square (beyond the border counts as dark); the statistics skip 12 pixels more around it."""
+    binned = (np.floor(np.median(level.ravel()[::7]) * 32) + 0.5) / 32
+    h, w = level.shape
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    dark = level > binned + math.log(8)
+    padded = np.pad(dark, 1, constant_values=True)
+    eroded = np.logical_and.reduce([padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in shifts])
+    padded = np.pad(eroded, 1)
+    dark &= np.logical_or.reduce([padded[1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy, dx in shifts])
+    if not dark.any():
+        return (level - level.mean()) / max(float(level.std()), 1e-6)
+    # Dilate the outside by a 25×25 box (summed-area table) for the statistics.
+    m = 12
+    table = np.pad(dark.astype(np.int32), ((m + 1, m), (m + 1, m))).cumsum(0).cumsum(1)
+    box = (table[2 * m + 1:2 * m + 1 + h, 2 * m + 1:2 * m + 1 + w] - table[:h, 2 * m + 1:2 * m + 1 + w]
+           - table[2 * m + 1:2 * m + 1 + h, :w] + table[:h, :w])
+    inside = level[box == 0] if (box == 0).any() else level[~dark]
+    result = (level - inside.mean()) / max(float(inside.std()), 1e-6)
+    result[dark] = 0
+    return result.astype(np.float32)
 
 
 def ridge_target(points, factor, shape):
@@ -151,38 +174,57 @@ def read_pgm(path):
     return (np.frombuffer(fields[3], np.uint8, count=width * height).reshape(height, width) > 0).astype(np.float32)
 
 
-def synthesize(cache, seed, size, dose, bits, contrast, frames):
+def synthesize(cache, seed, size, dose, bits, contrast, frames, clinical=()):
     path = cache / f"train-{seed}-{size}.y4m"
     if not path.exists():
         command = [str(ROOT / ".build/release/fluoro"), "synth", "--out", str(path), "--seed", str(seed),
                    "--size", str(size), "--dose", str(dose), "--bits", str(bits), "--synthetic-frames", str(frames)]
         command += ["--contrast", contrast] if contrast else ["--no-contrast"]
+        command += list(clinical)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     truth = json.loads(path.with_suffix(".truth.json").read_text())
     return read_y4m(path), truth
 
 
-def training_set(cache, every):
+def training_set(cache, every, clinical_runs):
+    """Runs 1–36 (seeds 6001–6036): interventions over the whole detector. With `clinical_runs`, that many more
+    (seeds from 6037), like the clinical runs: a collimated field (circle or octagon) on two in three, half of
+    them diagnostic injections (contrast through the catheter, no wire), 8-bit samples on one in three (as
+    video-grabbed archives are), and catheters of any radius (1.3–3.2 px at 512²) and wall (0.1–0.6)."""
     rng = np.random.default_rng(6000)
+    clinical_rng = np.random.default_rng(6037)
     inputs, targets = [], []
-    for run in range(36):
+    runs = 36 + clinical_runs
+    for run in range(runs):
         seed = 6001 + run
         size = 1024 if run % 3 == 2 else 512
         dose = float(np.exp(rng.uniform(np.log(150), np.log(4000))))
         bits = 16 if run % 4 == 3 else 12
         start = int(rng.integers(5, 30))
         contrast = None if run % 5 == 4 else f"{start}:{start + 12}:{start + 30}"
-        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60)
+        clinical = []
+        if run >= 36:
+            if run % 2 == 0:
+                clinical += ["--procedure", "diagnostic"]
+            if run % 3 != 2:
+                shape = "circle" if clinical_rng.random() < 0.5 else "octagon"
+                clinical += ["--collimator", f"{shape}:{clinical_rng.uniform(0.8, 1.15):.3f}"]
+            bits = 8 if run % 3 == 0 else bits
+            clinical += ["--catheter-radius", f"{clinical_rng.uniform(1.3, 3.2):.2f}",
+                         "--catheter-wall", f"{math.exp(clinical_rng.uniform(math.log(0.1), math.log(0.6))):.3f}"]
+        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60, clinical)
         vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
         for index in range(int(rng.integers(0, every)), len(frames), every):
             level, factor = working_level(frames[index], bits)
             record = truth["frames"][index]
-            devices = ridge_target(record["guidewire"]["centerline"], factor, level.shape)
-            devices = np.maximum(devices, ridge_target(record["catheter"]["centerline"], factor, level.shape))
+            devices = ridge_target(record["catheter"]["centerline"], factor, level.shape)
+            if "guidewire" in record:
+                devices = np.maximum(devices, ridge_target(record["guidewire"]["centerline"], factor, level.shape))
             catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
             inputs.append(normalised(level))
             targets.append(np.stack([devices, catheter, vessel_target(vessels, record, factor, level.shape)]))
-        print(f"run {run + 1}/36: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast}", flush=True)
+        print(f"run {run + 1}/{runs}: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast} "
+              f"{' '.join(clinical)}", flush=True)
     return inputs, targets
 
 
@@ -214,7 +256,8 @@ def batches(inputs, targets, batch, crop, rng):
 def write_weights(model, provenance):
     tensors = [(name, t.detach().numpy().astype("<f4")) for name, t in model.ordered_tensors()]
     header = {"format": "fluorostream-device-net/1", "architecture": "device-unet-s2d-8-16-32-3",
-              "input": "working level (box average to <= 512, -log), minus its mean, over its standard deviation",
+              "input": "working level (box average to <= 512, -log), minus the exposed field's mean, over its standard "
+                       "deviation, 0 outside the field",
               "outputs": ["devices centre line logit", "catheter centre line logit", "contrast-filled vessel logit"],
               "training": provenance,
               "tensors": [{"name": n, "shape": list(a.shape)} for n, a in tensors]}
@@ -245,10 +288,13 @@ def main():
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--every", type=int, default=3, help="use every N-th frame of each run")
     parser.add_argument("--cache", type=Path, default=ROOT / ".build/training")
+    parser.add_argument("--clinical-runs", type=int, default=0,
+                        help="runs with collimated fields, diagnostic injections and other catheters (not in the "
+                             "committed weights; README, \"The learned path\")")
     options = parser.parse_args()
     torch.manual_seed(6000)
     options.cache.mkdir(parents=True, exist_ok=True)
-    inputs, targets = training_set(options.cache, options.every)
+    inputs, targets = training_set(options.cache, options.every, options.clinical_runs)
     print(f"{len(inputs)} frames", flush=True)
 
     model = DeviceNet()
@@ -267,7 +313,8 @@ def main():
         if step % 100 == 0 or step == options.steps - 1:
             print(f"step {step}: loss {running:.4f} ({time.time() - started:.0f} s)", flush=True)
 
-    provenance = {"command": "tools/train_device_net.py " + " ".join(sys.argv[1:]), "seeds": "6001-6036",
+    provenance = {"command": "tools/train_device_net.py " + " ".join(sys.argv[1:]),
+                  "seeds": f"6001-{6036 + options.clinical_runs}",
                   "steps": options.steps, "batch": options.batch, "crop": options.crop,
                   "final_loss": round(running, 5), "torch": torch.__version__}
     model.eval()

@@ -89,12 +89,23 @@ struct SegmentationRun {
     var tipError: [DeviceKind: [Double]] = [:]
 }
 
-func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge) throws -> SegmentationRun {
+/// `configure` changes the run's parameters (a collimator, say).
+func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge,
+                      configure: (inout SyntheticParameters) -> Void = { _ in }) throws -> SegmentationRun {
     var parameters = SyntheticParameters()
     parameters.size = size
     parameters.frameCount = frames
     parameters.seed = seed
     parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
+    configure(&parameters)
+    /// Behind a collimator's blades, and within the segmenter's 12-pixel margin of them, nothing can be seen: the
+    /// truth is scored where the field is exposed.
+    let visible: (Point2) -> Bool = { point in
+        guard let collimator = parameters.collimator else { return true }
+        let centre = Double(size - 1) / 2, u = abs(Double(point.x) - centre), v = abs(Double(point.y) - centre)
+        let distance = collimator.shape == .circle ? (u * u + v * v).squareRoot() : max(u, v, (u + v) / 2.squareRoot())
+        return distance < collimator.radius * Double(size) / 2 - Double(12 * max(size / 512, 1)) - 3
+    }
     let source = try SyntheticSource(parameters: parameters)
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
@@ -107,7 +118,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
         let truth = source.truth(forFrame: frame.index)
         for (trace, device) in [(frame.annotations.guidewire, try #require(truth.guidewire)), (frame.annotations.catheter, truth.catheter)] {
-            run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline).f1)
+            run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline.filter(visible)).f1)
             let tipError = trace.tip.map { Double((($0.x - device.tip.x) * ($0.x - device.tip.x) + ($0.y - device.tip.y) * ($0.y - device.tip.y)).squareRoot()) }
             run.tipError[trace.kind, default: []].append(tipError ?? .infinity)
         }
@@ -163,6 +174,28 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         #expect(learnedTip < classicTip, "\(size)²: learned catheter tip \(learnedTip) px, classic \(classicTip) px on the same seeds")
     }
 
+    /// A collimated field (a circle cutting the frame's corners, an octagon well inside it): its edge, the
+    /// strongest "ridge" in the image, is not taken for a device, and the learned network, which never saw a
+    /// collimator in training, finds both devices in both (its input is normalised over the exposed field). The
+    /// classic path handles the circle but not the octagon, which hides most of the catheter: at peak opacification
+    /// its trace runs down the vessel (catheter F1 0.64, wire tip 4.2 px; README, "Device segmentation"), so only
+    /// the circle is asserted for it. Seeds 3501–3502 were not used for anything else.
+    @Test(arguments: SegmentationMethod.allCases)
+    func aCollimatedFieldIsNotADevice(method: SegmentationMethod) throws {
+        for (seed, collimator) in [(UInt64(3501), SyntheticParameters.Collimator(shape: .circle, radius: 1.1)),
+                                   (3502, .init(shape: .octagon, radius: 0.9))] {
+            let run = try segmentSynthetic(size: 512, frames: 30, seed: seed, method: method) { $0.collimator = collimator }
+            for kind in DeviceKind.allCases {
+                let f1 = run.f1[kind]!, tips = run.tipError[kind]!
+                let meanF1 = f1.reduce(0, +) / Double(f1.count)
+                print(String(format: "%@ collimated (%@) seed %d %@: centre-line F1 %.3f, tip error median %.2f px",
+                             method.rawValue, collimator.shape.rawValue, seed, kind.rawValue, meanF1, median(tips)))
+                guard method == .learned || collimator.shape == .circle else { continue }
+                #expect(meanF1 >= 0.9 && median(tips) <= 3, "\(method) \(collimator.shape) \(kind): F1 \(meanF1), tip \(median(tips)) px")
+            }
+        }
+    }
+
     /// The graph's segmentation stage splits the filtering of each frame over two threads: the lines and tips must
     /// be exactly those of one thread.
     @Test(arguments: [512, 1024])
@@ -212,12 +245,12 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 /// Real runs: the centre line must lie on a dark curvilinear structure (darker than the image 5 pixels away on
 /// both sides of it), and overlays of several frames are written for people to judge.
 @Suite struct RealRunSegmentationTests {
+    /// The learned network, trained on synthetic runs alone, follows the wire on XA-MONO2-8-12x but finds
+    /// nothing on rubo-0002: it takes that run's catheter for a contrast-filled vessel (README, "The learned path").
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
-          arguments: ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm"])
-    func centerlinesFollowTheDevice(name: String) throws {
-        // The classic path only: the learned network, trained on synthetic runs alone, finds nothing on these
-        // 8-bit clinical runs yet (README, "Device segmentation").
-        let method = SegmentationMethod.ridge
+          arguments: [(SegmentationMethod.ridge, "xa/XA-MONO2-8-12x-catheter.dcm"), (.ridge, "xa/rubo-0002-rca-contrast.dcm"),
+                      (.learned, "xa/XA-MONO2-8-12x-catheter.dcm")])
+    func centerlinesFollowTheDevice(method: SegmentationMethod, name: String) throws {
         let source = try DICOMSource(path: RealRunRegistrationTests.data + "/" + name)
         let geometry = source.geometry
         let frames = min(source.frameCount ?? 0, 40)
@@ -271,6 +304,6 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         }
         let png = PNGEncoder.encode(mosaic, width: panels.count * geometry.width, height: geometry.height, channels: 3)
         let stem = (name as NSString).lastPathComponent.replacingOccurrences(of: ".dcm", with: "")
-        try Data(png).write(to: URL(fileURLWithPath: figuresDirectory + "/segmentation-\(stem).png"))
+        try Data(png).write(to: URL(fileURLWithPath: figuresDirectory + "/segmentation-\(method)-\(stem).png"))
     }
 }
