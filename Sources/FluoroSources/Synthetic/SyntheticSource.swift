@@ -6,10 +6,10 @@ import FluoroCore
 /// lungs, heart, ribs, spine, texture) and the vessel tree filled with contrast by the run's injection
 /// curve, both shifted by the cardiac and respiratory motion (bilinear, sub-pixel), plus a guidewire and a
 /// catheter along the main vessel (the wire advances and retracts; in a diagnostic injection there is no wire,
-/// the vessel tree starts at the catheter's tip, and the catheter fills with contrast as the vessels do). A collimator, when
-/// set, leaves only its field exposed. The transmitted intensity is blurred by
-/// the detector, then quantum noise (Poisson, normal approximation above 20 quanta) is drawn at the run's
-/// dose and the counts are scaled to `bitsStored` bits. Frame `i` depends only on the parameters and `i`.
+/// the vessel tree starts at the catheter's tip, and the catheter fills with contrast as the vessels do). A
+/// collimator, when set, leaves only its field exposed. The transmitted intensity is blurred by the detector,
+/// then quantum noise (Poisson, normal approximation above 20 quanta) is drawn at the run's dose and the counts
+/// are scaled to `bitsStored` bits. Frame `i` depends only on the parameters and `i`.
 public final class SyntheticSource: FrameSource {
     public let parameters: SyntheticParameters
     public let geometry: FrameGeometry

@@ -143,13 +143,13 @@ public final class DeviceSegmenter {
         reduction.reduce(pixels, into: level.baseAddress!)
         let response = evidence.response
         let high: Float, low: Float
-        let clipped = field.update(level.baseAddress!)
+        let collimated = field.update(level.baseAddress!)
         if let filter {
             filter.apply(level.baseAddress!)
         } else {
             network!.run(level.baseAddress!, field: field)
         }
-        if clipped {
+        if collimated {
             for i in 0..<field.inside.count where field.inside[i] == 0 { response[i] = 0 }
         }
         if filter != nil {

@@ -54,8 +54,7 @@ final class FieldMask {
             medianBin += 1
         }
         let threshold = (Float(medianBin) + 0.5) * Self.binWidth + Float(log(8.0))
-        // Dark pixels (in `inside` for now), eroded by their 3 × 3 neighbourhood (along rows into `dilated`, then
-        // along columns) into `outside`; beyond the frame's border counts as dark (blades reach it)...
+        // Dark pixels (in `inside` for now), opened by a 3 × 3 square into `outside`...
         var dark = 0
         for i in 0..<pixels {
             let isDark: UInt8 = image[i] > threshold ? 1 : 0
@@ -67,39 +66,13 @@ final class FieldMask {
             outside.update(repeating: 0)
             return false
         }
-        for y in 0..<h {
-            let row = inside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
-            target[0] = row[0] & row[min(1, w - 1)]
-            for x in 1..<max(w - 1, 1) { target[x] = row[x - 1] & row[x] & row[x + 1] }
-            target[w - 1] = row[max(w - 2, 0)] & row[w - 1]
-        }
-        var outsideCount = 0
-        for y in 0..<h {
-            let above = dilated.baseAddress! + max(y - 1, 0) * w, centre = dilated.baseAddress! + y * w
-            let below = dilated.baseAddress! + min(y + 1, h - 1) * w, target = outside.baseAddress! + y * w
-            for x in 0..<w {
-                let value = above[x] & centre[x] & below[x]
-                target[x] = value
-                outsideCount &+= Int(value)
-            }
-        }
-        guard outsideCount > 0 else {
+        combine3x3(inside, into: outside, erode: true)
+        guard outside.contains(1) else {
             inside.update(repeating: 1)
             return false
         }
-        // ...and dilated back (the dark pixels within 3 × 3 of what is left: an opening keeps the blades' edges)...
-        for y in 0..<h {
-            let row = outside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
-            target[0] = row[0] | row[min(1, w - 1)]
-            for x in 1..<max(w - 1, 1) { target[x] = row[x - 1] | row[x] | row[x + 1] }
-            target[w - 1] = row[max(w - 2, 0)] | row[w - 1]
-        }
-        for y in 0..<h {
-            let above = dilated.baseAddress! + max(y - 1, 0) * w, centre = dilated.baseAddress! + y * w
-            let below = dilated.baseAddress! + min(y + 1, h - 1) * w
-            let dark = inside.baseAddress! + y * w, target = outside.baseAddress! + y * w
-            for x in 0..<w { target[x] = (above[x] | centre[x] | below[x]) & dark[x] }
-        }
+        combine3x3(outside, into: outside, erode: false)
+        for i in 0..<pixels { outside[i] &= inside[i] }
         // ...dilated along rows into `dilated`...
         for y in 0..<h {
             let row = outside.baseAddress! + y * w, target = dilated.baseAddress! + y * w
@@ -129,6 +102,35 @@ final class FieldMask {
             for x in 0..<w { target[x] = columnSums[x] == 0 ? 1 : 0 }
         }
         return true
+    }
+
+    /// Each pixel of `source` combined with its 3 × 3 neighbourhood into `target` (which may be `source`), along
+    /// rows into `dilated` then along columns: all of them set (`erode`) or any. Beyond the border counts as
+    /// set when eroding (blades reach the frame's edge) and as clear when dilating.
+    private func combine3x3(_ source: UnsafeMutableBufferPointer<UInt8>, into target: UnsafeMutableBufferPointer<UInt8>,
+                            erode: Bool) {
+        let w = width, h = height
+        for y in 0..<h {
+            let row = source.baseAddress! + y * w, out = dilated.baseAddress! + y * w
+            if erode {
+                out[0] = row[0] & row[min(1, w - 1)]
+                for x in 1..<max(w - 1, 1) { out[x] = row[x - 1] & row[x] & row[x + 1] }
+                out[w - 1] = row[max(w - 2, 0)] & row[w - 1]
+            } else {
+                out[0] = row[0] | row[min(1, w - 1)]
+                for x in 1..<max(w - 1, 1) { out[x] = row[x - 1] | row[x] | row[x + 1] }
+                out[w - 1] = row[max(w - 2, 0)] | row[w - 1]
+            }
+        }
+        for y in 0..<h {
+            let above = dilated.baseAddress! + max(y - 1, 0) * w, centre = dilated.baseAddress! + y * w
+            let below = dilated.baseAddress! + min(y + 1, h - 1) * w, out = target.baseAddress! + y * w
+            if erode {
+                for x in 0..<w { out[x] = above[x] & centre[x] & below[x] }
+            } else {
+                for x in 0..<w { out[x] = above[x] | centre[x] | below[x] }
+            }
+        }
     }
 }
 
