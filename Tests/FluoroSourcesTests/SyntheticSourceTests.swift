@@ -1,6 +1,6 @@
-import Foundation
 import FluoroCore
 import FluoroSources
+import Foundation
 import Testing
 
 func smallRun(seed: UInt64 = 7, frames: Int = 40, dose: Double = 1000) -> SyntheticParameters {
