@@ -279,12 +279,17 @@ def test_jpeg_frames_for_display_subscribers(port):
     assert max(sizes) < raw[0].nbytes / 4, sizes
 
 
-def test_paused_and_reconnecting_subscribers_in_live_mode(port):
+def test_paused_and_reconnecting_subscribers_in_live_mode(port, tmp_path):
     """Live at 30 frames/s for 15 s with three subscribers: one keeps reading (its view of the pipeline's age at
     publish is the measure), one stops reading for 10 s (its loss shows as one gap in `sequence`, and the
     pipeline's p99 does not change), one crashes (closes its socket) and reconnects with a new one (it picks up
     the stream where it is)."""
     address = f"tcp://127.0.0.1:{port}"
+    # The run is made first and replayed live from the file: generating frames on the fly in a debug build on a
+    # loaded machine can fall behind 30 frames/s, and live mode drops the late frames at the source.
+    run = tmp_path / "run.y4m"
+    made = run_fluoro("synth", "--out", str(run), "--size", "256", "--synthetic-frames", "450", "--fps", "30")
+    assert made.returncode == 0, made.stderr
     context = zmq.Context()
     results = {}
     done = threading.Event()
@@ -321,17 +326,26 @@ def test_paused_and_reconnecting_subscribers_in_live_mode(port):
                threading.Thread(target=reader, args=("crashed", 2.0, 2.0, True))]
     for thread in threads:
         thread.start()
-    result = run_fluoro("run", "synthetic", "--size", "256", "--synthetic-frames", "450", "--fps", "30", "--live",
-                        "--publish", address, "--wait-subscribers", "3", "--quiet", timeout=120)
+    stats = tmp_path / "stats.json"
+    result = run_fluoro("run", str(run), "--live", "--publish", address, "--wait-subscribers", "3",
+                        "--stats-json", str(stats), "--quiet", timeout=120)
     done.set()
     for thread in threads:
         thread.join(timeout=30)
     context.destroy(linger=0)
     assert result.returncode == 0, result.stderr
+    # Live mode drops a late frame; the subscribers are measured against what was published.
+    published = json.loads(stats.read_text())["frames_delivered"]
+    assert published >= 400, f"only {published} of 450 frames were published"
 
     steady = results["steady"]
     lost = steady[-1]["sequence"] - steady[0]["sequence"] + 1 - len(steady)
-    assert len(steady) >= 400 and lost <= 3, f"the reading subscriber got {len(steady)} frames and lost {lost}"
+    # A live run closes its socket without lingering (a dead subscriber must not hold up the exit), so what is
+    # still in flight at the end may not arrive: the reading subscriber has every frame from the first on, with no
+    # gap, up to at most half a second before the end.
+    assert steady[0]["sequence"] <= 3 and lost <= 3 and steady[-1]["sequence"] >= published - 15, \
+        f"the reading subscriber got sequences {steady[0]['sequence']}–{steady[-1]['sequence']} of {published} " \
+        f"published ({len(steady)} frames) and lost {lost}"
     paused = results["paused"]
     cut = paused.index(None)
     before, after = paused[:cut], paused[cut + 1:]
