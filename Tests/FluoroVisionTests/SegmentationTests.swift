@@ -102,9 +102,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// truth is scored where the field is exposed.
     let visible: (Point2) -> Bool = { point in
         guard let collimator = parameters.collimator else { return true }
-        let centre = Double(size - 1) / 2, u = abs(Double(point.x) - centre), v = abs(Double(point.y) - centre)
-        let distance = collimator.shape == .circle ? (u * u + v * v).squareRoot() : max(u, v, (u + v) / 2.squareRoot())
-        return distance < collimator.radius * Double(size) / 2 - Double(12 * max(size / 512, 1)) - 3
+        return collimator.depth(x: Double(point.x), y: Double(point.y), size: size) > Double(12 * max(size / 512, 1) + 3)
     }
     let source = try SyntheticSource(parameters: parameters)
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)

@@ -68,6 +68,17 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
         /// Share of the X-rays that pass the blades.
         public var leakage: Double = 0.004
         public init(shape: Shape, radius: Double) { self.shape = shape; self.radius = radius }
+
+        /// How far the pixel centre (`x`, `y`) of a `size`² frame lies inside the field's edge, in pixels (negative
+        /// behind the blades); the octagon's edge is its nearest side.
+        public func depth(x: Double, y: Double, size: Int) -> Double {
+            let centre = Double(size - 1) / 2, u = abs(x - centre), v = abs(y - centre)
+            let distance = switch shape {
+            case .circle: (u * u + v * v).squareRoot()
+            case .octagon: max(u, v, (u + v) / 2.squareRoot())
+            }
+            return radius * Double(size) / 2 - distance
+        }
     }
 
     /// Frame window of a contrast injection.

@@ -111,23 +111,14 @@ public final class SyntheticSource: FrameSource {
     }
 
     /// The collimator's transmission per pixel: 1 inside the field, `leakage` behind the blades, a linear
-    /// penumbra 1.5 px wide (at 512²) across the edge. The octagon's distance is that to the nearest of its sides.
+    /// penumbra 1.5 px wide (at 512²) across the edge.
     private static func exposure(of collimator: SyntheticParameters.Collimator, size: Int, scale: Double) -> [Float] {
-        let centre = Double(size - 1) / 2, reach = collimator.radius * Double(size) / 2, penumbra = 1.5 * scale
-        var map = [Float](repeating: 1, count: size * size)
-        for y in 0..<size {
-            let v = abs(Double(y) - centre)
-            for x in 0..<size {
-                let u = abs(Double(x) - centre)
-                let distance = switch collimator.shape {
-                case .circle: (u * u + v * v).squareRoot()
-                case .octagon: max(u, v, (u + v) / 2.squareRoot())
-                }
-                let open = min(max((reach - distance) / penumbra + 0.5, 0), 1)
-                map[y * size + x] = Float(collimator.leakage + (1 - collimator.leakage) * open)
-            }
+        let penumbra = 1.5 * scale
+        return (0..<(size * size)).map { i in
+            let depth = collimator.depth(x: Double(i % size), y: Double(i / size), size: size)
+            let open = min(max(depth / penumbra + 0.5, 0), 1)
+            return Float(collimator.leakage + (1 - collimator.leakage) * open)
         }
-        return map
     }
 
     private func render(frameIndex index: Int, into output: UnsafeMutableBufferPointer<UInt16>) {

@@ -64,9 +64,9 @@ public struct SegmentationParameters: Sendable {
 /// and shutter edges are dropped); then non-maximum suppression and hysteresis, tracing of the strongest
 /// consistent centre line, a change point along it where the line stops being catheter-like (the ridge narrows, or
 /// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
-/// temporal tracking: the previous centre line, moved by the motion
-/// estimate, seeds the trace and is preferred over new ridges (ribs, vessel edges), and tips move at most
-/// `maximumTipStep` per frame along the line (the learned wire's as far as the network still sees it).
+/// temporal tracking: the previous centre line, moved by the motion estimate, seeds the trace and is preferred
+/// over new ridges (ribs, vessel edges), and tips move at most `maximumTipStep` per frame along the line (the
+/// learned wire's as far as the network still sees it).
 ///
 /// The guidewire's centre line includes the part inside the catheter (the wire runs through it). All memory is
 /// allocated in `init`; `segment` allocates nothing.
@@ -386,9 +386,9 @@ public final class DeviceSegmenter {
     /// Tracking. On the classic path the wire may leave the predicted centre line (moved by the motion, 3 pixels
     /// either side) by at most `maximumTipStep` along the line, and only over wire-like ridge (a width share like
     /// the wire's so far); on the learned path it goes on as far as the centre-line probability stays above
-    /// `learnedTipProbability`, inside contrast-filled vessels too. The catheter's tip, which moves with the anatomy, is smoothed: it goes a
-    /// third of the way from the prediction to the measurement, or stays at the prediction when the measurement is
-    /// beyond the step (or, on the learned path, inside a contrast-filled vessel).
+    /// `learnedTipProbability`, inside contrast-filled vessels too. The catheter's tip, which moves with the
+    /// anatomy, is smoothed: it goes a third of the way from the prediction to the measurement, or stays at the
+    /// prediction when the measurement is beyond the step (or, on the learned path, inside a contrast-filled vessel).
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
         let w = reduction.width, limit = parameters.maximumTipStep
         func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
