@@ -163,6 +163,8 @@ public final class FrameGraph: @unchecked Sendable {
         var firstSourceTime = 0.0
         var lateness = LatencyRecorder()
         var paced = false
+        /// One bit per recent read (newest lowest): did it take longer than a frame interval?
+        var slowReads: UInt8 = 0
 
         readLoop: while !stopRequested.load(ordering: .relaxed) {
             if let limit = configuration.frameLimit, outcome.read >= limit { break }
@@ -177,6 +179,7 @@ public final class FrameGraph: @unchecked Sendable {
             }
             let frame = slot.map { pool[$0] } ?? discardFrame
             frame.recycle()
+            let readStarted = MonotonicClock.now()
             do {
                 guard try source.read(into: frame) else { break }
             } catch let error as FluoroError {
@@ -197,10 +200,18 @@ public final class FrameGraph: @unchecked Sendable {
             // A capture source stamps the frame with its capture time; latencies start there.
             var availableAt = frame.availableAt != 0 ? min(frame.availableAt, readDone) : readDone
             if case let .recorded(speed) = configuration.pacing, speed > 0 {
+                // Is the source slower than the recording plays? Judged by the majority of the last eight reads
+                // before this one, so one stall does not count as a slow source.
+                let recentReads = min(outcome.read - 1, 8)
+                let sourceIsSlow = recentReads > 0 && 2 * slowReads.nonzeroBitCount > recentReads
+                slowReads = slowReads << 1 | (Double(readDone &- readStarted) / 1e9 > interval / speed ? 1 : 0)
                 let offset = (frame.sourceTime - firstSourceTime) / speed
                 let deadline = start &+ UInt64(max(0, offset) * 1e9)
-                if configuration.policy == .live, readDone > deadline &+ UInt64(interval / speed * 1e9) {
-                    // More than a frame behind the recording: a live feed would have moved on.
+                if configuration.policy == .live, readDone > deadline &+ UInt64(interval / speed * 1e9), !sourceIsSlow {
+                    // More than a frame behind the recording (a newer frame is due) and the source reads faster
+                    // than the recording plays, so reading on catches up: a live feed would have moved on. A
+                    // source slower than the recording never catches up; the frame just read is the newest
+                    // there can be, and it goes on (its latency counts from the end of its read).
                     outcome.dropped += 1
                     if let slot { _ = free.push(slot) }
                     continue

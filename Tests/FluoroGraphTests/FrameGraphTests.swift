@@ -65,6 +65,36 @@ import Testing
         #expect(statistics.framesDelivered == 20 && statistics.endToEnd.dropped == 0)
     }
 
+    /// A source that takes 1.5 frame intervals to read each frame (a generator on a loaded machine, a slow disk):
+    /// live mode shows every frame it reads rather than dropping each one for being behind a schedule it can
+    /// never meet.
+    @Test func liveWithASourceSlowerThanItsFrameRateDeliversWhatItReads() throws {
+        let interval = 0.010
+        let stage = RecordingStage()
+        let source = try CountingSource(frames: 30, interval: interval, readTime: { _ in 1.5 * interval })
+        let graph = try FrameGraph(source: source, stages: [stage],
+                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let statistics = try graph.run()
+        #expect(statistics.framesDelivered >= 27,
+                "delivered \(statistics.framesDelivered) of 30, dropped \(statistics.droppedAtSource) at the source")
+        #expect(stage.indices == stage.indices.sorted())
+    }
+
+    /// A source that reads quickly but stalls once for five frame intervals: live mode skips the frames that fell
+    /// due during the stall (reading on is the way to the newest frame) and delivers everything after it.
+    @Test func liveCatchesUpAfterASourceStallByDropping() throws {
+        let interval = 0.010
+        let stage = RecordingStage()
+        let source = try CountingSource(frames: 40, interval: interval, readTime: { $0 == 10 ? 5.5 * interval : 0 })
+        let graph = try FrameGraph(source: source, stages: [stage],
+                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let statistics = try graph.run()
+        #expect((3...7).contains(statistics.droppedAtSource), "dropped \(statistics.droppedAtSource) at the source")
+        #expect(stage.indices.starts(with: Array(0..<10)), "frames before the stall: \(stage.indices)")
+        #expect(Array(stage.indices.suffix(20)) == Array(20..<40), "frames after catching up: \(stage.indices)")
+        #expect(!stage.indices.contains(10), "the frame read during the stall is five intervals stale")
+    }
+
     @Test func stageFailureStopsTheRunAndIsReported() throws {
         let source = try CountingSource(frames: 1000, interval: 0.001)
         let after = RecordingStage(name: "after")

@@ -7,16 +7,20 @@ final class CountingSource: FrameSource {
     let geometry: FrameGeometry
     let frameInterval: Double?
     let frameCount: Int?
+    /// How long reading frame i takes (seconds): a slow or stalling source.
+    private let readTime: (Int) -> Double
     private var next = 0
 
-    init(frames: Int, interval: Double, size: Int = 32) throws {
+    init(frames: Int, interval: Double, size: Int = 32, readTime: @escaping (Int) -> Double = { _ in 0 }) throws {
         geometry = try FrameGeometry(width: size, height: size, format: .grey16, bitsStored: 12)
         frameInterval = interval
         frameCount = frames
+        self.readTime = readTime
     }
 
     func read(into frame: Frame) throws -> Bool {
         guard next < frameCount! else { return false }
+        if readTime(next) > 0 { Thread.sleep(forTimeInterval: readTime(next)) }
         frame.pixels.update(repeating: UInt16(next % 4096))
         frame.index = next
         frame.sourceTime = Double(next) * frameInterval!
