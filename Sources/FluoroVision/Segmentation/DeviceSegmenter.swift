@@ -81,6 +81,7 @@ public final class DeviceSegmenter {
     private let evidence: LineEvidence
     private let tracer: CenterlineTracer
     private let field: FieldMask
+    private let tipRefiner: TipRefiner
     private let best: UnsafeMutableBufferPointer<Int32>
     private var bestCount = 0
     /// The previous frame's centre line (level pixels, proximal to distal), its catheter-tip index, and the motion
@@ -119,6 +120,7 @@ public final class DeviceSegmenter {
         level = .allocate(capacity: pixels)
         tracer = CenterlineTracer(width: reduction.width, height: reduction.height)
         field = FieldMask(width: reduction.width, height: reduction.height)
+        tipRefiner = TipRefiner(geometry: geometry, factor: reduction.factor)
         best = .allocate(capacity: tracer.capacity)
         previousX = .allocate(capacity: tracer.capacity)
         previousY = .allocate(capacity: tracer.capacity)
@@ -210,11 +212,22 @@ public final class DeviceSegmenter {
             annotations.catheter.confidence = confidence
         }
         if catheterTip < wireEnd - 1 {
-            for k in Swift.stride(from: 0, to: wireEnd - 1, by: stride) { annotations.guidewire.append(fullResolution(k)) }
-            annotations.guidewire.append(fullResolution(wireEnd - 1))
-            annotations.guidewire.tip = fullResolution(wireEnd - 1)
+            let (tip, pointsBefore) = tipRefiner.refine(pixels, count: wireEnd, catheterTip: catheterTip,
+                                                        point: fullResolution, isInsideField: isInsideField)
+                ?? (fullResolution(wireEnd - 1), wireEnd - 1)
+            for k in Swift.stride(from: 0, to: pointsBefore, by: stride) { annotations.guidewire.append(fullResolution(k)) }
+            annotations.guidewire.append(tip)
+            annotations.guidewire.tip = tip
             annotations.guidewire.confidence = confidence
         }
+    }
+
+    /// Whether the frame position (x, y) lies in the exposed field, away from its edge.
+    private func isInsideField(_ x: Float, _ y: Float) -> Bool {
+        let factor = Float(reduction.factor)
+        let lx = Int(((x + 0.5) / factor).rounded(.down)), ly = Int(((y + 0.5) / factor).rounded(.down))
+        guard lx >= 0, ly >= 0, lx < reduction.width, ly < reduction.height else { return false }
+        return field.inside[ly * reduction.width + lx] != 0
     }
 
     // MARK: - Steps
