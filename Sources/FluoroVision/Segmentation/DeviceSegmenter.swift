@@ -39,6 +39,9 @@ public struct SegmentationParameters: Sendable {
     public var learnedTipProbability: Float = 0.4
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
+    /// A guidewire is reported only when it reaches at least this far beyond the catheter's tip: the end of a
+    /// catheter with no wire in it fades like a narrowing, and the split would report its last few pixels as a wire.
+    public var minimumWireExtension = 8
     /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
     /// tracking: points of the predicted centre line).
     public var seeds = 12
@@ -211,7 +214,8 @@ public final class DeviceSegmenter {
             annotations.catheter.tip = fullResolution(catheterTip)
             annotations.catheter.confidence = confidence
         }
-        if catheterTip < wireEnd - 1 {
+        // A wire must reach `minimumWireExtension` beyond a catheter; with none, any traced line is the wire.
+        if (catheterTip > 0 ? catheterTip + parameters.minimumWireExtension : 0) < wireEnd - 1 {
             let (tip, pointsBefore) = tipRefiner.refine(pixels, count: wireEnd, catheterTip: catheterTip,
                                                         point: fullResolution, isInsideField: isInsideField)
                 ?? (fullResolution(wireEnd - 1), wireEnd - 1)
