@@ -186,7 +186,7 @@ def synthesize(cache, seed, size, dose, bits, contrast, frames, clinical=()):
     return read_y4m(path), truth
 
 
-def training_set(cache, every, clinical_runs):
+def training_set(cache, every, clinical_runs, diagnostic_runs=0):
     """Runs 1–36 (seeds 6001–6036): interventions over the whole detector. With `clinical_runs`, that many more
     (seeds from 6037), like the clinical runs: a collimated field (circle or octagon) on two in three, half of
     them diagnostic injections (contrast through the catheter, no wire), 8-bit samples on one in three (as
@@ -225,6 +225,26 @@ def training_set(cache, every, clinical_runs):
             targets.append(np.stack([devices, catheter, vessel_target(vessels, record, factor, level.shape)]))
         print(f"run {run + 1}/{runs}: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast} "
               f"{' '.join(clinical)}", flush=True)
+    # Diagnostic injections over the whole detector (seeds from 6101): a catheter with no wire in it, filling with
+    # contrast, so that a catheter is a catheter to its end whether a wire runs through it or not.
+    diagnostic_rng = np.random.default_rng(6101)
+    for run in range(diagnostic_runs):
+        seed = 6101 + run
+        size = 1024 if run % 3 == 2 else 512
+        dose = float(np.exp(diagnostic_rng.uniform(np.log(150), np.log(4000))))
+        bits = 16 if run % 4 == 3 else 12
+        start = int(diagnostic_rng.integers(5, 30))
+        contrast = f"{start}:{start + 12}:{start + 30}"
+        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60, ["--procedure", "diagnostic"])
+        vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
+        for index in range(int(diagnostic_rng.integers(0, every)), len(frames), every):
+            level, factor = working_level(frames[index], bits)
+            record = truth["frames"][index]
+            catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
+            inputs.append(normalised(level))
+            targets.append(np.stack([catheter, catheter, vessel_target(vessels, record, factor, level.shape)]))
+        print(f"diagnostic run {run + 1}/{diagnostic_runs}: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, "
+              f"contrast {contrast}", flush=True)
     return inputs, targets
 
 
@@ -291,10 +311,12 @@ def main():
     parser.add_argument("--clinical-runs", type=int, default=0,
                         help="runs with collimated fields, diagnostic injections and other catheters (not in the "
                              "committed weights; README, \"The learned path\")")
+    parser.add_argument("--diagnostic-runs", type=int, default=0,
+                        help="diagnostic injections (a catheter with no wire) over the whole detector, seeds from 6101")
     options = parser.parse_args()
     torch.manual_seed(6000)
     options.cache.mkdir(parents=True, exist_ok=True)
-    inputs, targets = training_set(options.cache, options.every, options.clinical_runs)
+    inputs, targets = training_set(options.cache, options.every, options.clinical_runs, options.diagnostic_runs)
     print(f"{len(inputs)} frames", flush=True)
 
     model = DeviceNet()
@@ -314,7 +336,8 @@ def main():
             print(f"step {step}: loss {running:.4f} ({time.time() - started:.0f} s)", flush=True)
 
     provenance = {"command": "tools/train_device_net.py " + " ".join(sys.argv[1:]),
-                  "seeds": f"6001-{6036 + options.clinical_runs}",
+                  "seeds": f"6001-{6036 + options.clinical_runs}"
+                           + (f", 6101-{6100 + options.diagnostic_runs}" if options.diagnostic_runs else ""),
                   "steps": options.steps, "batch": options.batch, "crop": options.crop,
                   "final_loss": round(running, 5), "torch": torch.__version__}
     model.eval()
