@@ -186,11 +186,28 @@ def synthesize(cache, seed, size, dose, bits, contrast, frames, clinical=()):
     return read_y4m(path), truth
 
 
-def training_set(cache, every, clinical_runs, diagnostic_runs=0):
+def add_run(inputs, targets, cache, seed, size, dose, bits, contrast, every, rng, options=()):
+    """Synthesises one 60-frame run (or takes it from the cache) and adds every `every`-th frame, from an offset
+    drawn from `rng`, with its three targets."""
+    frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60, options)
+    vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
+    for index in range(int(rng.integers(0, every)), len(frames), every):
+        level, factor = working_level(frames[index], bits)
+        record = truth["frames"][index]
+        devices = ridge_target(record["catheter"]["centerline"], factor, level.shape)
+        if "guidewire" in record:
+            devices = np.maximum(devices, ridge_target(record["guidewire"]["centerline"], factor, level.shape))
+        catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
+        inputs.append(normalised(level))
+        targets.append(np.stack([devices, catheter, vessel_target(vessels, record, factor, level.shape)]))
+
+
+def training_set(cache, every, clinical_runs, diagnostic_runs):
     """Runs 1–36 (seeds 6001–6036): interventions over the whole detector. With `clinical_runs`, that many more
     (seeds from 6037), like the clinical runs: a collimated field (circle or octagon) on two in three, half of
     them diagnostic injections (contrast through the catheter, no wire), 8-bit samples on one in three (as
-    video-grabbed archives are), and catheters of any radius (1.3–3.2 px at 512²) and wall (0.1–0.6)."""
+    video-grabbed archives are), and catheters of any radius (1.3–3.2 px at 512²) and wall (0.1–0.6). With
+    `diagnostic_runs`, that many diagnostic injections over the whole detector and nothing else (seeds from 6101)."""
     rng = np.random.default_rng(6000)
     clinical_rng = np.random.default_rng(6037)
     inputs, targets = [], []
@@ -212,39 +229,17 @@ def training_set(cache, every, clinical_runs, diagnostic_runs=0):
             bits = 8 if run % 3 == 0 else bits
             clinical += ["--catheter-radius", f"{clinical_rng.uniform(1.3, 3.2):.2f}",
                          "--catheter-wall", f"{math.exp(clinical_rng.uniform(math.log(0.1), math.log(0.6))):.3f}"]
-        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60, clinical)
-        vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
-        for index in range(int(rng.integers(0, every)), len(frames), every):
-            level, factor = working_level(frames[index], bits)
-            record = truth["frames"][index]
-            devices = ridge_target(record["catheter"]["centerline"], factor, level.shape)
-            if "guidewire" in record:
-                devices = np.maximum(devices, ridge_target(record["guidewire"]["centerline"], factor, level.shape))
-            catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
-            inputs.append(normalised(level))
-            targets.append(np.stack([devices, catheter, vessel_target(vessels, record, factor, level.shape)]))
+        add_run(inputs, targets, cache, seed, size, dose, bits, contrast, every, rng, clinical)
         print(f"run {run + 1}/{runs}: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, contrast {contrast} "
               f"{' '.join(clinical)}", flush=True)
-    # Diagnostic injections over the whole detector (seeds from 6101): a catheter with no wire in it, filling with
-    # contrast, so that a catheter is a catheter to its end whether a wire runs through it or not.
     diagnostic_rng = np.random.default_rng(6101)
     for run in range(diagnostic_runs):
-        seed = 6101 + run
-        size = 1024 if run % 3 == 2 else 512
+        seed, size = 6101 + run, 1024 if run % 3 == 2 else 512
         dose = float(np.exp(diagnostic_rng.uniform(np.log(150), np.log(4000))))
-        bits = 16 if run % 4 == 3 else 12
         start = int(diagnostic_rng.integers(5, 30))
-        contrast = f"{start}:{start + 12}:{start + 30}"
-        frames, truth = synthesize(cache, seed, size, round(dose), bits, contrast, 60, ["--procedure", "diagnostic"])
-        vessels = read_pgm(cache / f"train-{seed}-{size}.vessels.pgm")
-        for index in range(int(diagnostic_rng.integers(0, every)), len(frames), every):
-            level, factor = working_level(frames[index], bits)
-            record = truth["frames"][index]
-            catheter = ridge_target(record["catheter"]["centerline"], factor, level.shape)
-            inputs.append(normalised(level))
-            targets.append(np.stack([catheter, catheter, vessel_target(vessels, record, factor, level.shape)]))
-        print(f"diagnostic run {run + 1}/{diagnostic_runs}: seed {seed}, {size}², dose {dose:.0f}, {bits} bits, "
-              f"contrast {contrast}", flush=True)
+        add_run(inputs, targets, cache, seed, size, dose, 16 if run % 4 == 3 else 12,
+                f"{start}:{start + 12}:{start + 30}", every, diagnostic_rng, ["--procedure", "diagnostic"])
+        print(f"diagnostic run {run + 1}/{diagnostic_runs}: seed {seed}, {size}², dose {dose:.0f}", flush=True)
     return inputs, targets
 
 

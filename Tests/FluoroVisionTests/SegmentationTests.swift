@@ -83,37 +83,48 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
-/// Per-frame results of the classic segmenter on a synthetic run, with motion from the registration.
+/// Per-frame results of the segmenter on a synthetic run, with motion from the registration.
 struct SegmentationRun {
     var f1: [DeviceKind: [Double]] = [:]
     var tipError: [DeviceKind: [Double]] = [:]
 }
 
-/// `configure` changes the run's parameters (a collimator, say).
-func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge,
-                      configure: (inout SyntheticParameters) -> Void = { _ in }) throws -> SegmentationRun {
+/// A synthetic run of `size`², `frames` frames with contrast arriving at a third and washed out 5 frames before the
+/// end (`configure` changes the rest: a collimator, say) through registration and the segmenter: `inspect` sees
+/// each segmented frame and the run's source (for its truth).
+func segmentFrames(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod,
+                   configure: (inout SyntheticParameters) -> Void = { _ in },
+                   inspect: (Frame, SyntheticSource) throws -> Void) throws {
     var parameters = SyntheticParameters()
     parameters.size = size
     parameters.frameCount = frames
     parameters.seed = seed
     parameters.contrast = .init(start: frames / 3, peak: frames / 2, washedOut: frames - 5)
     configure(&parameters)
-    /// Behind a collimator's blades, and within the segmenter's 12-pixel margin of them, nothing can be seen: the
-    /// truth is scored where the field is exposed.
-    let visible: (Point2) -> Bool = { point in
-        guard let collimator = parameters.collimator else { return true }
-        return collimator.depth(x: Double(point.x), y: Double(point.y), size: size) > Double(12 * max(size / 512, 1) + 3)
-    }
     let source = try SyntheticSource(parameters: parameters)
     let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
     let registration = Registration(geometry: source.geometry)
     var settings = SegmentationParameters()
     settings.method = method
     let segmenter = try DeviceSegmenter(geometry: source.geometry, parameters: settings)
-    var run = SegmentationRun()
     while try source.read(into: frame) {
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
         segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+        try inspect(frame, source)
+    }
+}
+
+/// Per-device centre-line F1 and tip error of each frame of a synthetic run (see `segmentFrames`).
+func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge,
+                      configure: (inout SyntheticParameters) -> Void = { _ in }) throws -> SegmentationRun {
+    var run = SegmentationRun()
+    try segmentFrames(size: size, frames: frames, seed: seed, method: method, configure: configure) { frame, source in
+        /// Behind a collimator's blades, and within the segmenter's 12-pixel margin of them, nothing can be seen:
+        /// the truth is scored where the field is exposed.
+        let visible: (Point2) -> Bool = { point in
+            guard let collimator = source.parameters.collimator else { return true }
+            return collimator.depth(x: Double(point.x), y: Double(point.y), size: size) > Double(12 * max(size / 512, 1) + 3)
+        }
         let truth = source.truth(forFrame: frame.index)
         for (trace, device) in [(frame.annotations.guidewire, try #require(truth.guidewire)), (frame.annotations.catheter, truth.catheter)] {
             run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline.filter(visible)).f1)
@@ -201,21 +212,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
         var frames = 0, withCatheter = 0, withWire = 0
         for seed in [3411, 3412] as [UInt64] {
-            var parameters = SyntheticParameters()
-            parameters.size = 512
-            parameters.frameCount = 40
-            parameters.seed = seed
-            parameters.procedure = .diagnostic
-            parameters.contrast = .init(start: 13, peak: 20, washedOut: 35)
-            let source = try SyntheticSource(parameters: parameters)
-            let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
-            let registration = Registration(geometry: source.geometry)
-            var settings = SegmentationParameters()
-            settings.method = method
-            let segmenter = try DeviceSegmenter(geometry: source.geometry, parameters: settings)
-            while try source.read(into: frame) {
-                frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
-                segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+            try segmentFrames(size: 512, frames: 40, seed: seed, method: method, configure: { $0.procedure = .diagnostic }) { frame, _ in
                 frames += 1
                 if frame.annotations.catheter.isPresent { withCatheter += 1 }
                 if frame.annotations.guidewire.isPresent { withWire += 1 }
