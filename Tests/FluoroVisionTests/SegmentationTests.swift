@@ -136,7 +136,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 }
 
 @Suite struct SegmentationTests {
-    /// The seeds were never used while developing or tuning the segmenter (that used seeds 7 and 3001–3003) nor
+    /// The seeds were never used while developing or tuning the segmenter (that used seeds 7 and 3001–3015) nor
     /// for training the network (6001–6036): 3101–3103 for the classic path; the learned path, developed after
     /// those had been looked at, is measured on 3201–3203.
     @Test(arguments: SegmentationMethod.allCases, [(512, 40, [3101, 3102] as [UInt64]), (1024, 30, [3103] as [UInt64])])

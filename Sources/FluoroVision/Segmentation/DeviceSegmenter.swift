@@ -69,7 +69,8 @@ public struct SegmentationParameters: Sendable {
 /// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
 /// temporal tracking: the previous centre line, moved by the motion estimate, seeds the trace and is preferred
 /// over new ridges (ribs, vessel edges), and tips move at most `maximumTipStep` per frame along the line (the
-/// learned wire's as far as the network still sees it).
+/// learned wire's as far as the network still sees it). Last, the wire's tip is placed on the full-resolution
+/// frame (`TipRefiner`).
 ///
 /// The guidewire's centre line includes the part inside the catheter (the wire runs through it). All memory is
 /// allocated in `init`; `segment` allocates nothing.

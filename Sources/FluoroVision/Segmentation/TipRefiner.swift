@@ -8,7 +8,7 @@ import FluoroCore
 /// background's after it. The tip is the step's best single change point (the largest difference of the two
 /// parts' means, weighted by √(n₁n₂/n)), searched within `reach` of the traced end, never past the catheter's tip
 /// nor outside the exposed field. Lengths are in working-level pixels (measured on the tuning seeds 3001, 3003 and
-/// 3007–3010: median wire-tip error at 512² 1.77 → 1.10 px learned, 1.61 → 1.11 px classic; at 1024² 2.16 →
+/// 3007–3010: median wire-tip error at 512² 1.77 → 1.16 px learned, 1.61 → 1.14 px classic; at 1024² 2.16 →
 /// 1.34 and 2.34 → 1.24 px). Allocates in `init` only.
 final class TipRefiner {
     /// How far before and beyond the traced end the tip is searched for.
@@ -26,7 +26,7 @@ final class TipRefiner {
     /// the contrast there; proximal first.
     private let sampleX, sampleY, directionX, directionY, contrast: UnsafeMutableBufferPointer<Float>
     private let pointsBefore: UnsafeMutableBufferPointer<Int>
-    private var centreWeights: (Float, Float)
+    private let centreWeights: (Float, Float)
 
     init(geometry: FrameGeometry, factor: Int) {
         width = geometry.width
