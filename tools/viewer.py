@@ -40,6 +40,7 @@ class Viewer:
         self.show_panel, self.show_lines = True, False
         self.show_devices, self.show_roadmap = True, True
         self.layers, self.layer_index, self.window = {}, None, None
+        self.finishing = False
 
         self.root = tkinter.Tk()
         self.root.title(f"FluoroStream viewer: {options.address}")
@@ -76,17 +77,22 @@ class Viewer:
             if len(parts) == 3:
                 self.collect_layer(*parts)
                 continue
+            if self.has_enough_frames():
+                continue
             newest = parts  # show the newest frame; older ones in the queue are skipped
             self.count(newest[0])
         if newest is not None:
             self.show(*newest)
         elif self.layers.get("frame") and self.layers.get("devices"):
             self.show_layers()
-        if self.options.frames and self.received >= self.options.frames:
-            self.root.update()
+        if self.has_enough_frames() and not self.finishing:
+            # The last frame's other layers may still be on their way: keep collecting them until the screenshot.
+            self.finishing = True
             self.root.after(300, self.finish)
-            return
         self.root.after(5, self.poll)
+
+    def has_enough_frames(self):
+        return bool(self.options.frames) and self.received >= self.options.frames
 
     def count(self, header):
         meta = json.loads(header)
@@ -101,6 +107,8 @@ class Viewer:
         """Layers mode: keep the newest frame's layers (a new frame index starts a new set)."""
         meta = json.loads(header)
         if meta["frame"] != self.layer_index:
+            if self.has_enough_frames():
+                return  # a frame after the last one asked for
             self.layer_index, self.layers = meta["frame"], {}
         self.layers[topic.decode()] = (meta, np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"]))
         if topic == b"frame":
