@@ -183,9 +183,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// A collimated field (a circle cutting the frame's corners, an octagon well inside it): its edge, the
     /// strongest "ridge" in the image, is not taken for a device, and the learned network, which never saw a
     /// collimator in training, finds both devices in both (its input is normalised over the exposed field). The
-    /// classic path handles the circle but not the octagon, which hides most of the catheter: at peak opacification
-    /// its trace runs down the vessel (catheter F1 0.64, wire tip 4.2 px; README, "Device segmentation"), so only
-    /// the circle is asserted for it. Seeds 3501–3502 were not used for anything else.
+    /// octagon hides most of the catheter; at peak opacification the classic trace used to run down the vessel and
+    /// turn round (catheter F1 0.64, wire tip 2.7 px) until tracking oriented the line by both predicted ends
+    /// (README, "Device segmentation"). Seeds 3501–3502 were not used for anything else.
     @Test(arguments: SegmentationMethod.allCases)
     func aCollimatedFieldIsNotADevice(method: SegmentationMethod) throws {
         for (seed, collimator) in [(UInt64(3501), SyntheticParameters.Collimator(shape: .circle, radius: 1.1)),
@@ -196,7 +196,6 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
                 let meanF1 = f1.reduce(0, +) / Double(f1.count)
                 print(String(format: "%@ collimated (%@) seed %d %@: centre-line F1 %.3f, tip error median %.2f px",
                              method.rawValue, collimator.shape.rawValue, seed, kind.rawValue, meanF1, median(tips)))
-                guard method == .learned || collimator.shape == .circle else { continue }
                 #expect(meanF1 >= 0.9 && median(tips) <= 3, "\(method) \(collimator.shape) \(kind): F1 \(meanF1), tip \(median(tips)) px")
             }
         }
@@ -204,9 +203,11 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 
     /// A diagnostic injection: a catheter with no wire in it, the vessel tree starting at its tip. The end of a
     /// catheter fades like a narrowing, and the catheter/wire split used to report its last pixels as a wire in
-    /// 70 % of the frames (seeds 3411–3412, not used for anything else); a wire must now reach 8 level pixels beyond
-    /// the catheter (`minimumWireExtension`): 50 %. Still far from none (README, "Device segmentation"): asserted
-    /// for the classic path at 60 %, printed for the learned path, which on these seeds splits the catheter in the
+    /// 70 % of the frames (seeds 3411–3412, not used for anything else); since a wire must reach 8 level pixels
+    /// beyond the catheter (`minimumWireExtension`), and a shorter part beyond it counts as the catheter's end,
+    /// 23 % (the first two frames of each run, before tracking holds the catheter's tip, and frames 16–23 at peak
+    /// opacification, where the trace runs on into the vessel; README, "Device segmentation"): asserted
+    /// for the classic path at 35 %, printed for the learned path, which on these seeds splits the catheter in the
     /// wrong place in every frame.
     @Test(arguments: SegmentationMethod.allCases)
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
@@ -221,7 +222,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         print("\(method) diagnostic runs (seeds 3411–3412): a catheter in \(withCatheter) of \(frames) frames, a phantom wire in \(withWire)")
         guard method == .ridge else { return }
         #expect(Double(withCatheter) >= 0.9 * Double(frames), "a catheter in \(withCatheter) of \(frames) frames")
-        #expect(Double(withWire) <= 0.6 * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
+        #expect(Double(withWire) <= 0.35 * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
     }
 
     /// The graph's segmentation stage splits the filtering of each frame over two threads: the lines and tips must
@@ -333,5 +334,35 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         let png = PNGEncoder.encode(mosaic, width: panels.count * geometry.width, height: geometry.height, channels: 3)
         let stem = (name as NSString).lastPathComponent.replacingOccurrences(of: ".dcm", with: "")
         try Data(png).write(to: URL(fileURLWithPath: figuresDirectory + "/segmentation-\(method)-\(stem).png"))
+    }
+
+    /// On rubo-0002 (a diagnostic injection of the right coronary artery: a contrast-filled catheter, no wire) the
+    /// catheter enters the exposed field at its top edge near (262, 4) and runs down to the ostium, 150–200 pixels
+    /// away (read off frames 0, 24, 48, 72 and 95 by eye; the field moves little there). Through the whole run,
+    /// contrast arrival included, the classic trace must start there and run down the catheter. It used to turn
+    /// round when the trace ran on into the opacified artery, lose the catheter and take a lead on the right of the
+    /// field for the device from frame 24 on (21 of 96 frames started at the entry).
+    @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
+    func theClassicTraceStaysOnRubosCatheter() throws {
+        let source = try DICOMSource(path: RealRunRegistrationTests.data + "/xa/rubo-0002-rca-contrast.dcm")
+        let registration = Registration(geometry: source.geometry)
+        let segmenter = try DeviceSegmenter(geometry: source.geometry)
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+        let entry = Point2(x: 262, y: 4), frames = source.frameCount ?? 0
+        func distance(_ p: Point2) -> Float { ((p.x - entry.x) * (p.x - entry.x) + (p.y - entry.y) * (p.y - entry.y)).squareRoot() }
+        var atEntry = 0, downTheCatheter = 0
+        for index in 0..<frames {
+            try source.decode(frameAt: index, into: frame.pixels)
+            frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
+            segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
+            let line = [frame.annotations.guidewire, frame.annotations.catheter].map(\.centerline).max { $0.count < $1.count }!
+            guard let start = line.first else { continue }
+            if distance(start) <= 12 { atEntry += 1 }
+            if distance(start) <= 12, line.contains(where: { distance($0) >= 100 }) { downTheCatheter += 1 }
+        }
+        print("ridge rubo-0002: the trace starts at the catheter's entry in \(atEntry) of \(frames) frames and reaches 100 px down it in \(downTheCatheter)")
+        #expect(frames == 96)
+        #expect(Double(atEntry) >= 0.95 * Double(frames), "the trace starts at the catheter's entry in \(atEntry) of \(frames) frames")
+        #expect(Double(downTheCatheter) >= 0.9 * Double(frames), "the trace reaches 100 px down the catheter in \(downTheCatheter) of \(frames) frames")
     }
 }

@@ -198,6 +198,8 @@ public final class DeviceSegmenter {
         if tracking {
             (wireEnd, catheterTip) = holdTips(wireEnd: wireEnd, catheterTip: catheterTip, shift: shift)
         }
+        // A wire must reach `minimumWireExtension` beyond a catheter; a shorter part beyond it is the catheter's end.
+        if catheterTip > 0, wireEnd - 1 <= catheterTip + parameters.minimumWireExtension { catheterTip = wireEnd - 1 }
         refineSubpixel(count: wireEnd)
         remember(count: wireEnd, catheterTip: catheterTip)
 
@@ -302,17 +304,23 @@ public final class DeviceSegmenter {
         }
     }
 
-    /// Puts the proximal end first: when tracking, the end farther from the predicted tip; otherwise the end
-    /// nearer the image border (devices enter the field from outside it).
+    /// Puts the proximal end first: when tracking, the orientation whose ends lie nearer the predicted line's
+    /// ends (its proximal end and its tip: a line that grew far at one end, as a trace running on into a
+    /// contrast-filled vessel does, keeps its direction); otherwise the end nearer the image border (devices enter
+    /// the field from outside it).
     private func orient(tracking: Bool, shift: (dx: Float, dy: Float)) {
         let w = reduction.width, h = reduction.height
         let first = Int(best[0]), last = Int(best[bestCount - 1])
         func point(_ i: Int) -> (x: Float, y: Float) { (Float(i % w), Float(i / w)) }
         var reverse: Bool
         if tracking {
+            let base = (x: previousX[0] + shift.dx, y: previousY[0] + shift.dy)
             let tip = (x: previousX[previousCount - 1] + shift.dx, y: previousY[previousCount - 1] + shift.dy)
-            func distance(_ p: (x: Float, y: Float)) -> Float { (p.x - tip.x) * (p.x - tip.x) + (p.y - tip.y) * (p.y - tip.y) }
-            reverse = distance(point(first)) < distance(point(last))
+            func distance(_ p: (x: Float, y: Float), _ q: (x: Float, y: Float)) -> Float {
+                ((p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y)).squareRoot()
+            }
+            let (a, b) = (point(first), point(last))
+            reverse = distance(a, tip) + distance(b, base) < distance(a, base) + distance(b, tip)
         } else {
             func border(_ p: (x: Float, y: Float)) -> Float { min(p.x, p.y, Float(w - 1) - p.x, Float(h - 1) - p.y) }
             reverse = border(point(last)) < border(point(first))
@@ -361,7 +369,8 @@ public final class DeviceSegmenter {
 
     /// Splits `best` into catheter and wire: returns the catheter tip's index (0 when the whole line is a wire,
     /// `count - 1` when it is all catheter) and the wire's end. A ridge that widens by `vesselWidening` towards
-    /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first. The
+    /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first (unless less
+    /// than `minimumLength` would be left: near a collimator's edge the ridge's share is unreliable). The
     /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
     /// fades over that distance beyond the true tip). On the learned path the network does not answer to vessels
     /// (no cut), and the tip is where the catheter probability falls through one half near the change point,
@@ -370,7 +379,8 @@ public final class DeviceSegmenter {
         let w = reduction.width
         var wireEnd = bestCount
         if filter != nil,
-           let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening) {
+           let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
+           widening + 1 >= parameters.minimumLength {
             wireEnd = widening + 1
         }
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
@@ -441,22 +451,32 @@ public final class DeviceSegmenter {
                 break
             }
         }
-        if anchor > split {
-            var k = anchor + 1
-            if network != nil {
+        if network != nil {
+            if anchor > split {
                 // The network's centre-line probability answers to devices only: the learned wire goes on as far
                 // as it stays at the tip's probability.
+                var k = anchor + 1
                 while k < end, evidence.response[Int(best[k])] >= parameters.learnedTipProbability { k += 1 }
-            } else {
-                // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep`, over
-                // ridge as narrow as the wire's so far.
+                end = k
+            }
+        } else {
+            // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep` beyond the
+            // corridor, over ridge as narrow as the wire's inside it (when the line leaves the corridor at the
+            // catheter's tip there is no wire to compare with: the step alone limits it).
+            let start = max(anchor, split), reach = start + Int(limit.rounded(.up))
+            var k = start + 1
+            if anchor > split {
                 var wireRatio: Float = 0
                 for j in (split + 1)...anchor { wireRatio += widthShare(j) }
                 wireRatio /= Float(anchor - split)
-                let reach = anchor + Int(limit.rounded(.up))
                 while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
+            } else {
+                var catheterRatio: Float = 0
+                for j in 0...split { catheterRatio += widthShare(j) }
+                catheterRatio /= Float(split + 1)
+                while k < end, k <= reach, widthShare(k) < catheterRatio - parameters.catheterWidening { k += 1 }
             }
-            end = k
+            end = min(end, k)
         }
         return (end, split)
     }
