@@ -416,7 +416,8 @@ public final class DeviceSegmenter {
     /// the wire's so far); on the learned path it goes on as far as the centre-line probability stays above
     /// `learnedTipProbability`, inside contrast-filled vessels too. The catheter's tip, which moves with the
     /// anatomy, is smoothed: it goes a third of the way from the prediction to the measurement, or stays at the
-    /// prediction when the measurement is beyond the step (or, on the learned path, inside a contrast-filled vessel).
+    /// prediction when the measurement is beyond the step (or, on the learned path, inside a contrast-filled vessel);
+    /// a line that stops short of the prediction is all catheter.
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
         let w = reduction.width, limit = parameters.maximumTipStep
         func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
@@ -439,7 +440,12 @@ public final class DeviceSegmenter {
             let target = inVessel || (dx * dx + dy * dy).squareRoot() > limit
                 ? predicted : (x: predicted.x + dx / 3, y: predicted.y + dy / 3)
             let nearestSplit = nearestIndex(to: target, below: wireEnd)
-            if nearestSplit.distance <= limit { split = nearestSplit.index }
+            if nearestSplit.distance <= limit {
+                split = nearestSplit.index
+            } else if nearestSplit.index == wireEnd - 1 {
+                // The line stops short of the predicted catheter tip: all of it is catheter.
+                split = wireEnd - 1
+            }
         }
         var end = wireEnd
         // Where the line leaves the predicted corridor (three points in a row outside it), past the catheter.
