@@ -198,8 +198,12 @@ public final class DeviceSegmenter {
         if tracking {
             (wireEnd, catheterTip) = holdTips(wireEnd: wireEnd, catheterTip: catheterTip, shift: shift)
         }
-        // A wire must reach `minimumWireExtension` beyond a catheter; a shorter part beyond it is the catheter's end.
-        if catheterTip > 0, wireEnd - 1 <= catheterTip + parameters.minimumWireExtension { catheterTip = wireEnd - 1 }
+        // A wire must reach `minimumWireExtension` beyond a catheter; on the classic path a shorter part beyond it is
+        // the catheter's end (whose narrowing the split takes for its tip), on the learned path the network's
+        // catheter probability has placed the tip and a shorter part is dropped.
+        if filter != nil, catheterTip > 0, wireEnd - 1 <= catheterTip + parameters.minimumWireExtension {
+            catheterTip = wireEnd - 1
+        }
         refineSubpixel(count: wireEnd)
         remember(count: wireEnd, catheterTip: catheterTip)
 
