@@ -373,8 +373,9 @@ public final class DeviceSegmenter {
 
     /// Splits `best` into catheter and wire: returns the catheter tip's index (0 when the whole line is a wire,
     /// `count - 1` when it is all catheter) and the wire's end. A ridge that widens by `vesselWidening` towards
-    /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first (unless less
-    /// than `minimumLength` would be left: near a collimator's edge the ridge's share is unreliable). The
+    /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first, if the
+    /// line's last `minimumLength` points are that much wider too (a wire beyond a balloon or a crossing edge is
+    /// thin again) and at least `minimumLength` would be left (near a collimator's edge the share is unreliable). The
     /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
     /// fades over that distance beyond the true tip). On the learned path the network does not answer to vessels
     /// (no cut), and the tip is where the catheter probability falls through one half near the change point,
@@ -382,9 +383,16 @@ public final class DeviceSegmenter {
     private func split() -> (catheterTip: Int, wireEnd: Int) {
         let w = reduction.width
         var wireEnd = bestCount
+        func meanShare(_ range: Range<Int>) -> Float {
+            var total: Float = 0
+            for k in range { total += widthShare(k) }
+            return total / Float(max(range.count, 1))
+        }
         if filter != nil,
            let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
-           widening + 1 >= parameters.minimumLength {
+           widening + 1 >= parameters.minimumLength,
+           meanShare(max(bestCount - parameters.minimumLength, widening + 1)..<bestCount)
+               >= meanShare(0..<(widening + 1)) + parameters.vesselWidening {
             wireEnd = widening + 1
         }
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
