@@ -203,12 +203,12 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 
     /// A diagnostic injection: a catheter with no wire in it, the vessel tree starting at its tip. The end of a
     /// catheter fades like a narrowing, and the catheter/wire split used to report its last pixels as a wire in
-    /// 70 % of the frames (seeds 3411–3412, not used for anything else); since a wire must reach 8 level pixels
-    /// beyond the catheter (`minimumWireExtension`), and a shorter part beyond it counts as the catheter's end,
-    /// 23 % (the first two frames of each run, before tracking holds the catheter's tip, and frames 16–23 at peak
-    /// opacification, where the trace runs on into the vessel; README, "Device segmentation"): asserted
-    /// for the classic path at 35 %, printed for the learned path, which on these seeds splits the catheter in the
-    /// wrong place in every frame.
+    /// 70 % of the frames (seeds 3411–3412, not used for anything else). Since a wire must reach 8 level pixels
+    /// beyond the catheter (`minimumWireExtension`), and on the classic path a shorter part beyond it counts as the
+    /// catheter's end: 23 % (the first two frames of each run, before tracking holds the catheter's tip, and frames
+    /// 16–23 at peak opacification, where the trace runs on into the vessel; README, "Device segmentation").
+    /// Asserted for the classic path at 35 %, printed for the learned path, which on these seeds splits the
+    /// catheter in the wrong place in every frame.
     @Test(arguments: SegmentationMethod.allCases)
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
         var frames = 0, withCatheter = 0, withWire = 0
