@@ -480,7 +480,7 @@ public final class DeviceSegmenter {
         } else {
             // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep` beyond the
             // corridor, over ridge as narrow as the wire's inside it (when the line leaves the corridor at the
-            // catheter's tip there is no wire to compare with: the step alone limits it).
+            // catheter's tip there is no wire to compare with: over ridge narrower than the catheter's).
             let start = max(anchor, split), reach = start + Int(limit.rounded(.up))
             var k = start + 1
             if anchor > split {
