@@ -94,6 +94,10 @@ public final class DeviceSegmenter {
     private let previousY: UnsafeMutableBufferPointer<Float>
     private var previousCount = 0
     private var previousCatheterTip = 0
+    /// Where the catheter's tip was while lines stop short of it (a trace that fades before the catheter's end),
+    /// for at most `shortLineMemory` frames in a row: when the line grows back, its tip is found there again.
+    private var heldCatheterTip: (x: Float, y: Float)?
+    private var framesShortOfCatheter = 0
     private var previousMotion = (dx: Float(0), dy: Float(0))
     /// The predicted centre line, dilated, as stamps on the level (equal to `priorStamp` inside).
     private let prior: UnsafeMutableBufferPointer<UInt32>
@@ -185,6 +189,7 @@ public final class DeviceSegmenter {
         if !tracking { chooseCenterline(tracking: false, shift: shift) }
         guard bestCount >= parameters.minimumLength else {
             previousCount = 0
+            heldCatheterTip = nil
             return
         }
         orient(tracking: tracking, shift: shift)
@@ -197,6 +202,8 @@ public final class DeviceSegmenter {
         }
         if tracking {
             (wireEnd, catheterTip) = holdTips(wireEnd: wireEnd, catheterTip: catheterTip, shift: shift)
+        } else {
+            (heldCatheterTip, framesShortOfCatheter) = (nil, 0)
         }
         // A wire must reach `minimumWireExtension` beyond a catheter; on the classic path a shorter part beyond it is
         // the catheter's end (whose narrowing the split takes for its tip), on the learned path the network's
@@ -443,8 +450,14 @@ public final class DeviceSegmenter {
             return (index, distance)
         }
         var split = min(catheterTip, wireEnd - 1)
+        var stoppedShort = false
+        defer {
+            framesShortOfCatheter = stoppedShort ? framesShortOfCatheter + 1 : 0
+            if !stoppedShort { heldCatheterTip = nil }
+        }
         if previousCatheterTip > 0 {
-            let predicted = (x: previousX[previousCatheterTip] + shift.dx, y: previousY[previousCatheterTip] + shift.dy)
+            let tip = heldCatheterTip ?? (previousX[previousCatheterTip], previousY[previousCatheterTip])
+            let predicted = (x: tip.x + shift.dx, y: tip.y + shift.dy)
             let measured = position(split)
             let dx = measured.x - predicted.x, dy = measured.y - predicted.y
             // On the learned path a measurement inside a contrast-filled vessel is not trusted either.
@@ -457,6 +470,8 @@ public final class DeviceSegmenter {
             } else if nearestSplit.index == wireEnd - 1 {
                 // The line stops short of the predicted catheter tip: all of it is catheter.
                 split = wireEnd - 1
+                stoppedShort = framesShortOfCatheter < Self.shortLineMemory
+                if stoppedShort { heldCatheterTip = predicted }
             }
         }
         var end = wireEnd
@@ -514,6 +529,9 @@ public final class DeviceSegmenter {
             pointY[k] = Float(i / w) + t * Float(oy)
         }
     }
+
+    /// How many frames in a row lines may stop short of the catheter's tip before its position is given up.
+    private static let shortLineMemory = 30
 
     private func remember(count: Int, catheterTip: Int) {
         previousX.baseAddress!.update(from: pointX.baseAddress!, count: count)
