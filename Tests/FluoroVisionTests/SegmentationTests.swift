@@ -205,7 +205,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// catheter fades like a narrowing, and the catheter/wire split used to report its last pixels as a wire in
     /// 70 % of the frames (seeds 3411–3412, not used for anything else). Since a wire must reach 8 level pixels
     /// beyond the catheter (`minimumWireExtension`), and on the classic path a shorter part beyond it counts as the
-    /// catheter's end: 23 % (the first two frames of each run, before tracking holds the catheter's tip, and frames
+    /// catheter's end: 20 % (the first two frames of each run, before tracking holds the catheter's tip, and frames
     /// 16–23 at peak opacification, where the trace runs on into the vessel; README, "Device segmentation").
     /// Asserted for the classic path at 35 %, printed for the learned path, which on these seeds splits the
     /// catheter in the wrong place in every frame.
