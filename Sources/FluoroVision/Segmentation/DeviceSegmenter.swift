@@ -436,7 +436,7 @@ public final class DeviceSegmenter {
     /// `learnedTipProbability`, inside contrast-filled vessels too. The catheter's tip, which moves with the
     /// anatomy, is smoothed: it goes a third of the way from the prediction to the measurement, or stays at the
     /// prediction when the measurement is beyond the step (or, on the learned path, inside a contrast-filled vessel);
-    /// a line that stops short of the prediction is all catheter.
+    /// a line that stops short of the prediction is all catheter, and the prediction is kept (`heldCatheterTip`).
     private func holdTips(wireEnd: Int, catheterTip: Int, shift: (dx: Float, dy: Float)) -> (Int, Int) {
         let w = reduction.width, limit = parameters.maximumTipStep
         func position(_ k: Int) -> (x: Float, y: Float) { (Float(Int(best[k]) % w), Float(Int(best[k]) / w)) }
