@@ -98,6 +98,7 @@ public final class DeviceSegmenter {
     /// for at most `shortLineMemory` frames in a row: when the line grows back, its tip is found there again.
     private var heldCatheterTip: (x: Float, y: Float)?
     private var framesShortOfCatheter = 0
+    private static let shortLineMemory = 30
     private var previousMotion = (dx: Float(0), dy: Float(0))
     /// The predicted centre line, dilated, as stamps on the level (equal to `priorStamp` inside).
     private let prior: UnsafeMutableBufferPointer<UInt32>
@@ -189,7 +190,6 @@ public final class DeviceSegmenter {
         if !tracking { chooseCenterline(tracking: false, shift: shift) }
         guard bestCount >= parameters.minimumLength else {
             previousCount = 0
-            heldCatheterTip = nil
             return
         }
         orient(tracking: tracking, shift: shift)
@@ -356,6 +356,13 @@ public final class DeviceSegmenter {
         return wide / max(wide + thin, 1e-20)
     }
 
+    /// The mean width share (see `widthShare`) over `range` of `best`.
+    private func meanShare(_ range: Range<Int>) -> Float {
+        var total: Float = 0
+        for k in range { total += widthShare(k) }
+        return total / Float(max(range.count, 1))
+    }
+
     /// The best single change point of the width share within `range` of `best` (the last index of the first
     /// part), where the part before is wider (`narrowing`) or narrower than the part after by at least
     /// `margin`; nil when there is none.
@@ -390,11 +397,6 @@ public final class DeviceSegmenter {
     private func split() -> (catheterTip: Int, wireEnd: Int) {
         let w = reduction.width
         var wireEnd = bestCount
-        func meanShare(_ range: Range<Int>) -> Float {
-            var total: Float = 0
-            for k in range { total += widthShare(k) }
-            return total / Float(max(range.count, 1))
-        }
         if filter != nil,
            let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
            widening + 1 >= parameters.minimumLength,
@@ -499,14 +501,10 @@ public final class DeviceSegmenter {
             let start = max(anchor, split), reach = start + Int(limit.rounded(.up))
             var k = start + 1
             if anchor > split {
-                var wireRatio: Float = 0
-                for j in (split + 1)...anchor { wireRatio += widthShare(j) }
-                wireRatio /= Float(anchor - split)
+                let wireRatio = meanShare((split + 1)..<(anchor + 1))
                 while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
             } else {
-                var catheterRatio: Float = 0
-                for j in 0...split { catheterRatio += widthShare(j) }
-                catheterRatio /= Float(split + 1)
+                let catheterRatio = meanShare(0..<(split + 1))
                 while k < end, k <= reach, widthShare(k) < catheterRatio - parameters.catheterWidening { k += 1 }
             }
             end = min(end, k)
@@ -529,9 +527,6 @@ public final class DeviceSegmenter {
             pointY[k] = Float(i / w) + t * Float(oy)
         }
     }
-
-    /// How many frames in a row lines may stop short of the catheter's tip before its position is given up.
-    private static let shortLineMemory = 30
 
     private func remember(count: Int, catheterTip: Int) {
         previousX.baseAddress!.update(from: pointX.baseAddress!, count: count)
