@@ -354,10 +354,10 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 
     /// On rubo-0002 (a diagnostic injection of the right coronary artery: a contrast-filled catheter, no wire) the
     /// catheter enters the exposed field at its top edge near (262, 4) and runs down to the ostium, 150–200 pixels
-    /// away (read off frames 0, 24, 48, 72 and 95 by eye; the field moves little there). Through the whole run,
-    /// contrast arrival included, the classic trace must start there and run down the catheter. It used to turn
-    /// round when the trace ran on into the opacified artery, lose the catheter and take a lead on the right of the
-    /// field for the device from frame 24 on (21 of 96 frames started at the entry).
+    /// away (read off frames 0, 20, 24, 30, 36, 50, 70 and 90 by eye; the field moves little there). Through the
+    /// whole run, contrast arrival included, the classic trace must start there and run down the catheter. It used
+    /// to turn round when the trace ran on into the opacified artery, lose the catheter and take a lead on the right
+    /// of the field for the device from frame 24 on (21 of 96 frames started at the entry).
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func theClassicTraceStaysOnRubosCatheter() throws {
         let lines = try classicLines("xa/rubo-0002-rca-contrast.dcm"), entry = Point2(x: 262, y: 4)
@@ -369,8 +369,8 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         #expect(Double(downTheCatheter.count) >= 0.9 * Double(lines.count), "the trace reaches 100 px down the catheter in \(downTheCatheter.count) of \(lines.count) frames")
     }
 
-    /// On XA-MONO2-8-12x-catheter the guidewire's tip lies near (381, 376) in all 12 frames (read off each frame by
-    /// eye; it advances 5–10 px over the run), beyond a balloon and a crossing with a vertical spine edge. The
+    /// On XA-MONO2-8-12x-catheter the guidewire's tip lies near (381, 376) in all 12 frames (read off frames 0, 3, 6
+    /// and 9 by eye; it advances 5–10 px over the run), beyond a balloon and a crossing with a vertical spine edge. The
     /// classic trace must run to it from at least 150 px back along the wire in at least 10 frames (11 now; it used
     /// to stop at the spine edge or the balloon, or find only a stub at the tip: 9 of 12).
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
