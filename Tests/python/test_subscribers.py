@@ -282,7 +282,7 @@ def test_jpeg_frames_for_display_subscribers(port):
 def test_paused_and_reconnecting_subscribers_in_live_mode(port, tmp_path):
     """Live at 30 frames/s for 15 s with three subscribers: one keeps reading (its view of the pipeline's age at
     publish is the measure), one stops reading for 10 s (its loss shows as one gap in `sequence`, and the
-    pipeline's p99 does not change), one crashes (closes its socket) and reconnects with a new one (it picks up
+    pipeline's age at publish does not change), one crashes (closes its socket) and reconnects with a new one (it picks up
     the stream where it is)."""
     address = f"tcp://127.0.0.1:{port}"
     # The run is made first and replayed live from the file: generating frames on the fly in a debug build on a
@@ -354,14 +354,19 @@ def test_paused_and_reconnecting_subscribers_in_live_mode(port, tmp_path):
     lost = received[-1]["sequence"] - received[0]["sequence"] + 1 - len(received)
     assert 200 <= lost <= 310, f"most of 10 s at 30 frames/s should be lost while paused, {lost} were"
     assert all(b["sequence"] > a["sequence"] for a, b in zip(received, received[1:]))
-    # The pipeline did not notice: the age at publish while the subscriber was paused is like before and after.
+    # The pipeline did not notice: the age at publish while the subscriber was paused is like before and after
+    # (the median: a p99 of 300 frames is the third-largest, which one stall of this shared host decides; a p99
+    # 9.9 ms against 3.7 ms failed CI once), and no frame waited on the paused subscriber
+    # (one held up by its 10 s pause would be far older than 250 ms).
     pause_start = before[-1]["sequence"]
     pause_end = pause_start + 300
     during = [h["latency_ms"]["age_at_publish"] for h in steady if pause_start < h["sequence"] < pause_end]
     outside = [h["latency_ms"]["age_at_publish"] for h in steady if not pause_start < h["sequence"] < pause_end]
-    print(f"paused subscriber lost {lost} frames; age at publish p99 {np.percentile(during, 99):.2f} ms while it "
-          f"was paused, {np.percentile(outside, 99):.2f} ms otherwise")
-    assert np.percentile(during, 99) < np.percentile(outside, 99) + 5
+    print(f"paused subscriber lost {lost} frames; age at publish median {np.median(during):.2f} ms, p99 "
+          f"{np.percentile(during, 99):.2f} ms, max {max(during):.2f} ms while it was paused; median "
+          f"{np.median(outside):.2f} ms, p99 {np.percentile(outside, 99):.2f} ms otherwise")
+    assert np.median(during) < np.median(outside) + 2
+    assert max(during) < 250
     crashed = results["crashed"]
     cut = crashed.index(None)
     assert len(crashed) - cut - 1 > 200, "the reconnected subscriber picks up the stream"
