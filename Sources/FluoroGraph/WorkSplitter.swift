@@ -134,25 +134,163 @@ public final class HelperThread: @unchecked Sendable {
 
 /// Splits a data-parallel pass of one stage between the stage's thread and a helper thread, so that a frame's
 /// heaviest passes use both cores (the stages of a chain run one after the other for a given frame, so between
-/// frames the second core is mostly idle). `run` gives the first half of the range to the helper, does the second
-/// half itself and returns when both are done. Used by one thread at a time (its stage's).
+/// frames the second core is mostly idle). `run` cuts the range into `pieces` and both threads take pieces in turn
+/// until none is left: a helper that wakes late, or whose CPU the host takes away for a while, does fewer of them
+/// instead of holding up the frame. The helper is the splitter's own thread, or, for a splitter made without one,
+/// whichever thread calls `assist(until:)` meanwhile. Hand-offs go through atomics and futex doorbells: no lock, no
+/// allocation. `run` is used by one thread at a time (its stage's).
 public final class WorkSplitter: @unchecked Sendable {
-    /// The number of parts `run` splits a range into.
+    /// The number of parts `run` gives out: part 0 runs on the helper, part 1 on the calling thread.
     public let parts = 2
-    private let helper: HelperThread
+    /// How many pieces `run` cuts a range into (fewer when it has fewer items).
+    public let pieces: Int
+    private let shared: Shared
+    private let thread: GraphThread?
 
-    /// Starts the helper thread, named `name`.
-    public init(name: String) {
-        helper = HelperThread(name: name)
+    /// The job. `work`, `lowerBound`, `count`, `ownerCPU` and `owner` are written before a job's `claim` is released
+    /// and read only by a thread that has claimed one of its pieces; `helperFinished` releases the helper's writes
+    /// back to the owner.
+    private final class Shared: @unchecked Sendable {
+        /// The job's number (bits 32–63), its piece count (16–31) and the next piece to take (0–15).
+        let claim = Atomic<UInt64>(0)
+        /// Pieces of the current job the helper has finished.
+        let helperFinished = Atomic<Int>(0)
+        let stopping = Atomic<Bool>(false)
+        let start = Doorbell()
+        let done = Doorbell()
+        unowned(unsafe) var work: (any SplittableWork)?
+        var lowerBound = 0
+        var count = 0
+        /// The CPU the owner ran on when it posted, and the one the helper keeps off.
+        var ownerCPU: Int32 = -1
+        var avoidedCPU: Int32 = -1
+        /// The owner's thread, whose scheduling (e.g. the graph's real-time priority) the helper follows.
+        var owner = pthread_self()
+
+        static func job(of claim: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: claim >> 32) }
+
+        /// Takes the next piece of job `job`: its index and the piece count, or nil when it has none left (or a
+        /// newer job has started).
+        func take(from job: UInt32) -> (piece: Int, of: Int)? {
+            var current = claim.load(ordering: .acquiring)
+            while true {
+                let total = Int((current >> 16) & 0xffff), next = Int(current & 0xffff)
+                guard Self.job(of: current) == job, next < total else { return nil }
+                let (taken, found) = claim.compareExchange(expected: current, desired: current + 1,
+                                                           successOrdering: .acquiringAndReleasing,
+                                                           failureOrdering: .acquiring)
+                if taken { return (next, total) }
+                current = found
+            }
+        }
+
+        /// Whether job `job` is the current one and has a piece nobody has taken yet.
+        func hasPieceLeft(in job: UInt32) -> Bool {
+            let current = claim.load(ordering: .acquiring)
+            return Self.job(of: current) == job && (current & 0xffff) < ((current >> 16) & 0xffff)
+        }
+
+        /// The items of piece `piece` of `total`.
+        func items(ofPiece piece: Int, of total: Int) -> Range<Int> {
+            (lowerBound + count * piece / total)..<(lowerBound + count * (piece + 1) / total)
+        }
+
+        func serve() {
+            var seen: UInt32 = 0
+            while !stopping.load(ordering: .acquiring) {
+                func ready() -> Bool { Self.job(of: claim.load(ordering: .acquiring)) != seen || stopping.load(ordering: .relaxed) }
+                if !spin(for: HelperThread.helperSpin, until: ready) {
+                    _ = start.wait(until: ready, timeoutNanoseconds: 1_000_000_000)
+                }
+                let job = Self.job(of: claim.load(ordering: .acquiring))
+                guard job != seen else { continue }
+                seen = job
+                var joined = false
+                while let (piece, total) = take(from: job) {
+                    if !joined {
+                        joined = true
+                        if ownerCPU != avoidedCPU {
+                            // The kernel tends to wake a thread on its waker's CPU, where it would wait until the
+                            // owner sleeps: keep the helper on another CPU than its owner's.
+                            _ = fluoro_keep_thread_off_cpu(ownerCPU)
+                            avoidedCPU = ownerCPU
+                        }
+                        _ = fluoro_follow_thread_scheduling(owner)
+                    }
+                    perform(piece, of: total)
+                }
+                if joined { done.ring() }
+            }
+        }
+
+        /// Does piece `piece` of `total` as the helper (part 0).
+        func perform(_ piece: Int, of total: Int) {
+            work?.perform(part: 0, range: items(ofPiece: piece, of: total))
+            helperFinished.add(1, ordering: .releasing)
+        }
     }
 
-    /// Calls `work.perform` for part 0 (the first half of `range`, on the helper thread) and part 1 (the rest, on
-    /// the calling thread); returns when both calls have returned.
+    /// Starts the helper thread, named `name` (visible in `top -H`), or with `name` nil none: then the helper is a
+    /// thread that calls `assist(until:)`. `run` cuts ranges into `pieces` (1…65535).
+    public init(name: String?, pieces: Int = 8) {
+        precondition((1...0xffff).contains(pieces), "a range is cut into 1 to 65535 pieces")
+        self.pieces = pieces
+        let shared = Shared()
+        self.shared = shared
+        thread = name.map { GraphThread(name: $0) { shared.serve() } }
+    }
+
+    deinit {
+        shared.stopping.store(true, ordering: .releasing)
+        shared.start.ring()
+        thread?.join()
+    }
+
+    /// For a splitter without a thread of its own: takes pieces of the jobs that `run` starts on another thread, as
+    /// their part 0, until `finished()` holds (checked between pieces and while waiting for the next job, awake:
+    /// call it only while that thread is about to start jobs).
+    public func assist(until finished: () -> Bool) {
+        precondition(thread == nil, "a splitter with a helper thread of its own takes no assistant")
+        while !finished() {
+            let job = Shared.job(of: shared.claim.load(ordering: .acquiring))
+            var took = false
+            while let (piece, total) = shared.take(from: job) {
+                shared.perform(piece, of: total)
+                took = true
+            }
+            if took { shared.done.ring() }
+            while !finished(), Shared.job(of: shared.claim.load(ordering: .acquiring)) == job, !shared.hasPieceLeft(in: job) {}
+        }
+    }
+
+    /// Calls `work.perform` on pieces of `range` that together cover it once, part 0 on the helper thread and part 1
+    /// on the calling thread, one piece at a time on each; returns when every piece is done.
     public func run(_ work: some SplittableWork, over range: Range<Int>) {
-        let middle = range.lowerBound + range.count / 2
-        helper.start(work, part: 0, range: range.lowerBound..<middle)
-        work.perform(part: 1, range: middle..<range.upperBound)
-        helper.wait()
+        let total = min(pieces, range.count)
+        guard total > 1 else {
+            if total == 1 { work.perform(part: 1, range: range) }
+            return
+        }
+        shared.work = work
+        shared.lowerBound = range.lowerBound
+        shared.count = range.count
+        shared.ownerCPU = fluoro_current_cpu()
+        shared.owner = pthread_self()
+        shared.helperFinished.store(0, ordering: .relaxed)
+        let job = Shared.job(of: shared.claim.load(ordering: .relaxed)) &+ 1
+        shared.claim.store(UInt64(job) << 32 | UInt64(total) << 16, ordering: .releasing)
+        shared.start.ring()
+        var own = 0
+        while let (piece, _) = shared.take(from: job) {
+            work.perform(part: 1, range: shared.items(ofPiece: piece, of: total))
+            own += 1
+        }
+        let helperShare = total - own
+        func finished() -> Bool { shared.helperFinished.load(ordering: .acquiring) == helperShare }
+        if !spin(for: HelperThread.ownerSpin, until: finished) {
+            while !shared.done.wait(until: finished, timeoutNanoseconds: 1_000_000_000) {}
+        }
+        shared.work = nil
     }
 }
 
