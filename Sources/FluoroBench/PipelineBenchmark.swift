@@ -85,10 +85,12 @@ func pipelineBenchmark() throws {
                                      fps: Double(fps), seed: 2301)
     // --no-split: every stage on its own thread only (no helper thread taking half of a frame's rows).
     let splitting = !arguments.contains("--no-split")
-    var stages: [Stage] = [MotionCompensation(splitting: splitting),
-                           DeviceSegmentation(parameters: parameters, splitting: splitting),
-                           DisplayRenderer(splitting: splitting),
-                           RoadmapOverlay(splitting: splitting, backgroundCompletion: live)]
+    // --no-overlap: motion and segmentation as two stages, one after the other on each frame.
+    let overlapping = !arguments.contains("--no-overlap")
+    var stages: [Stage] = overlapping
+        ? [RegisteredSegmentation(segmentation: parameters, splitting: splitting)]
+        : [MotionCompensation(splitting: splitting), DeviceSegmentation(parameters: parameters, splitting: splitting)]
+    stages += [DisplayRenderer(splitting: splitting), RoadmapOverlay(splitting: splitting, backgroundCompletion: live)]
     let port = 40_000 + Int.random(in: 0..<10_000)
     let address = try PublisherAddress("tcp://127.0.0.1:\(port)")
     let publisher = try ZeroMQPublisher(address: address, policy: live ? .live : .replay, upstreamStages: stages.map(\.name))

@@ -12,7 +12,7 @@ import Synchronization
 ///   fluoro-bench graph [--size 1024] [--frames 600] [--fps 30] [--stages 3] [--realtime 0] [--publish] [--motion] [--segment]
 ///                      [--method ridge|learned]
 ///   fluoro-bench segment [FILE.y4m | --size 1024] [--json] [--method ridge|learned]
-///   fluoro-bench pipeline [--size 1024] [--frames 3000] [--fps 30] [--replay] [--method ridge|learned] [--json]
+///   fluoro-bench pipeline [--size 1024] [--frames 3000] [--fps 30] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]
 ///                         [--realtime 0] [--run-frames 150]
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -295,7 +295,21 @@ func segmentBenchmark() throws {
                                     splitter: WorkSplitter(name: "segment-helper"))
     var perFrame: [Double] = [], perFrameSplit: [Double] = []
     var splitAnnotations = FrameAnnotations()
+    // Registration and segmentation of each frame as the graph runs them: two stages one after the other, against
+    // the stage that runs them side by side.
+    let chain: [Stage] = [MotionCompensation(), DeviceSegmentation(parameters: segmentationParameters())]
+    let sideBySide = RegisteredSegmentation(segmentation: segmentationParameters())
+    for stage in chain + [sideBySide] { try stage.prepare(for: source.geometry) }
+    let twin = Frame(slot: 1, geometry: source.geometry, stageCount: 1)
+    var perFrameChain: [Double] = [], perFrameSideBySide: [Double] = []
     while try source.read(into: frame) {
+        _ = twin.pixels.update(fromContentsOf: frame.pixels)
+        let chainStart = MonotonicClock.now()
+        for stage in chain { try stage.process(twin) }
+        perFrameChain.append(Double(MonotonicClock.now() - chainStart) / 1e6)
+        let sideBySideStart = MonotonicClock.now()
+        try sideBySide.process(twin)
+        perFrameSideBySide.append(Double(MonotonicClock.now() - sideBySideStart) / 1e6)
         frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
         splitAnnotations.motion = frame.annotations.motion
         let start = MonotonicClock.now()
@@ -314,6 +328,9 @@ func segmentBenchmark() throws {
         print(String(format: "segment %@ %dx%d, %d frames: one thread median %.2f ms, p99 %.2f ms; split over two median %.2f ms, p99 %.2f ms",
                      source.name, source.geometry.width, source.geometry.height, perFrame.count, percentile(perFrame, 50),
                      percentile(perFrame, 99), percentile(perFrameSplit, 50), percentile(perFrameSplit, 99)))
+        print(String(format: "with registration: motion stage then segment stage median %.2f ms, p99 %.2f ms; side by side (motion+segment) median %.2f ms, p99 %.2f ms",
+                     percentile(perFrameChain, 50), percentile(perFrameChain, 99),
+                     percentile(perFrameSideBySide, 50), percentile(perFrameSideBySide, 99)))
     }
 }
 
@@ -394,5 +411,5 @@ case "graph": try graphBenchmark()
 case "pipeline": try pipelineBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S] | pipeline [--size S] [--frames N] [--fps F] [--replay] [--method ridge|learned] [--json]")
+    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S] | pipeline [--size S] [--frames N] [--fps F] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]")
 }

@@ -99,15 +99,15 @@ struct Run: ParsableCommand {
         ShutdownSignal.install()
         let frameSource = try openSource()
         var stages: [Stage] = []
-        if motion || dsa || segmenter != nil || roadmap || roadmapFrom != nil {
+        if let segmenter {
+            // Registration and the segmenter's filter side by side on each frame (one stage, "motion+segment").
+            var parameters = SegmentationParameters()
+            parameters.method = segmenter
+            stages.append(RegisteredSegmentation(segmentation: parameters))
+        } else if motion || dsa || roadmap || roadmapFrom != nil {
             var settings = RegistrationParameters()
             settings.localCorrection = dsa && local
             stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
-        }
-        if let segmenter {
-            var parameters = SegmentationParameters()
-            parameters.method = segmenter
-            stages.append(DeviceSegmentation(parameters: parameters))
         }
         if dsa {
             // Subtraction images are centred on mid-grey; show ±¼ of the range.

@@ -253,6 +253,38 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         }
     }
 
+    /// The combined stage filters each frame while it registers it: its motion, lines and tips must be exactly
+    /// those of a motion stage followed by a segmentation stage.
+    @Test(arguments: SegmentationMethod.allCases)
+    func registeringAndFilteringSideBySideChangesNothing(method: SegmentationMethod) throws {
+        var parameters = SyntheticParameters()
+        parameters.size = 512
+        parameters.frameCount = 12
+        parameters.seed = 3002
+        let source = try SyntheticSource(parameters: parameters)
+        var settings = SegmentationParameters()
+        settings.method = method
+        let motion = MotionCompensation(), segmentation = DeviceSegmentation(parameters: settings)
+        let combined = RegisteredSegmentation(segmentation: settings)
+        for stage in [motion, segmentation, combined] as [Stage] { try stage.prepare(for: source.geometry) }
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 2)
+        let twin = Frame(slot: 1, geometry: source.geometry, stageCount: 1)
+        while try source.read(into: frame) {
+            _ = twin.pixels.update(fromContentsOf: frame.pixels)
+            try motion.process(frame)
+            try segmentation.process(frame)
+            try combined.process(twin)
+            #expect(frame.annotations.motion.state == .tracking || frame.index == 0)
+            #expect(frame.annotations.motion == twin.annotations.motion, "frame \(frame.index)")
+            for (one, two) in [(frame.annotations.guidewire, twin.annotations.guidewire),
+                               (frame.annotations.catheter, twin.annotations.catheter)] {
+                #expect(one.isPresent)
+                #expect(one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
+                        "frame \(frame.index) \(one.kind)")
+            }
+        }
+    }
+
     @Test(arguments: SegmentationMethod.allCases)
     func aFrameWithoutDevicesReportsNone(method: SegmentationMethod) throws {
         let geometry = try FrameGeometry(width: 256, height: 256, format: .grey16, bitsStored: 12)

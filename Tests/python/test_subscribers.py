@@ -166,7 +166,7 @@ def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
     states, tip_errors = [], []
     for header, payload in messages:
         meta = json.loads(header.decode("utf-8"))
-        assert set(meta["latency_ms"]) == {"motion", "segment", "render", "roadmap", "age_at_publish"}
+        assert set(meta["latency_ms"]) == {"motion+segment", "render", "roadmap", "age_at_publish"}
         assert meta["motion"]["state"] == "tracking"
         roadmap = meta["roadmap"]
         states.append(roadmap["state"])

@@ -86,6 +86,8 @@ public final class DeviceSegmenter {
     private let tracer: CenterlineTracer
     private let field: FieldMask
     private let tipRefiner: TipRefiner
+    /// The response above which a pixel is a strong ridge, set by `findCandidates` for the frame.
+    private var highThreshold: Float = 0
     private let best: UnsafeMutableBufferPointer<Int32>
     private var bestCount = 0
     /// The previous frame's centre line (level pixels, proximal to distal), its catheter-tip index, and the motion
@@ -148,9 +150,14 @@ public final class DeviceSegmenter {
     /// Finds the guidewire and catheter in `pixels` and writes them into `annotations`. Its `motion` (the frame's
     /// registration against the motion reference) moves the previous centre line onto this frame.
     public func segment(_ pixels: UnsafeBufferPointer<UInt16>, into annotations: inout FrameAnnotations) {
-        let motion = annotations.motion
-        annotations.guidewire.clear()
-        annotations.catheter.clear()
+        findCandidates(in: pixels)
+        trace(pixels, into: &annotations)
+    }
+
+    /// The part of `segment` that needs no motion estimate, so it may run while the frame is being registered:
+    /// reduction, exposed field, ridge filter (or network), thresholds and candidate centre-line pixels.
+    /// `trace` must follow, on the same frame.
+    public func findCandidates(in pixels: UnsafeBufferPointer<UInt16>) {
         reduction.reduce(pixels, into: level.baseAddress!)
         let response = evidence.response
         let high: Float, low: Float
@@ -170,7 +177,16 @@ public final class DeviceSegmenter {
             (high, low) = (parameters.learnedHighThreshold, parameters.learnedLowThreshold)
         }
         tracer.findCandidates(evidence, low: low, high: high)
+        highThreshold = high
+    }
 
+    /// The rest of `segment` after `findCandidates(in:)` on the same `pixels`: traces and tracks the centre line
+    /// with the frame's motion (`annotations.motion`), splits it into catheter and wire and writes both.
+    public func trace(_ pixels: UnsafeBufferPointer<UInt16>, into annotations: inout FrameAnnotations) {
+        let motion = annotations.motion
+        annotations.guidewire.clear()
+        annotations.catheter.clear()
+        let response = evidence.response, high = highThreshold
         let factor = Float(reduction.factor)
         var shift = (dx: Float(0), dy: Float(0))
         if motion.state == .tracking {
