@@ -247,8 +247,8 @@ public final class WorkSplitter: @unchecked Sendable {
     }
 
     /// For a splitter without a thread of its own: takes pieces of the jobs that `run` starts on another thread, as
-    /// their part 0, until `finished()` holds (checked between pieces and while waiting for the next job, awake:
-    /// call it only while that thread is about to start jobs).
+    /// their part 0, until `finished()` holds. Between jobs it stays awake 0.2 ms, then sleeps until the next job
+    /// or `wakeAssistant()`: the thread that makes `finished()` true must call that.
     public func assist(until finished: () -> Bool) {
         precondition(thread == nil, "a splitter with a helper thread of its own takes no assistant")
         while !finished() {
@@ -259,9 +259,17 @@ public final class WorkSplitter: @unchecked Sendable {
                 took = true
             }
             if took { shared.done.ring() }
-            while !finished(), Shared.job(of: shared.claim.load(ordering: .acquiring)) == job, !shared.hasPieceLeft(in: job) {}
+            func ready() -> Bool {
+                finished() || Shared.job(of: shared.claim.load(ordering: .acquiring)) != job || shared.hasPieceLeft(in: job)
+            }
+            if !spin(for: HelperThread.helperSpin, until: ready) {
+                _ = shared.start.wait(until: ready, timeoutNanoseconds: 1_000_000_000)
+            }
         }
     }
+
+    /// Wakes a thread sleeping in `assist(until:)` so that it checks its condition again.
+    public func wakeAssistant() { shared.start.ring() }
 
     /// Calls `work.perform` on pieces of `range` that together cover it once, part 0 on the helper thread and part 1
     /// on the calling thread, one piece at a time on each; returns when every piece is done.

@@ -119,9 +119,13 @@ private final class Marking: SplittableWork, @unchecked Sendable {
         let caller = Thread {
             for work in works { work.perform(0..<64, splitter: splitter) }
             over.store(true, ordering: .releasing)
+            splitter.wakeAssistant()
         }
         caller.start()
+        let started = MonotonicClock.now()
         splitter.assist { over.load(ordering: .acquiring) }
+        // Woken when the caller is done, not by the 1 s safety timeout (20 jobs take 80–160 ms).
+        #expect(MonotonicClock.now() - started < 900_000_000)
         var assisted = 0
         for work in works {
             #expect((0..<64).allSatisfy { work.marks[$0] == 1 || work.marks[$0] == 2 })

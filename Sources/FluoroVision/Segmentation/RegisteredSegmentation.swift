@@ -1,5 +1,6 @@
 import FluoroCore
 import FluoroGraph
+import Synchronization
 
 /// Motion compensation and device segmentation as one stage, side by side on each frame: the segmenter's filter (or
 /// network), which needs no motion estimate, runs on a helper thread while the stage's thread registers the frame
@@ -18,8 +19,9 @@ public final class RegisteredSegmentation: Stage {
     private var filterSplitter: WorkSplitter?
     private var filtering: HelperThread?
     private var findCandidates: OwnedWork<RegisteredSegmentation>?
-    /// The frame `findCandidates` works on, set before it starts.
+    /// The frame `findCandidates` works on, set before it starts, and whether it has ended (for `assist`).
     private var pixels = UnsafeBufferPointer<UInt16>(start: nil, count: 0)
+    private let candidatesFound = Atomic<Bool>(false)
 
     public init(registration: RegistrationParameters = RegistrationParameters(),
                 segmentation: SegmentationParameters = SegmentationParameters(), splitting: Bool = true) {
@@ -34,16 +36,21 @@ public final class RegisteredSegmentation: Stage {
         filterSplitter = splitting ? WorkSplitter(name: nil) : nil
         segmenter = try DeviceSegmenter(geometry: geometry, parameters: segmentationParameters, splitter: filterSplitter)
         filtering = HelperThread(name: "segment-filter")
-        findCandidates = OwnedWork(self) { stage, _ in stage.segmenter!.findCandidates(in: stage.pixels) }
+        findCandidates = OwnedWork(self) { stage, _ in
+            stage.segmenter!.findCandidates(in: stage.pixels)
+            stage.candidatesFound.store(true, ordering: .releasing)
+            stage.filterSplitter?.wakeAssistant()
+        }
     }
 
     public func process(_ frame: Frame) throws {
         guard let registration, let segmenter, let filtering, let findCandidates else { return }
         pixels = UnsafeBufferPointer(frame.pixels)
+        candidatesFound.store(false, ordering: .relaxed)
         filtering.start(findCandidates, part: 0, range: 0..<1)
         frame.annotations.motion = registration.estimate(pixels)
         if registrationParameters.localCorrection { registration.writeLocalField(into: &frame.annotations.localMotion) }
-        filterSplitter?.assist { filtering.isIdle }
+        filterSplitter?.assist { candidatesFound.load(ordering: .acquiring) }
         filtering.wait()
         segmenter.trace(pixels, into: &frame.annotations)
     }
