@@ -75,12 +75,13 @@ final class CenterlineTracer {
         return Self.value(ofBin: Self.bins - 1)
     }
 
-    /// Non-maximum suppression along the normal, then hysteresis between `low` and `high`.
-    func findCandidates(_ evidence: some LineEvidence, low: Float, high: Float) {
+    /// Non-maximum suppression along the normal for `rows` (parts may run at the same time on disjoint rows): marks
+    /// each ridge pixel above `low` that is a maximum across the line, weak (≤ `high`) or strong. Once every row is
+    /// done, `keepConnected()` applies the hysteresis.
+    func suppress(rows: Range<Int>, _ evidence: some LineEvidence, low: Float, high: Float) {
         let w = width, response = evidence.response.baseAddress!
-        state.update(repeating: 0)
-        var strong = 0
-        for y in 2..<(height - 2) {
+        (state.baseAddress! + rows.lowerBound * w).update(repeating: 0, count: rows.count * w)
+        for y in max(rows.lowerBound, 2)..<min(rows.upperBound, height - 2) {
             for x in 2..<(w - 2) {
                 let i = y * w + x
                 let r = response[i]
@@ -89,14 +90,27 @@ final class CenterlineTracer {
                 let ox = Int(normal.x.rounded()), oy = Int(normal.y.rounded())
                 let j = oy * w + ox
                 guard r >= response[i + j], r > response[i - j] else { continue }
-                if r > high {
-                    state[i] = 2
-                    stack[strong] = Int32(i)
-                    strong += 1
-                } else {
-                    state[i] = 1
-                }
+                state[i] = r > high ? 2 : 1
             }
+        }
+    }
+
+    /// Hysteresis after `suppress` has marked every row: weak pixels connected to strong ones are kept, in `kept`
+    /// in the order a depth-first search from the strong pixels (in row-major order) reaches them.
+    func keepConnected() {
+        let w = width, pixels = width * height
+        var strong = 0
+        // Strong pixels (state 2: the only value with bit 1 set) in row-major order, eight states at a time.
+        let words = pixels / 8, raw = UnsafeRawPointer(state.baseAddress!)
+        for word in 0..<words where raw.loadUnaligned(fromByteOffset: word * 8, as: UInt64.self) & 0x0202_0202_0202_0202 != 0 {
+            for i in (word * 8)..<(word * 8 + 8) where state[i] == 2 {
+                stack[strong] = Int32(i)
+                strong += 1
+            }
+        }
+        for i in (words * 8)..<pixels where state[i] == 2 {
+            stack[strong] = Int32(i)
+            strong += 1
         }
         keptCount = 0
         var top = strong

@@ -86,8 +86,10 @@ public final class DeviceSegmenter {
     private let tracer: CenterlineTracer
     private let field: FieldMask
     private let tipRefiner: TipRefiner
-    /// The response above which a pixel is a strong ridge, set by `findCandidates` for the frame.
-    private var highThreshold: Float = 0
+    /// The responses above which a pixel is a weak and a strong ridge, set by `findCandidates` for the frame.
+    private var thresholds = (low: Float(0), high: Float(0))
+    private let splitter: WorkSplitter?
+    private lazy var suppression = OwnedWork(self) { $0.suppress(rows: $1) }
     private let best: UnsafeMutableBufferPointer<Int32>
     private var bestCount = 0
     /// The previous frame's centre line (level pixels, proximal to distal), its catheter-tip index, and the motion
@@ -109,13 +111,15 @@ public final class DeviceSegmenter {
     private let pointX: UnsafeMutableBufferPointer<Float>
     private let pointY: UnsafeMutableBufferPointer<Float>
 
-    /// With a `splitter`, the log reduction and the ridge filter share each frame's rows between two threads.
+    /// With a `splitter`, the log reduction, the ridge filter and the non-maximum suppression share each frame's rows
+    /// between two threads.
     /// Throws when the learned network's weights cannot be read.
     public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters(),
                 splitter: WorkSplitter? = nil) throws {
         precondition(!parameters.scales.isEmpty && parameters.levelSide >= 16, "invalid segmentation settings")
         self.geometry = geometry
         self.parameters = parameters
+        self.splitter = splitter
         reduction = LogReduction(geometry: geometry, largestSide: parameters.levelSide, splitter: splitter)
         let pixels = reduction.width * reduction.height
         switch parameters.method {
@@ -176,8 +180,19 @@ public final class DeviceSegmenter {
         } else {
             (high, low) = (parameters.learnedHighThreshold, parameters.learnedLowThreshold)
         }
-        tracer.findCandidates(evidence, low: low, high: high)
-        highThreshold = high
+        thresholds = (low, high)
+        suppression.perform(0..<reduction.height, splitter: splitter)
+        tracer.keepConnected()
+    }
+
+    /// Non-maximum suppression of `rows` with the frame's `thresholds`, through the concrete evidence type (a call
+    /// per ridge pixel: no dynamic dispatch).
+    private func suppress(rows: Range<Int>) {
+        if let filter {
+            tracer.suppress(rows: rows, filter, low: thresholds.low, high: thresholds.high)
+        } else if let network {
+            tracer.suppress(rows: rows, network, low: thresholds.low, high: thresholds.high)
+        }
     }
 
     /// The rest of `segment` after `findCandidates(in:)` on the same `pixels`: traces and tracks the centre line
@@ -186,7 +201,7 @@ public final class DeviceSegmenter {
         let motion = annotations.motion
         annotations.guidewire.clear()
         annotations.catheter.clear()
-        let response = evidence.response, high = highThreshold
+        let response = evidence.response, high = thresholds.high
         let factor = Float(reduction.factor)
         var shift = (dx: Float(0), dy: Float(0))
         if motion.state == .tracking {
