@@ -83,7 +83,7 @@ func pipelineBenchmark() throws {
     let parameters = segmentationParameters()
     let source = try CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames,
                                      fps: Double(fps), seed: 2301)
-    // --no-split: every stage on its own thread only (no helper thread taking half of a frame's rows).
+    // --no-split: every stage on its own thread only (no helper thread sharing a frame's rows).
     let splitting = !arguments.contains("--no-split")
     // --no-overlap: motion and segmentation as two stages, one after the other on each frame.
     let overlapping = !arguments.contains("--no-overlap")

@@ -3,7 +3,7 @@ import FluoroGraph
 
 /// The stage that turns a frame into the picture people see: grey samples through the display window
 /// into RGB, then the annotations the earlier stages left (catheter in cyan, guidewire in yellow, tips
-/// as crosses) drawn on top. With `splitting`, a helper thread converts half of each frame's rows.
+/// as crosses) drawn on top. With `splitting`, a helper thread shares the conversion of each frame's rows.
 public final class DisplayRenderer: Stage {
     public let name = "render"
     public let splitting: Bool

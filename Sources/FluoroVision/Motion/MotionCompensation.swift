@@ -5,7 +5,7 @@ import FluoroGraph
 /// frame after a loss) into `annotations.motion`; in subtraction mode it also replaces the frame's samples
 /// with the motion-corrected DSA image (live minus the warped mask, log domain, mid-grey = no change), warped
 /// by the local control-point field when `parameters.localCorrection` is on. With `splitting` (the default) a
-/// helper thread reduces half of each frame's rows.
+/// helper thread shares the reduction of each frame's rows.
 public final class MotionCompensation: Stage {
     public let name = "motion"
     public let parameters: RegistrationParameters

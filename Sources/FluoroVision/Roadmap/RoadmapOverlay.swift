@@ -16,7 +16,7 @@ import FluoroGraph
 /// placement is redone on the next; a C-arm that moved between the runs (`cArmMoved`) makes every frame
 /// `invalid` (`geometry_changed`): the vessels project differently.
 ///
-/// With `splitting`, a helper thread blends half of each frame's rows. With `backgroundCompletion` (for live
+/// With `splitting`, a helper thread shares the blending of each frame's rows. With `backgroundCompletion` (for live
 /// runs) the map is completed on another thread when the contrast is over, while frames go on (`building`) until
 /// it is ready: completing takes tens of milliseconds at 1024², which would make that frame late. Without it
 /// (replay) the frame that ends the contrast waits, and the result does not depend on thread timing.

@@ -4,7 +4,7 @@ import FluoroGraph
 /// The segmentation stage: finds the guidewire and catheter in each frame (centre lines, tips, confidence) into
 /// `annotations.guidewire` and `annotations.catheter`, tracking them from frame to frame with the motion
 /// estimate a motion stage upstream left in the annotations. With `splitting` (the default) a helper thread
-/// takes half of each frame's filtering, so the frame leaves the stage sooner.
+/// shares each frame's filtering, so the frame leaves the stage sooner.
 public final class DeviceSegmentation: Stage {
     public let name = "segment"
     public let parameters: SegmentationParameters
