@@ -157,8 +157,12 @@ func graphBenchmark() throws {
     let priority = option("--realtime", 0)
     let passThrough = (0..<stageCount).map { PassThroughStage(name: "pass\($0)") }
     var stages: [Stage] = passThrough
-    if arguments.contains("--segment") { stages.insert(DeviceSegmentation(parameters: segmentationParameters()), at: 0) }
-    if arguments.contains("--motion") || arguments.contains("--segment") { stages.insert(MotionCompensation(), at: 0) }
+    // With --segment, registration and segmentation in one stage as `fluoro run --segmenter` runs them.
+    if arguments.contains("--segment") {
+        stages.insert(RegisteredSegmentation(segmentation: segmentationParameters()), at: 0)
+    } else if arguments.contains("--motion") {
+        stages.insert(MotionCompensation(), at: 0)
+    }
     if arguments.contains("--publish") {
         // The real output end: render to RGB and publish on loopback to a subscriber that keeps up.
         stages.append(DisplayRenderer())
