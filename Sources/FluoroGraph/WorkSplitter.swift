@@ -52,8 +52,8 @@ public final class HelperThread: @unchecked Sendable {
     static let helperSpin: UInt64 = 200_000
     static let ownerSpin: UInt64 = 2_000_000
 
-    /// The hand-off. `work`, `part`, `range` and `ownerCPU` are written before `posted` is released and read
-    /// after it is acquired; `finished` releases the helper's writes back to the owner.
+    /// The hand-off. `work`, `part`, `range` and the owner's half of `placement` are written before `posted` is
+    /// released and read after it is acquired; `finished` releases the helper's writes back to the owner.
     private final class Shared: @unchecked Sendable {
         let posted = Atomic<UInt32>(0)
         let finished = Atomic<UInt32>(0)
@@ -63,11 +63,7 @@ public final class HelperThread: @unchecked Sendable {
         unowned(unsafe) var work: (any SplittableWork)?
         var part = 0
         var range = 0..<0
-        /// The CPU the owner ran on when it posted, and the one the helper keeps off.
-        var ownerCPU: Int32 = -1
-        var avoidedCPU: Int32 = -1
-        /// The owner's thread, whose scheduling (e.g. the graph's real-time priority) the helper follows.
-        var owner = pthread_self()
+        var placement = HelperPlacement()
 
         func serve() {
             var seen: UInt32 = 0
@@ -79,13 +75,7 @@ public final class HelperThread: @unchecked Sendable {
                 let ticket = posted.load(ordering: .acquiring)
                 guard ticket != seen else { continue }
                 seen = ticket
-                if ownerCPU != avoidedCPU {
-                    // The kernel tends to wake a thread on its waker's CPU, where it would wait until the owner
-                    // sleeps: keep the helper on another CPU than its owner's.
-                    _ = fluoro_keep_thread_off_cpu(ownerCPU)
-                    avoidedCPU = ownerCPU
-                }
-                _ = fluoro_follow_thread_scheduling(owner)
+                placement.followOwner()
                 work?.perform(part: part, range: range)
                 finished.store(ticket, ordering: .releasing)
                 done.ring()
@@ -116,8 +106,7 @@ public final class HelperThread: @unchecked Sendable {
         shared.work = work
         shared.part = part
         shared.range = range
-        shared.ownerCPU = fluoro_current_cpu()
-        shared.owner = pthread_self()
+        shared.placement.recordOwner()
         shared.posted.wrappingAdd(1, ordering: .releasing)
         shared.start.ring()
     }
@@ -147,9 +136,9 @@ public final class WorkSplitter: @unchecked Sendable {
     private let shared: Shared
     private let thread: GraphThread?
 
-    /// The job. `work`, `lowerBound`, `count`, `ownerCPU` and `owner` are written before a job's `claim` is released
-    /// and read only by a thread that has claimed one of its pieces; `helperFinished` releases the helper's writes
-    /// back to the owner.
+    /// The job. `work`, `lowerBound`, `count` and the owner's half of `placement` are written before a job's `claim`
+    /// is released and read only by a thread that has claimed one of its pieces; `helperFinished` releases the
+    /// helper's writes back to the owner.
     private final class Shared: @unchecked Sendable {
         /// The job's number (bits 32–63), its piece count (16–31) and the next piece to take (0–15).
         let claim = Atomic<UInt64>(0)
@@ -161,11 +150,7 @@ public final class WorkSplitter: @unchecked Sendable {
         unowned(unsafe) var work: (any SplittableWork)?
         var lowerBound = 0
         var count = 0
-        /// The CPU the owner ran on when it posted, and the one the helper keeps off.
-        var ownerCPU: Int32 = -1
-        var avoidedCPU: Int32 = -1
-        /// The owner's thread, whose scheduling (e.g. the graph's real-time priority) the helper follows.
-        var owner = pthread_self()
+        var placement = HelperPlacement()
 
         static func job(of claim: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: claim >> 32) }
 
@@ -209,13 +194,7 @@ public final class WorkSplitter: @unchecked Sendable {
                 while let (piece, total) = take(from: job) {
                     if !joined {
                         joined = true
-                        if ownerCPU != avoidedCPU {
-                            // The kernel tends to wake a thread on its waker's CPU, where it would wait until the
-                            // owner sleeps: keep the helper on another CPU than its owner's.
-                            _ = fluoro_keep_thread_off_cpu(ownerCPU)
-                            avoidedCPU = ownerCPU
-                        }
-                        _ = fluoro_follow_thread_scheduling(owner)
+                        placement.followOwner()
                     }
                     perform(piece, of: total)
                 }
@@ -282,8 +261,7 @@ public final class WorkSplitter: @unchecked Sendable {
         shared.work = work
         shared.lowerBound = range.lowerBound
         shared.count = range.count
-        shared.ownerCPU = fluoro_current_cpu()
-        shared.owner = pthread_self()
+        shared.placement.recordOwner()
         shared.helperFinished.store(0, ordering: .relaxed)
         let job = Shared.job(of: shared.claim.load(ordering: .relaxed)) &+ 1
         shared.claim.store(UInt64(job) << 32 | UInt64(total) << 16, ordering: .releasing)
@@ -299,6 +277,31 @@ public final class WorkSplitter: @unchecked Sendable {
             while !shared.done.wait(until: finished, timeoutNanoseconds: 1_000_000_000) {}
         }
         shared.work = nil
+    }
+}
+
+/// Where a helper thread runs: on another CPU than its owner's (the kernel tends to wake a thread on its waker's
+/// CPU, where it would wait until the owner sleeps) and with its owner's scheduling (e.g. the graph's real-time
+/// priority). The owner records itself before it posts work; the helper follows before doing it.
+private struct HelperPlacement {
+    /// The CPU the owner ran on when it posted, and the one the helper keeps off.
+    private var ownerCPU: Int32 = -1
+    private var avoidedCPU: Int32 = -1
+    private var owner = pthread_self()
+
+    /// On the owner's thread, before posting.
+    mutating func recordOwner() {
+        ownerCPU = fluoro_current_cpu()
+        owner = pthread_self()
+    }
+
+    /// On the helper's thread, before the work.
+    mutating func followOwner() {
+        if ownerCPU != avoidedCPU {
+            _ = fluoro_keep_thread_off_cpu(ownerCPU)
+            avoidedCPU = ownerCPU
+        }
+        _ = fluoro_follow_thread_scheduling(owner)
     }
 }
 
