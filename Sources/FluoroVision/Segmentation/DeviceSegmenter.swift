@@ -349,7 +349,8 @@ public final class DeviceSegmenter {
     /// Puts the proximal end first: when tracking, the orientation whose ends lie nearer the predicted line's
     /// ends (its proximal end and its tip: a line that grew far at one end, as a trace running on into a
     /// contrast-filled vessel does, keeps its direction); otherwise the end nearer the image border (devices enter
-    /// the field from outside it).
+    /// the field from outside it), unless neither end is near the border and the device clearly goes on beyond the
+    /// other end (a partial line: see `continuation(beyond:)`).
     private func orient(tracking: Bool, shift: (dx: Float, dy: Float)) {
         let w = reduction.width, h = reduction.height
         let first = Int(best[0]), last = Int(best[bestCount - 1])
@@ -366,6 +367,17 @@ public final class DeviceSegmenter {
         } else {
             func border(_ p: (x: Float, y: Float)) -> Float { min(p.x, p.y, Float(w - 1) - p.x, Float(h - 1) - p.y) }
             reverse = border(point(last)) < border(point(first))
+            // A line away from the image's border (a partial line, e.g. a wire found only beyond its balloon): where
+            // the device goes on beyond the end taken for the tip, clearly darker than the background beside it (into
+            // its balloon or catheter), and not beyond the other end, that end is the proximal one: a free tip ends in
+            // background.
+            if min(border(point(first)), border(point(last))) > Self.borderReach {
+                let (proximal, distal) = reverse ? (bestCount - 1, 0) : (0, bestCount - 1)
+                if let beyondTip = continuation(beyond: distal), beyondTip > Self.deviceContinuation,
+                   beyondTip - (continuation(beyond: proximal) ?? -.infinity) > Self.continuationMargin {
+                    reverse.toggle()
+                }
+            }
         }
         if reverse {
             var i = 0, j = bestCount - 1
@@ -375,6 +387,42 @@ public final class DeviceSegmenter {
                 j -= 1
             }
         }
+    }
+
+    /// Orienting a partial line by what lies beyond its ends: an end this many level pixels from the image's border
+    /// or nearer is oriented by the border alone; a device goes on beyond an end whose continuation is darker than the
+    /// background beside it by `deviceContinuation` (log units, ≈ 14 %), and by `continuationMargin` more than beyond
+    /// the other end.
+    private static let borderReach: Float = 12
+    private static let deviceContinuation: Float = 0.15
+    private static let continuationMargin: Float = 0.05
+
+    /// How much darker (log attenuation of the level) the straight continuation of `best` beyond its end `k` (0 or
+    /// the last point), 4 to 14 pixels out along the direction of its last 8 pixels, is than the background 8 pixels
+    /// to either side of it; nil where those samples leave the exposed field.
+    private func continuation(beyond k: Int) -> Float? {
+        let w = reduction.width, h = reduction.height, span = 8
+        guard bestCount > span else { return nil }
+        let inner = Int(best[k == 0 ? span : k - span]), end = Int(best[k])
+        var dx = Float(end % w - inner % w), dy = Float(end / w - inner / w)
+        let length = (dx * dx + dy * dy).squareRoot()
+        guard length > 0 else { return nil }
+        (dx, dy) = (dx / length, dy / length)
+        func sample(_ x: Float, _ y: Float) -> Float? {
+            let px = Int(x.rounded()), py = Int(y.rounded())
+            guard px >= 0, py >= 0, px < w, py < h, field.inside[py * w + px] != 0 else { return nil }
+            return level[py * w + px]
+        }
+        var along: Float = 0, side: Float = 0, count: Float = 0
+        for step in 4...14 {
+            let x = Float(end % w) + dx * Float(step), y = Float(end / w) + dy * Float(step)
+            guard let centre = sample(x, y), let left = sample(x - dy * 8, y + dx * 8),
+                  let right = sample(x + dy * 8, y - dx * 8) else { return nil }
+            along += centre
+            side += 0.5 * (left + right)
+            count += 1
+        }
+        return (along - side) / count
     }
 
     /// How catheter-like point `k` of `best` is: on the classic path the widest scale's share of the widest and
