@@ -211,7 +211,7 @@ public final class WorkSplitter: @unchecked Sendable {
 
     /// Starts the helper thread, named `name` (visible in `top -H`), or with `name` nil none: then the helper is a
     /// thread that calls `assist(until:)`. `run` cuts ranges into `pieces` (1…65535).
-    public init(name: String?, pieces: Int = 8) {
+    public init(name: String?, pieces: Int = 16) {
         precondition((1...0xffff).contains(pieces), "a range is cut into 1 to 65535 pieces")
         self.pieces = pieces
         let shared = Shared()
