@@ -169,12 +169,6 @@ public final class WorkSplitter: @unchecked Sendable {
             }
         }
 
-        /// Whether job `job` is the current one and has a piece nobody has taken yet.
-        func hasPieceLeft(in job: UInt32) -> Bool {
-            let current = claim.load(ordering: .acquiring)
-            return Self.job(of: current) == job && (current & 0xffff) < ((current >> 16) & 0xffff)
-        }
-
         /// The items of piece `piece` of `total`.
         func items(ofPiece piece: Int, of total: Int) -> Range<Int> {
             (lowerBound + count * piece / total)..<(lowerBound + count * (piece + 1) / total)
@@ -238,9 +232,8 @@ public final class WorkSplitter: @unchecked Sendable {
                 took = true
             }
             if took { shared.done.ring() }
-            func ready() -> Bool {
-                finished() || Shared.job(of: shared.claim.load(ordering: .acquiring)) != job || shared.hasPieceLeft(in: job)
-            }
+            // A job's pieces are all taken once `take` returns nil: only a new job or the end is worth waking for.
+            func ready() -> Bool { finished() || Shared.job(of: shared.claim.load(ordering: .acquiring)) != job }
             if !spin(for: HelperThread.helperSpin, until: ready) {
                 _ = shared.start.wait(until: ready, timeoutNanoseconds: 1_000_000_000)
             }
