@@ -207,8 +207,11 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// beyond the catheter (`minimumWireExtension`), and on the classic path a shorter part beyond it counts as the
     /// catheter's end: 20 % (the first two frames of each run, before tracking holds the catheter's tip, and frames
     /// 16–23 at peak opacification, where the trace runs on into the vessel; README, "Device segmentation").
-    /// Asserted for the classic path at 35 %, printed for the learned path, which on these seeds splits the
-    /// catheter in the wrong place in every frame.
+    /// Asserted for the classic path at 35 %. The learned network's catheter probability fades 100–120 px before
+    /// the catheter's end on both seeds, and the rest was reported as a wire in every frame; now a fresh "wire" as
+    /// wide as the catheter before it is the catheter's end (`learnedWireNarrowing`): seed 3411 has a phantom wire
+    /// in 4 of 40 frames. On 3412 the network takes that part for a contrast-filled vessel, where no width is
+    /// measured, and the phantom wire stays (40 of 40). Asserted for the learned path at 60 %.
     @Test(arguments: SegmentationMethod.allCases)
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
         var frames = 0, withCatheter = 0, withWire = 0
@@ -220,9 +223,8 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             }
         }
         print("\(method) diagnostic runs (seeds 3411–3412): a catheter in \(withCatheter) of \(frames) frames, a phantom wire in \(withWire)")
-        guard method == .ridge else { return }
         #expect(Double(withCatheter) >= 0.9 * Double(frames), "a catheter in \(withCatheter) of \(frames) frames")
-        #expect(Double(withWire) <= 0.35 * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
+        #expect(Double(withWire) <= (method == .ridge ? 0.35 : 0.6) * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
     }
 
     /// The graph's segmentation stage splits the filtering of each frame over two threads: the lines and tips must

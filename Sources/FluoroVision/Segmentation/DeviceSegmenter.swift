@@ -37,6 +37,13 @@ public struct SegmentationParameters: Sendable {
     /// Learned network: the wire's tip is where its centre-line probability falls below this (measured on the
     /// tuning seeds 3001 and 3003).
     public var learnedTipProbability: Float = 0.4
+    /// Learned network: a "wire" beyond the catheter's tip whose profile is at least this share of the catheter's
+    /// width (full width at half maximum across the line) is the catheter's end, not a wire.
+    public var learnedWireNarrowing: Float = 0.9
+    /// Learned network: a line with no catheter before it whose profile is at least this wide (level pixels, full
+    /// width at half maximum) is a catheter, not a wire (wires measure 2.0–2.7, catheters 3.4–4.5 on the tuning
+    /// seeds).
+    public var learnedCatheterWidth: Float = 3.2
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// A guidewire is reported only when it reaches at least this far beyond the catheter's tip: the end of a
@@ -243,6 +250,19 @@ public final class DeviceSegmenter {
             catheterTip = wireEnd - 1
         }
         refineSubpixel(count: wireEnd)
+        // On the learned path a catheter with no wire in it can lose its catheter probability well before its end
+        // (diagnostic injections), and the rest would be reported as a wire: on a fresh detection (tracking keeps
+        // the split from then on), a "wire" about as wide as the catheter before it, or, with no catheter before
+        // it, wider than any wire, is the catheter's end.
+        if network != nil, !tracking, catheterTip + parameters.minimumWireExtension < wireEnd - 1,
+           let beyondWidth = profileWidth((catheterTip + 3)..<wireEnd, refined: wireEnd) {
+            let catheterWidth = profileWidth(max(catheterTip - 40, 0)..<max(catheterTip - 2, 0), refined: wireEnd)
+            let wideAsCatheter = catheterWidth.map { beyondWidth >= parameters.learnedWireNarrowing * $0 }
+                ?? (beyondWidth >= parameters.learnedCatheterWidth)
+            if wideAsCatheter {
+                catheterTip = wireEnd - 1
+            }
+        }
         remember(count: wireEnd, catheterTip: catheterTip)
 
         // Confidence: the share of the line carried by strong ridge pixels.
@@ -605,6 +625,59 @@ public final class DeviceSegmenter {
             pointX[k] = Float(i % w) + t * Float(ox)
             pointY[k] = Float(i / w) + t * Float(oy)
         }
+    }
+
+    /// The full width at half maximum (level pixels) of the line's mean profile across `range` of the points
+    /// (the first `refined` have subpixel positions): the level sampled at −6…6 pixels across the line (its
+    /// direction from the points 3 before and after), averaged, less the background at ±5 and ±6; points the
+    /// network takes for a contrast-filled vessel are left out (a wire inside one looks as wide as the vessel). Nil
+    /// when fewer than `minimumWireExtension` points are left or the mean profile has no peak above its background.
+    private func profileWidth(_ range: Range<Int>, refined: Int) -> Float? {
+        let w = reduction.width, h = reduction.height, reach = 6, span = 3
+        var sums = InlineArray<13, Float>(repeating: 0)
+        var count = 0
+        func sample(_ x: Float, _ y: Float) -> Float? {
+            let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+            guard x0 >= 0, y0 >= 0, x0 + 1 < w, y0 + 1 < h else { return nil }
+            let fx = x - Float(x0), fy = y - Float(y0), i = y0 * w + x0
+            let top = level[i] + fx * (level[i + 1] - level[i])
+            let bottom = level[i + w] + fx * (level[i + w + 1] - level[i + w])
+            return top + fy * (bottom - top)
+        }
+        for k in range where k >= span && k + span < refined {
+            if let network, network.vesselProbability(at: Int(best[k])) >= 0.5 { continue }
+            var dx = pointX[k + span] - pointX[k - span], dy = pointY[k + span] - pointY[k - span]
+            let length = (dx * dx + dy * dy).squareRoot()
+            guard length > 0 else { continue }
+            (dx, dy) = (dx / length, dy / length)
+            var profile = InlineArray<13, Float>(repeating: 0)
+            var complete = true
+            for t in -reach...reach {
+                guard let value = sample(pointX[k] - dy * Float(t), pointY[k] + dx * Float(t)) else {
+                    complete = false
+                    break
+                }
+                profile[t + reach] = value
+            }
+            guard complete else { continue }
+            for t in 0...(2 * reach) { sums[t] += profile[t] }
+            count += 1
+        }
+        guard count >= parameters.minimumWireExtension else { return nil }
+        let background = (sums[0] + sums[1] + sums[2 * reach - 1] + sums[2 * reach]) / 4
+        var peakIndex = reach
+        for t in (reach - 1)...(reach + 1) where sums[t] > sums[peakIndex] { peakIndex = t }
+        let half = background + 0.5 * (sums[peakIndex] - background)
+        guard sums[peakIndex] > background else { return nil }
+        // The half-maximum crossings on either side of the peak, interpolated linearly.
+        var left = Float(0), right = Float(2 * reach)
+        var t = peakIndex
+        while t > 0, sums[t - 1] >= half { t -= 1 }
+        if t > 0 { left = Float(t) - (sums[t] - half) / (sums[t] - sums[t - 1]) }
+        t = peakIndex
+        while t < 2 * reach, sums[t + 1] >= half { t += 1 }
+        if t < 2 * reach { right = Float(t) + (sums[t] - half) / (sums[t] - sums[t + 1]) }
+        return right - left
     }
 
     private func remember(count: Int, catheterTip: Int) {
