@@ -112,8 +112,8 @@ func pipelineBenchmark() throws {
     let allocations = SteadyStateAllocations(warmUp: min(150, frames / 4), end: frames - 10) {
         resident["after warm-up"] = residentMegabytes()
     }
-    let statistics = try graph.run { allocations.tick(delivered: graph.deliveredCount) }
-    allocations.stop(delivered: graph.deliveredCount)
+    let statistics = try graph.run { allocations.tick(settled: graph.settledCount) }
+    allocations.stop(settled: graph.settledCount)
     let stolen = CPUTimes.read().stolenShare(since: cpuBefore)
     resident["end"] = residentMegabytes()
     resident["peak"] = residentMegabytes(field: "VmHWM:")
@@ -157,7 +157,9 @@ struct CPUTimes {
     }
 }
 
-/// Counts allocations (all threads) between a warm-up and the end of a run, from the graph's 100 ms tick.
+/// Counts allocations (all threads) between a warm-up and the end of a run, from the graph's 100 ms tick, by the
+/// frames that have left the graph (delivered or dropped as late: a run that drops frames still reaches its end
+/// before the graph winds down, whose own allocations are not the steady state's).
 /// Counting works only with the interposer library preloaded (tools/bench does it); `perFrame` is nil otherwise.
 final class SteadyStateAllocations {
     private let warmUp: Int, end: Int
@@ -166,7 +168,7 @@ final class SteadyStateAllocations {
     private var window: (startFrame: Int, endFrame: Int)?
     private var counting = false
 
-    /// Counts from `warmUp` delivered frames to `end`; `onStart` runs when counting starts.
+    /// Counts from `warmUp` frames out of the graph to `end`; `onStart` runs when counting starts.
     init(warmUp: Int, end: Int, onStart: @escaping () -> Void = {}) {
         self.warmUp = warmUp
         self.end = end
@@ -180,25 +182,25 @@ final class SteadyStateAllocations {
         countingWorks = MallocInterposerSwift.getStatistics().mallocCount > 0
     }
 
-    /// Called from the graph's tick with the frames delivered so far.
-    func tick(delivered: Int) {
-        if !counting, window == nil, delivered >= warmUp {
+    /// Called from the graph's tick with the frames out of the graph so far.
+    func tick(settled: Int) {
+        if !counting, window == nil, settled >= warmUp {
             onStart()
             MallocInterposerSwift.initialize() // reset the counters
             MallocInterposerSwift.hook()
             counting = true
-            window = (delivered, delivered)
-        } else if counting, delivered >= end {
-            stop(delivered: delivered)
+            window = (settled, settled)
+        } else if counting, settled >= end {
+            stop(settled: settled)
         }
     }
 
-    /// Stops counting (if it still is) at `delivered` frames.
-    func stop(delivered: Int) {
+    /// Stops counting (if it still is) at `settled` frames out of the graph.
+    func stop(settled: Int) {
         guard counting else { return }
         MallocInterposerSwift.unhook()
         counting = false
-        window!.endFrame = delivered
+        window!.endFrame = settled
     }
 
     /// Frames in the counted window.

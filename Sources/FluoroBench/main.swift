@@ -181,8 +181,8 @@ func graphBenchmark() throws {
 
     let allocations = SteadyStateAllocations(warmUp: warmUp, end: frames - 10)
     let rssBefore = residentMegabytes()
-    let statistics = try graph.run { allocations.tick(delivered: graph.deliveredCount) }
-    allocations.stop(delivered: graph.deliveredCount)
+    let statistics = try graph.run { allocations.tick(settled: graph.settledCount) }
+    allocations.stop(settled: graph.settledCount)
     let rssAfter = residentMegabytes()
     print(statistics.formattedTable())
     allocations.report()

@@ -65,6 +65,7 @@ public final class FrameGraph: @unchecked Sendable {
 
     private let stopRequested = Atomic<Bool>(false)
     private let delivered = Atomic<Int>(0)
+    private let settled = Atomic<Int>(0)
 
     /// Builds the pool and the rings and lets every stage prepare for the source's geometry.
     public init(source: FrameSource, stages: [Stage], configuration: GraphConfiguration = GraphConfiguration()) throws {
@@ -85,6 +86,10 @@ public final class FrameGraph: @unchecked Sendable {
 
     /// Frames that have left the last stage so far (safe to read from any thread).
     public var deliveredCount: Int { delivered.load(ordering: .relaxed) }
+
+    /// Frames that have left the last stage so far, delivered or dropped there as late or after a failure (safe to
+    /// read from any thread); frames dropped at the source are not counted.
+    public var settledCount: Int { settled.load(ordering: .relaxed) }
 
     /// Asks the graph to stop reading; frames in flight still drain. Safe from any thread.
     public func requestStop() {
@@ -257,6 +262,7 @@ public final class FrameGraph: @unchecked Sendable {
         func forward(_ slot: Int) {
             _ = output.push(slot)
             outputBell.ring()
+            if isLast { settled.wrappingAdd(1, ordering: .relaxed) }
         }
 
         while true {

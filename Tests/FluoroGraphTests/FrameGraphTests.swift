@@ -31,20 +31,23 @@ import Testing
     /// keeps every frame and runs slower than the recording.
     @Test func liveDropsStaleFramesAndKeepsLatencyBounded() throws {
         let frames = 60, interval = 0.010, work = 0.030
-        func run(_ policy: DeliveryPolicy) throws -> (RunStatistics, [Int]) {
+        func run(_ policy: DeliveryPolicy) throws -> (RunStatistics, [Int], settled: Int) {
             let stage = RecordingStage(name: "slow", delay: work)
             let graph = try FrameGraph(source: try CountingSource(frames: frames, interval: interval), stages: [stage],
                                        configuration: GraphConfiguration(policy: policy, pacing: .recorded(speed: 1)))
-            return (try graph.run(), stage.indices)
+            return (try graph.run(), stage.indices, graph.settledCount)
         }
-        let (live, liveIndices) = try run(.live)
-        let (replay, replayIndices) = try run(.replay)
+        let (live, liveIndices, liveSettled) = try run(.live)
+        let (replay, replayIndices, replaySettled) = try run(.replay)
 
         #expect(replayIndices == Array(0..<frames))
         #expect(live.framesDelivered < frames / 2, "a stage 3x too slow cannot see every live frame")
         #expect(live.framesDelivered + live.droppedAtSource + live.stages[0].latency.dropped == frames,
                 "every live frame is either delivered or counted as dropped")
         #expect(liveIndices == liveIndices.sorted() && Set(liveIndices).count == liveIndices.count)
+        // Frames out of the graph count the stages' drops too (a benchmark's window ends by them).
+        #expect(liveSettled == frames - live.droppedAtSource && replaySettled == frames,
+                "settled live \(liveSettled), replay \(replaySettled)")
         // Live latency stays near one work time (plus a frame); replay slows down instead, and its frames
         // wait behind the whole pool.
         #expect(live.endToEnd.max < 4 * work * 1000, "live max latency \(live.endToEnd.max) ms")
