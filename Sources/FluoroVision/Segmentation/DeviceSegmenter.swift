@@ -38,12 +38,14 @@ public struct SegmentationParameters: Sendable {
     /// tuning seeds 3001 and 3003).
     public var learnedTipProbability: Float = 0.4
     /// Learned network: a "wire" beyond the catheter's tip whose profile is at least this share of the catheter's
-    /// width (full width at half maximum across the line) is the catheter's end, not a wire.
-    public var learnedWireNarrowing: Float = 0.9
+    /// width (full width at half maximum across the line) is the catheter's end, not a wire (on fresh detections:
+    /// synthetic wires 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real
+    /// run XA-MONO2-8-12x 0.91 of its balloon catheter's, measured along the classic trace).
+    public var learnedWireNarrowing: Float = 0.95
     /// Learned network: a line with no catheter before it whose profile is at least this wide (level pixels, full
-    /// width at half maximum) is a catheter, not a wire (wires measure 2.0–2.7, catheters 3.4–4.5 on the tuning
-    /// seeds).
-    public var learnedCatheterWidth: Float = 3.2
+    /// width at half maximum) is a catheter, not a wire (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5;
+    /// XA-MONO2-8-12x's wire 2.7 along the learned line, 3.3 along the classic trace).
+    public var learnedCatheterWidth: Float = 3.8
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// A guidewire is reported only when it reaches at least this far beyond the catheter's tip: the end of a
