@@ -210,7 +210,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// Asserted for the classic path at 35 %. The learned network's catheter probability fades 100–120 px before
     /// the catheter's end on both seeds, and the rest was reported as a wire in every frame; now a fresh "wire" as
     /// wide as the catheter before it is the catheter's end (`learnedWireNarrowing`): seed 3411 has a phantom wire
-    /// in 4 of 40 frames. On 3412 the network takes that part for a contrast-filled vessel, where no width is
+    /// in 5 of 40 frames. On 3412 the network takes that part for a contrast-filled vessel, where no width is
     /// measured, and the phantom wire stays (40 of 40). Asserted for the learned path at 60 %.
     @Test(arguments: SegmentationMethod.allCases)
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
@@ -428,8 +428,10 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// The learned path follows XA-MONO2-8-12x's wire only beyond the balloon (whose end lies near (290, 250) in
     /// frame 0): neither end of that line is at the image's border. Its tip must be drawn at the free end, towards
     /// the wire's tip near (381, 376), not at the balloon, where it was in every frame while such lines were oriented
-    /// by their ends' distances to the image border. (How far along the wire the network sees it is another matter:
-    /// its tip is within 12 px of the true one in 3 frames, 15–60 px short in 7, and in 2 the line is a short stub.)
+    /// by their ends' distances to the image border. The tip must also reach within 12 px of the true one in at
+    /// least 5 frames (3 while a single dip of the network's probability below 0.4 ended the tracked wire; the
+    /// field mask keeps the line 12 px from the field's edge, where this wire's tip lies; README, "Dips").
+    /// XA-MONO2 was one of the runs that `learnedTipGap` was chosen on.
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func theLearnedWireTipIsOnTheFreeSideOnXAMono2() throws {
         let frames = try annotations("xa/XA-MONO2-8-12x-catheter.dcm", method: .learned)
@@ -440,5 +442,6 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         print("learned XA-MONO2-8-12x: the wire's tip is on the free side in \(freeSide) of \(frames.count) frames, within 12 px of it in \(atTip)")
         #expect(frames.count == 12)
         #expect(freeSide >= 10, "the wire's tip is on the free side in \(freeSide) of \(frames.count) frames")
+        #expect(atTip >= 5, "the wire's tip is within 12 px of the true one in \(atTip) of \(frames.count) frames")
     }
 }

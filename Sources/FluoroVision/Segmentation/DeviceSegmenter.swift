@@ -37,6 +37,9 @@ public struct SegmentationParameters: Sendable {
     /// Learned network: the wire's tip is where its centre-line probability falls below this (measured on the
     /// tuning seeds 3001 and 3003).
     public var learnedTipProbability: Float = 0.4
+    /// Learned network: while tracking, the wire goes on beyond the predicted corridor over at most this many points
+    /// in a row below `learnedTipProbability`.
+    public var learnedTipGap = 4
     /// Learned network: a "wire" beyond the catheter's tip whose profile is at least this share of the catheter's
     /// width (full width at half maximum across the line) is the catheter's end, not a wire (on fresh detections:
     /// synthetic wires 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real
@@ -590,10 +593,15 @@ public final class DeviceSegmenter {
         if network != nil {
             if anchor > split {
                 // The network's centre-line probability answers to devices only: the learned wire goes on as far
-                // as it stays at the tip's probability.
-                var k = anchor + 1
-                while k < end, evidence.response[Int(best[k])] >= parameters.learnedTipProbability { k += 1 }
-                end = k
+                // as it stays at the tip's probability, over dips of at most `learnedTipGap` points (on a real
+                // wire the probability wavers around it).
+                var k = anchor + 1, below = 0
+                while k < end {
+                    below = evidence.response[Int(best[k])] >= parameters.learnedTipProbability ? 0 : below + 1
+                    k += 1
+                    if below > parameters.learnedTipGap { break }
+                }
+                end = k - below
             }
         } else {
             // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep` beyond the
