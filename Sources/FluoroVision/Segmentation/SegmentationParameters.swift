@@ -1,0 +1,72 @@
+/// How the segmenter finds device pixels.
+public enum SegmentationMethod: String, Sendable, CaseIterable {
+    /// A multi-scale Hessian ridge filter (Frangi-type).
+    case ridge
+    /// A small U-Net trained on synthetic runs (`tools/train_device_net.py`), run with OpenBLAS.
+    case learned
+}
+
+/// Settings of the device segmenter. Lengths are in pixels of the working level (the frame box-averaged to at most
+/// `levelSide` a side).
+public struct SegmentationParameters: Sendable {
+    /// Ridge filter or learned network; tracing, splitting and tracking are shared.
+    public var method = SegmentationMethod.ridge
+    /// The learned network's weights file; nil for the bundled one.
+    public var weightsPath: String?
+    /// Longest side of the working level (the learned network was trained on 512).
+    public var levelSide = 512
+    /// Gaussian scales of the ridge filter: one for the wire, one for the catheter.
+    public var scales: [Float] = [1.0, 2.0]
+    /// Ridge filter: hysteresis thresholds, in multiples of the response's 90th percentile over the frame (its
+    /// background).
+    public var highThreshold: Float = 3.5
+    public var lowThreshold: Float = 1.5
+    /// Learned network: hysteresis thresholds on the centre-line probability.
+    public var learnedHighThreshold: Float = 0.5
+    public var learnedLowThreshold: Float = 0.2
+    /// Learned network: the catheter probability along the line before the catheter's tip exceeds the one after by
+    /// at least this much.
+    public var learnedCatheterMargin: Float = 0.3
+    /// Learned network: its catheter probability falls through one half about a catheter radius beyond the
+    /// catheter's centre-line end (it sees the rounded end); the tip is moved back this far (measured on the
+    /// tuning seeds 3001 and 3003).
+    public var learnedCatheterTipBack: Float = 3
+    /// Learned network: the wire's tip is where its centre-line probability falls below this (measured on the
+    /// tuning seeds 3001 and 3003).
+    public var learnedTipProbability: Float = 0.4
+    /// Learned network: while tracking, the wire goes on beyond the predicted corridor over at most this many points
+    /// in a row below `learnedTipProbability`.
+    public var learnedTipGap = 4
+    /// Learned network: a "wire" beyond the catheter's tip whose profile is at least this share of the catheter's
+    /// width (full width at half maximum across the line) is the catheter's end, not a wire (on fresh detections:
+    /// synthetic wires 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real
+    /// run XA-MONO2-8-12x 0.91 of its balloon catheter's, measured along the classic trace).
+    public var learnedWireNarrowing: Float = 0.95
+    /// Learned network: a line with no catheter before it whose profile is at least this wide (level pixels, full
+    /// width at half maximum) is a catheter, not a wire (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5;
+    /// XA-MONO2-8-12x's wire 2.7 along the learned line, 3.3 along the classic trace).
+    public var learnedCatheterWidth: Float = 3.8
+    /// Shortest centre line reported as a device.
+    public var minimumLength = 24
+    /// A guidewire is reported only when it reaches at least this far beyond the catheter's tip: the end of a
+    /// catheter with no wire in it fades like a narrowing, and the split would report its last few pixels as a wire.
+    public var minimumWireExtension = 8
+    /// How many of the strongest ridge pixels start a trace when nothing is tracked (more are tried when
+    /// tracking: points of the predicted centre line).
+    public var seeds = 12
+    /// How far a tip may move along the centre line between frames before tracking holds it back (the classic
+    /// path's wire, and both paths' catheter).
+    public var maximumTipStep: Float = 8
+    /// When tracking, a line that covers less than this share of the predicted centre line means the device
+    /// was lost: it is searched for afresh.
+    public var minimumTrackCoverage: Float = 0.5
+    /// Ridge filter: the width measure along a line is the widest scale's share of the widest and narrowest
+    /// scales' responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled
+    /// vessel). A catheter's share exceeds the wire's beyond its tip by at least this much.
+    public var catheterWidening: Float = 0.05
+    /// A contrast-filled vessel that the trace runs into beyond the wire's tip exceeds the wire's share by at
+    /// least this much.
+    public var vesselWidening: Float = 0.15
+
+    public init() {}
+}
