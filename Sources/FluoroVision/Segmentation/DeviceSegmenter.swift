@@ -566,7 +566,8 @@ public final class DeviceSegmenter {
 
     /// The full width at half maximum (level pixels) of the line's mean profile across `range` of the points
     /// (the first `refined` have subpixel positions): the level sampled at −6…6 pixels across the line (its
-    /// direction from the points 3 before and after), averaged, less the background at ±5 and ±6; points the
+    /// direction from the points 3 before and after; points whose samples reach behind the collimator are left
+    /// out), averaged, less the background at ±5 and ±6; points the
     /// network takes for a contrast-filled vessel are left out (a wire inside one looks as wide as the vessel). Nil
     /// when fewer than `minimumWireExtension` points are left or the mean profile has no peak above its background.
     private func profileWidth(_ range: Range<Int>, refined: Int) -> Float? {
@@ -575,7 +576,8 @@ public final class DeviceSegmenter {
         var count = 0
         func sample(_ x: Float, _ y: Float) -> Float? {
             let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
-            guard x0 >= 0, y0 >= 0, x0 + 1 < w, y0 + 1 < h else { return nil }
+            guard x0 >= 0, y0 >= 0, x0 + 1 < w, y0 + 1 < h, field.outside[y0 * w + x0] == 0,
+                  field.outside[(y0 + 1) * w + x0 + 1] == 0 else { return nil }
             let fx = x - Float(x0), fy = y - Float(y0), i = y0 * w + x0
             let top = level[i] + fx * (level[i + 1] - level[i])
             let bottom = level[i + w] + fx * (level[i + w + 1] - level[i + w])
