@@ -4,7 +4,7 @@ import FluoroGraph
 /// The device segmenter. Device pixels come from a multi-scale Hessian ridge filter in the log domain (the classic
 /// path) or from a small U-Net's centre-line probability (the learned path), inside the exposed field (collimator
 /// and shutter edges are dropped); then non-maximum suppression and hysteresis, tracing of the strongest
-/// consistent centre line, a change point along it where the line stops being catheter-like (the ridge narrows, or
+/// consistent centre line, a change point along it where the line stops being catheter-like (its contrast drops, or
 /// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
 /// temporal tracking: the previous centre line, moved by the motion estimate, seeds the trace and is preferred
 /// over new ridges (ribs, vessel edges), and tips move at most `maximumTipStep` per frame along the line (the
@@ -49,6 +49,8 @@ public final class DeviceSegmenter {
     /// Subpixel positions of the chosen path (level pixels).
     private let pointX: UnsafeMutableBufferPointer<Float>
     private let pointY: UnsafeMutableBufferPointer<Float>
+    /// The contrast along the chosen path (classic path; see `measureLineContrast`).
+    private let lineContrast: UnsafeMutableBufferPointer<Float>
 
     /// With a `splitter`, the log reduction, the ridge filter and the non-maximum suppression share each frame's rows
     /// between two threads.
@@ -80,12 +82,13 @@ public final class DeviceSegmenter {
         previousY = .allocate(capacity: tracer.capacity)
         pointX = .allocate(capacity: tracer.capacity)
         pointY = .allocate(capacity: tracer.capacity)
+        lineContrast = .allocate(capacity: tracer.capacity)
         prior = .allocate(capacity: pixels)
         prior.update(repeating: 0)
     }
 
     deinit {
-        for buffer in [level, previousX, previousY, pointX, pointY] { buffer.deallocate() }
+        for buffer in [level, previousX, previousY, pointX, pointY, lineContrast] { buffer.deallocate() }
         best.deallocate()
         prior.deallocate()
     }
@@ -394,22 +397,45 @@ public final class DeviceSegmenter {
         return total / Float(max(range.count, 1))
     }
 
-    /// The best single change point of the width share within `range` of `best` (the last index of the first
-    /// part), where the part before is wider (`narrowing`) or narrower than the part after by at least
-    /// `margin`; nil when there is none.
-    private func changePoint(in range: Range<Int>, narrowing: Bool, margin: Float) -> Int? {
+    /// The contrast of each point of `best` against the level 5 pixels to either side of the line (log units; the
+    /// line's direction from the points 3 before and after), into `lineContrast`.
+    private func measureLineContrast() {
+        let w = reduction.width, h = reduction.height, side: Float = 5
+        for k in 0..<bestCount {
+            let i = Int(best[k]), before = Int(best[max(k - 3, 0)]), after = Int(best[min(k + 3, bestCount - 1)])
+            var dx = Float(after % w - before % w), dy = Float(after / w - before / w)
+            let length = max((dx * dx + dy * dy).squareRoot(), 1e-6)
+            (dx, dy) = (dx / length, dy / length)
+            func sample(_ t: Float) -> Float {
+                let x = Int((Float(i % w) - dy * t).rounded()), y = Int((Float(i / w) + dx * t).rounded())
+                return x >= 0 && y >= 0 && x < w && y < h ? level[y * w + x] : level[i]
+            }
+            lineContrast[k] = level[i] - 0.5 * (sample(side) + sample(-side))
+        }
+    }
+
+    /// What a change point is sought in: the width share (`widthShare`) or the line's contrast (`lineContrast`).
+    private enum LineMeasure { case widthShare, contrast }
+
+    /// The best single change point of `measure` within `range` of `best` (the last index of the first part),
+    /// where the part before is higher (`narrowing`) or lower than the part after by at least `margin` (and, for the
+    /// contrast, the lower part at most `wireContrastShare` of the higher); nil when there is none.
+    private func changePoint(in range: Range<Int>, narrowing: Bool, margin: Float,
+                             of measure: LineMeasure = .widthShare) -> Int? {
+        func value(_ k: Int) -> Float { measure == .contrast ? lineContrast[k] : widthShare(k) }
         let n = range.count, minimumSide = 8
         guard n >= 2 * minimumSide else { return nil }
         var total: Float = 0
-        for k in range { total += widthShare(k) }
+        for k in range { total += value(k) }
         var before: Float = 0, split: Int?, largest: Float = 0
         for k in range {
-            before += widthShare(k)
+            before += value(k)
             let left = k - range.lowerBound + 1, right = n - left
             guard left >= minimumSide, right >= minimumSide else { continue }
             let meanBefore = before / Float(left), meanAfter = (total - before) / Float(right)
             let (wider, narrower) = narrowing ? (meanBefore, meanAfter) : (meanAfter, meanBefore)
-            guard wider > narrower + margin else { continue }
+            guard wider > narrower + margin,
+                  measure == .widthShare || narrower <= parameters.wireContrastShare * wider else { continue }
             let statistic = (wider - narrower) * (Float(left * right) / Float(n)).squareRoot()
             if statistic > largest { (split, largest) = (k, statistic) }
         }
@@ -421,10 +447,11 @@ public final class DeviceSegmenter {
     /// the end is a contrast-filled vessel the trace ran into beyond the wire's tip: it is cut off first, if the
     /// line's last `minimumLength` points are that much wider too (a wire beyond a balloon or a crossing edge is
     /// thin again) and at least `minimumLength` would be left (near a collimator's edge the share is unreliable). The
-    /// catheter's tip is the narrowing change point, moved back by 1.5 σ of the widest scale (whose response
-    /// fades over that distance beyond the true tip). On the learned path the network does not answer to vessels
-    /// (no cut), and the tip is where the catheter probability falls through one half near the change point,
-    /// moved back by `learnedCatheterTipBack`.
+    /// catheter's tip is where the line's contrast drops (a catheter, with the wire inside it, is darker than the
+    /// wire alone; `catheterContrastDrop`, `wireContrastShare`), moved back by 1.5 σ of the widest scale; with no
+    /// such drop the line is all catheter or all wire by its mean width share. On the learned path the network
+    /// does not answer to vessels (no cut), and the tip is where the catheter probability falls through one half
+    /// near its change point, moved back by `learnedCatheterTipBack`.
     private func split() -> (catheterTip: Int, wireEnd: Int) {
         let w = reduction.width
         var wireEnd = bestCount
@@ -437,7 +464,14 @@ public final class DeviceSegmenter {
         }
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
         var catheterTip: Int
-        if var narrowing = changePoint(in: 0..<wireEnd, narrowing: true, margin: margin) {
+        let found: Int?
+        if filter != nil {
+            measureLineContrast()
+            found = changePoint(in: 0..<wireEnd, narrowing: true, margin: parameters.catheterContrastDrop, of: .contrast)
+        } else {
+            found = changePoint(in: 0..<wireEnd, narrowing: true, margin: margin)
+        }
+        if var narrowing = found {
             if filter == nil {
                 // Where the catheter probability crosses one half.
                 if widthShare(narrowing) >= 0.5 {

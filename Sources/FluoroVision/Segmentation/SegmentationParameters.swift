@@ -60,9 +60,19 @@ public struct SegmentationParameters: Sendable {
     /// When tracking, a line that covers less than this share of the predicted centre line means the device
     /// was lost: it is searched for afresh.
     public var minimumTrackCoverage: Float = 0.5
+    /// Ridge filter: the catheter's tip is where the line's contrast (its log attenuation against the level 5 pixels
+    /// to either side) drops by at least this much from the part before (the catheter, with the wire in it) to the
+    /// part after (the wire)...
+    public var catheterContrastDrop: Float = 0.05
+    /// ...to at most this share of it (chosen on the tuning seeds and on XA-MONO2-8-12x, whose wire keeps about
+    /// half of its atherectomy catheter's contrast: 0.6 missed that catheter's tip, 0.8 split the diagnostic seed
+    /// 3402's catheter where its contrast merely wavers).
+    public var wireContrastShare: Float = 0.7
     /// Ridge filter: the width measure along a line is the widest scale's share of the widest and narrowest
     /// scales' responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled
-    /// vessel). A catheter's share exceeds the wire's beyond its tip by at least this much.
+    /// vessel). A catheter's share exceeds the wire's by at least this much: where the contrast shows no
+    /// catheter's tip, a line whose mean share is at most ½ less half this is all wire, otherwise all catheter;
+    /// and while tracking, see `DeviceSegmenter.holdTips`.
     public var catheterWidening: Float = 0.05
     /// A contrast-filled vessel that the trace runs into beyond the wire's tip exceeds the wire's share by at
     /// least this much.
