@@ -398,7 +398,8 @@ public final class DeviceSegmenter {
     }
 
     /// The contrast of each point of `best` against the level 5 pixels to either side of the line (log units; the
-    /// line's direction from the points 3 before and after), into `lineContrast`.
+    /// line's direction from the points 3 before and after; a side behind the collimator or beyond the image is
+    /// left out, and with both out the contrast is 0), into `lineContrast`.
     private func measureLineContrast() {
         let w = reduction.width, h = reduction.height, side: Float = 5
         for k in 0..<bestCount {
@@ -406,11 +407,17 @@ public final class DeviceSegmenter {
             var dx = Float(after % w - before % w), dy = Float(after / w - before / w)
             let length = max((dx * dx + dy * dy).squareRoot(), 1e-6)
             (dx, dy) = (dx / length, dy / length)
-            func sample(_ t: Float) -> Float {
+            func sample(_ t: Float) -> Float? {
                 let x = Int((Float(i % w) - dy * t).rounded()), y = Int((Float(i / w) + dx * t).rounded())
-                return x >= 0 && y >= 0 && x < w && y < h ? level[y * w + x] : level[i]
+                guard x >= 0, y >= 0, x < w, y < h, field.outside[y * w + x] == 0 else { return nil }
+                return level[y * w + x]
             }
-            lineContrast[k] = level[i] - 0.5 * (sample(side) + sample(-side))
+            switch (sample(side), sample(-side)) {
+            case let (left?, right?): lineContrast[k] = level[i] - 0.5 * (left + right)
+            case let (left?, nil): lineContrast[k] = level[i] - left
+            case let (nil, right?): lineContrast[k] = level[i] - right
+            case (nil, nil): lineContrast[k] = 0
+            }
         }
     }
 
@@ -600,10 +607,10 @@ public final class DeviceSegmenter {
 
     /// The full width at half maximum (level pixels) of the line's mean profile across `range` of the points
     /// (the first `refined` have subpixel positions): the level sampled at −6…6 pixels across the line (its
-    /// direction from the points 3 before and after; points whose samples reach behind the collimator are left
-    /// out), averaged, less the background at ±5 and ±6; points the
-    /// network takes for a contrast-filled vessel are left out (a wire inside one looks as wide as the vessel). Nil
-    /// when fewer than `minimumWireExtension` points are left or the mean profile has no peak above its background.
+    /// direction from the points 3 before and after), averaged, less the background at ±5 and ±6. Points whose
+    /// samples reach behind the collimator are left out, and so are those the network takes for a contrast-filled
+    /// vessel (a wire inside one looks as wide as the vessel). Nil when fewer than `minimumWireExtension` points
+    /// are left or the mean profile has no peak above its background.
     private func profileWidth(_ range: Range<Int>, refined: Int) -> Float? {
         let w = reduction.width, h = reduction.height, reach = 6, span = 3
         var sums = InlineArray<13, Float>(repeating: 0)
