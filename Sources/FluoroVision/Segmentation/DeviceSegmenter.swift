@@ -184,6 +184,15 @@ public final class DeviceSegmenter {
         if filter != nil, catheterTip > 0, wireEnd - 1 <= catheterTip + parameters.minimumWireExtension {
             catheterTip = wireEnd - 1
         }
+        // On the classic path a wire is never darker than the end of the catheter it leaves: a darker part beyond
+        // the catheter's tip is a contrast-filled vessel the trace ran on into, and is cut off (the ridge filter
+        // answers to both; on rubo-0002, a diagnostic injection, it had been reported as a wire).
+        if filter != nil, catheterTip > parameters.minimumWireExtension,
+           catheterTip + parameters.minimumWireExtension < wireEnd - 1,
+           meanContrast((catheterTip + 1)..<wireEnd)
+               > meanContrast(max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
+            wireEnd = catheterTip + 1
+        }
         refineSubpixel(count: wireEnd)
         // On the learned path a catheter with no wire in it can lose its catheter probability well before its end
         // (diagnostic injections), and the rest would be reported as a wire: on a fresh detection (tracking keeps
@@ -419,6 +428,16 @@ public final class DeviceSegmenter {
             case (nil, nil): lineContrast[k] = 0
             }
         }
+    }
+
+    /// How many points before the catheter's tip its end's contrast is averaged over.
+    private static let catheterEndSpan = 40
+
+    /// The mean of `lineContrast` over `range` (not empty).
+    private func meanContrast(_ range: Range<Int>) -> Float {
+        var total: Float = 0
+        for k in range { total += lineContrast[k] }
+        return total / Float(range.count)
     }
 
     /// What a change point is sought in: the width share (`widthShare`) or the line's contrast (`lineContrast`).
