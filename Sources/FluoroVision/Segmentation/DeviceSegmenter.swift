@@ -189,8 +189,8 @@ public final class DeviceSegmenter {
         // answers to both; on rubo-0002, a diagnostic injection, it had been reported as a wire).
         if filter != nil, catheterTip > parameters.minimumWireExtension,
            catheterTip + parameters.minimumWireExtension < wireEnd - 1,
-           meanContrast((catheterTip + 1)..<wireEnd)
-               > meanContrast(max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
+           mean(of: .contrast, over: (catheterTip + 1)..<wireEnd)
+               > mean(of: .contrast, over: max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
             wireEnd = catheterTip + 1
         }
         refineSubpixel(count: wireEnd)
@@ -399,10 +399,19 @@ public final class DeviceSegmenter {
         return wide / max(wide + thin, 1e-20)
     }
 
-    /// The mean width share (see `widthShare`) over `range` of `best`.
-    private func meanShare(_ range: Range<Int>) -> Float {
+    /// What is measured along the line: the width share (`widthShare`) or the contrast (`lineContrast`, measured in
+    /// `split` on the classic path).
+    private enum LineMeasure { case widthShare, contrast }
+
+    /// `measure` at point `k` of `best`.
+    private func value(of measure: LineMeasure, at k: Int) -> Float {
+        measure == .contrast ? lineContrast[k] : widthShare(k)
+    }
+
+    /// The mean of `measure` over `range` of `best` (0 when it is empty).
+    private func mean(of measure: LineMeasure = .widthShare, over range: Range<Int>) -> Float {
         var total: Float = 0
-        for k in range { total += widthShare(k) }
+        for k in range { total += value(of: measure, at: k) }
         return total / Float(max(range.count, 1))
     }
 
@@ -433,22 +442,12 @@ public final class DeviceSegmenter {
     /// How many points before the catheter's tip its end's contrast is averaged over.
     private static let catheterEndSpan = 40
 
-    /// The mean of `lineContrast` over `range` (not empty).
-    private func meanContrast(_ range: Range<Int>) -> Float {
-        var total: Float = 0
-        for k in range { total += lineContrast[k] }
-        return total / Float(range.count)
-    }
-
-    /// What a change point is sought in: the width share (`widthShare`) or the line's contrast (`lineContrast`).
-    private enum LineMeasure { case widthShare, contrast }
-
     /// The best single change point of `measure` within `range` of `best` (the last index of the first part),
     /// where the part before is higher (`narrowing`) or lower than the part after by at least `margin` (and, for the
     /// contrast, the lower part at most `wireContrastShare` of the higher); nil when there is none.
     private func changePoint(in range: Range<Int>, narrowing: Bool, margin: Float,
                              of measure: LineMeasure = .widthShare) -> Int? {
-        func value(_ k: Int) -> Float { measure == .contrast ? lineContrast[k] : widthShare(k) }
+        func value(_ k: Int) -> Float { self.value(of: measure, at: k) }
         let n = range.count, minimumSide = 8
         guard n >= 2 * minimumSide else { return nil }
         var total: Float = 0
@@ -484,8 +483,8 @@ public final class DeviceSegmenter {
         if filter != nil,
            let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
            widening + 1 >= parameters.minimumLength,
-           meanShare(max(bestCount - parameters.minimumLength, widening + 1)..<bestCount)
-               >= meanShare(0..<(widening + 1)) + parameters.vesselWidening {
+           mean(over: max(bestCount - parameters.minimumLength, widening + 1)..<bestCount)
+               >= mean(over: 0..<(widening + 1)) + parameters.vesselWidening {
             wireEnd = widening + 1
         }
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
@@ -597,10 +596,10 @@ public final class DeviceSegmenter {
             let start = max(anchor, split), reach = start + Int(limit.rounded(.up))
             var k = start + 1
             if anchor > split {
-                let wireRatio = meanShare((split + 1)..<(anchor + 1))
+                let wireRatio = mean(over: (split + 1)..<(anchor + 1))
                 while k < end, k <= reach, widthShare(k) < wireRatio + parameters.vesselWidening { k += 1 }
             } else {
-                let catheterRatio = meanShare(0..<(split + 1))
+                let catheterRatio = mean(over: 0..<(split + 1))
                 while k < end, k <= reach, widthShare(k) < catheterRatio - parameters.catheterWidening { k += 1 }
             }
             end = min(end, k)
