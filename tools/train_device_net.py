@@ -4,7 +4,9 @@ weights (`Sources/FluoroVision/Resources/device-net.fsnn`) and the PyTorch check
 against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~10 minutes on the two
 cores here). Reproduce the committed weights with:
 
-    python3 -m venv .venv-train && .venv-train/bin/pip install torch==2.13.0+cpu numpy
+    python3 -m venv .venv-train
+    .venv-train/bin/pip install torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu
+    .venv-train/bin/pip install numpy
     swift build -c release --product fluoro
     .venv-train/bin/python tools/train_device_net.py --steps 8000
 
