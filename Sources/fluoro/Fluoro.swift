@@ -1,4 +1,5 @@
 import ArgumentParser
+import FluoroVision
 
 /// The `fluoro` command: real-time fluoroscopy stream processing.
 @main
@@ -8,4 +9,10 @@ struct Fluoro: ParsableCommand {
         abstract: "FluoroStream: real-time fluoroscopy stream processing.",
         subcommands: [Run.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
         defaultSubcommand: Run.self)
+
+    /// Starts again with a better OpenBLAS kernel where it fell back to its generic one (`OpenBLASKernel`), then runs.
+    static func main() {
+        OpenBLASKernel.restartWithBetterKernelIfNeeded()
+        main(nil)
+    }
 }

@@ -1,7 +1,10 @@
 """The `fluoro` command as a user meets it: Y4M from ffmpeg on stdin, and clear errors on bad input."""
 import json
+import os
 import socket
 import subprocess
+
+import pytest
 
 from conftest import ROOT, fluoro_binary, run_fluoro
 
@@ -113,3 +116,20 @@ def test_sigint_drains_and_prints_statistics(tmp_path):
     assert 10 < summary["frames_read"] < 100000
     assert summary["frames_delivered"] + summary["end_to_end"]["dropped"] + summary["dropped_at_source"] == summary["frames_read"]
     assert "end-to-end" in out
+
+
+def test_openblas_runs_a_kernel_for_this_cpu_not_its_generic_fallback(tmp_path):
+    """OpenBLAS 0.3.21 falls back to its generic Prescott kernels on CPUs it does not know (the learned segmenter
+    then runs at half speed); `fluoro` starts itself again with OPENBLAS_CORETYPE set. On any CPU with AVX2 and FMA
+    the kernel OpenBLAS finally reports (OPENBLAS_VERBOSE=2) must not be Prescott, and the run must work."""
+    flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    if not {"avx2", "fma"} <= set(flags):
+        pytest.skip("this CPU has no AVX2 and FMA: the generic kernel is the right one")
+    environment = {key: value for key, value in os.environ.items() if key != "OPENBLAS_CORETYPE"}
+    environment["OPENBLAS_VERBOSE"] = "2"
+    result = run_fluoro("synth", "--out", str(tmp_path / "run.y4m"), "--synthetic-frames", "2", env=environment)
+    assert result.returncode == 0, result.stderr
+    cores = [line.split(":", 1)[1].strip() for line in (result.stdout + result.stderr).splitlines()
+             if line.startswith("Core:")]
+    assert cores, "OpenBLAS reported no kernel"
+    assert cores[-1] != "Prescott", f"OpenBLAS runs its generic kernel: {cores}"
