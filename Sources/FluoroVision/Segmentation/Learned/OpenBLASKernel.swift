@@ -19,6 +19,14 @@ public enum OpenBLASKernel {
         return flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl"]) ? "SkylakeX" : "Haswell"
     }
 
+    /// Whether OpenBLAS runs its AVX-512 kernels (SkylakeX, Cooperlake), which multiply a product of at most 10⁶
+    /// multiply-adds with 8, 16 or 32 columns straight from its operands (its small-matrix path), where every other
+    /// kernel first copies both operands into packed panels.
+    public static var multipliesSmallProductsUnpacked: Bool {
+        guard let name = openblas_get_corename() else { return false }
+        return ["SkylakeX", "Cooperlake"].contains(String(cString: name))
+    }
+
     /// Starts this executable again (same arguments) with `OPENBLAS_CORETYPE` set when `betterCoreType()` says so;
     /// returns only when it does not (or when starting again fails, and the process goes on as it is).
     public static func restartWithBetterKernelIfNeeded() {
