@@ -90,14 +90,18 @@ final class DeviceNetwork: LineEvidence {
     /// next run.
     func run(_ level: UnsafePointer<Float>, field: FieldMask) {
         normalise(level, field: field)
-        logits(of: input)
-        // Most of the image is far from any device: its logits are very negative and need no exp.
-        let floor: Float = -4
+        forward(input)
+        // The centre-line plane leaves the network as four ½-size planes (its 2×2 blocks): each output row takes
+        // two of them in turn. Most of the image is far from any device: its logits are very negative and need no
+        // exp.
+        let floor: Float = -4, half = shuffled.width
         for y in 0..<coveredHeight {
-            let logits = logitPlanes.data + y * coveredWidth, row = response.baseAddress! + y * width
-            for x in 0..<coveredWidth {
-                let logit = logits[x]
-                row[x] = logit > floor ? 1 / (1 + exp(-logit)) : 0
+            let even = shuffled.plane((y % 2) * 2) + (y / 2) * half, odd = shuffled.plane((y % 2) * 2 + 1) + (y / 2) * half
+            let row = response.baseAddress! + y * width
+            for x in 0..<half {
+                let a = even[x], b = odd[x]
+                row[2 * x] = a > floor ? 1 / (1 + exp(-a)) : 0
+                row[2 * x + 1] = b > floor ? 1 / (1 + exp(-b)) : 0
             }
         }
     }
@@ -109,16 +113,27 @@ final class DeviceNetwork: LineEvidence {
     /// Probability that level pixel `i` lies inside a contrast-filled vessel.
     func vesselProbability(at i: Int) -> Float { probability(plane: 2, at: i) }
 
+    /// Read from the network's ½-size output, where plane c's pixel (2y + i, 2x + j) is channel c·4 + i·2 + j's
+    /// pixel (y, x).
     private func probability(plane: Int, at i: Int) -> Float {
         let x = i % width, y = i / width
         guard x < coveredWidth, y < coveredHeight else { return 0 }
-        return 1 / (1 + exp(-logitPlanes.plane(plane)[y * coveredWidth + x]))
+        let logit = shuffled.plane(plane * 4 + (y % 2) * 2 + x % 2)[(y / 2) * shuffled.width + x / 2]
+        return 1 / (1 + exp(-logit))
     }
 
     /// The network's three logit planes for `image` (one channel, the covered size), in `logits`; exposed for the
     /// check against PyTorch.
     @discardableResult
     func logits(of image: FeatureMap) -> FeatureMap {
+        forward(image)
+        Self.shuffle(shuffled, into: logitPlanes)
+        return logitPlanes
+    }
+
+    /// The layers, from `image` (one channel, the covered size) to `shuffled`: the three logit planes' 2×2 blocks
+    /// as twelve ½-size planes.
+    private func forward(_ image: FeatureMap) {
         let unshuffled = FeatureMap(channels: 4, height: joined.height, width: joined.width, data: joined.plane(8))
         let d1 = FeatureMap(channels: 8, height: joined.height, width: joined.width, data: joined.data)
         Self.unshuffle(image, into: unshuffled)
@@ -139,8 +154,6 @@ final class DeviceNetwork: LineEvidence {
             head1.multiply(UnsafePointer(joined.data + first), rowStride: n, count: count, into: columns, outputStride: count)
             head2.multiply(UnsafePointer(columns), rowStride: count, count: count, into: shuffled.data + first, outputStride: n)
         }
-        Self.shuffle(shuffled, into: logitPlanes)
-        return logitPlanes
     }
 
     /// A map the size the network covers, for `logits(of:)`: backed by the network's own input buffer.
@@ -200,26 +213,30 @@ final class DeviceNetwork: LineEvidence {
     /// pixels outside the field (collimator blades, shutters) become 0, the field's mean. A clinical run's black
     /// surround would otherwise dominate the statistics and squash the anatomy's contrast several times over.
     private func normalise(_ level: UnsafePointer<Float>, field: FieldMask) {
+        // Eight lanes at a time; the field's rows (multiples of 16 wide) have no remainder.
         var sum: Double = 0, squares: Double = 0, count = 0
         for y in 0..<coveredHeight {
-            var rowSum: Float = 0, rowSquares: Float = 0, rowCount = 0
-            for x in 0..<coveredWidth where field.inside[y * width + x] != 0 {
-                let v = level[y * width + x]
+            let row = UnsafeRawPointer(level + y * width), inside = UnsafeRawPointer(field.inside.baseAddress! + y * width)
+            var rowSum = SIMD8<Float>(), rowSquares = SIMD8<Float>(), rowCount = SIMD8<Float>()
+            for x in Swift.stride(from: 0, to: coveredWidth, by: 8) {
+                let mask = SIMD8<Float>(inside.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self))
+                let v = row.loadUnaligned(fromByteOffset: 4 * x, as: SIMD8<Float>.self) * mask
                 rowSum += v
                 rowSquares += v * v
-                rowCount += 1
+                rowCount += mask
             }
-            sum += Double(rowSum)
-            squares += Double(rowSquares)
-            count += rowCount
+            sum += Double(rowSum.sum())
+            squares += Double(rowSquares.sum())
+            count += Int(rowCount.sum())
         }
         let mean = sum / Double(max(count, 1))
         let deviation = max((squares / Double(max(count, 1)) - mean * mean).squareRoot(), 1e-6)
         let offset = Float(mean), scale = Float(1 / deviation)
         for y in 0..<coveredHeight {
+            let row = level + y * width, outside = field.outside.baseAddress! + y * width
+            let target = input.data + y * coveredWidth
             for x in 0..<coveredWidth {
-                let i = y * width + x
-                input.data[y * coveredWidth + x] = field.outside[i] != 0 ? 0 : (level[i] - offset) * scale
+                target[x] = outside[x] != 0 ? 0 : (row[x] - offset) * scale
             }
         }
     }
