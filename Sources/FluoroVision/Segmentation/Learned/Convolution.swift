@@ -42,9 +42,6 @@ final class Convolution {
         _ = weights.initialize(from: w)
         bias = .allocate(capacity: b.count)
         _ = bias.initialize(from: b)
-        let rows = input * kernel * kernel
-        bandPixels = OpenBLASKernel.multipliesSmallProductsUnpacked
-            ? max(1, Self.smallProduct / (rows * output)) : max(1, Self.packedBandFloats / rows)
     }
 
     deinit {
@@ -55,17 +52,24 @@ final class Convolution {
     /// Rows of the unfolded input: input channels times kernel taps.
     var columnRows: Int { inputChannels * kernel * kernel }
 
-    /// Output pixels per product: bands of output rows are unfolded and multiplied one at a time, so the columns stay
-    /// in the cache between im2col, the product and the bias pass. Where OpenBLAS multiplies small products without
-    /// packing them (`OpenBLASKernel.multipliesSmallProductsUnpacked`), a band is the largest product it takes that
-    /// way (10⁶ multiply-adds): no copy of the columns, no separate zeroing of the result (a 1024² frame's learned
-    /// path 19.9 → 15.3 ms on a Sapphire Rapids host); elsewhere 1 MB of columns (2026-12-02, README).
-    private let bandPixels: Int
-
+    /// Whether OpenBLAS multiplies small products without packing them (`OpenBLASKernel`).
+    private let unpackedSmallProducts = OpenBLASKernel.multipliesSmallProductsUnpacked
     /// Floats of unfolded input per band where OpenBLAS packs its operands.
     private static let packedBandFloats = 256 * 1024
     /// The most multiply-adds OpenBLAS's small-matrix path takes.
     private static let smallProduct = 1_000_000
+
+    /// Output pixels per product, for output rows `outputWidth` wide: bands of output rows are unfolded and
+    /// multiplied one at a time, so the columns stay in the cache between im2col, the product and the bias pass.
+    /// Where OpenBLAS multiplies small products without packing them, a band is the largest product it takes that
+    /// way (10⁶ multiply-adds): no copy of the columns, no separate zeroing of the result (a 1024² frame's learned
+    /// path 19.9 → 15.3 ms on a Sapphire Rapids host; README). That path mallocs a buffer for a product whose pixel
+    /// count leaves 1–8 over a multiple of 16 (with ≥ 32 rows of columns), so it is used only where every band is a
+    /// multiple of 16 pixels: rows a multiple of 16 wide. Elsewhere, 1 MB of columns.
+    private func bandPixels(outputWidth: Int) -> Int {
+        guard unpackedSmallProducts, outputWidth % 16 == 0 else { return max(1, Self.packedBandFloats / columnRows) }
+        return max(16, Self.smallProduct / (columnRows * outputChannels) / 16 * 16)
+    }
 
     /// The `columns` buffer `apply` needs for an input `width` pixels wide (nothing for 1×1).
     func columnCapacity(width: Int) -> Int {
@@ -73,7 +77,7 @@ final class Convolution {
         return kernel == 1 ? 0 : columnRows * bandRows(outputWidth: outputWidth) * outputWidth
     }
 
-    private func bandRows(outputWidth: Int) -> Int { max(1, bandPixels / outputWidth) }
+    private func bandRows(outputWidth: Int) -> Int { max(1, bandPixels(outputWidth: outputWidth) / outputWidth) }
 
     /// The output size for an input of `height` × `width`.
     func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
@@ -86,7 +90,7 @@ final class Convolution {
         precondition(outputSize(height: input.height, width: input.width) == (output.height, output.width))
         let n = output.planeSize
         if kernel == 1 {
-            let band = bandPixels
+            let band = bandPixels(outputWidth: output.width)
             for first in Swift.stride(from: 0, to: n, by: band) {
                 multiply(UnsafePointer(input.data + first), rowStride: n, count: min(band, n - first),
                          into: output.data + first, outputStride: n)
