@@ -412,7 +412,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 
     /// rubo-0002 has no wire. The classic path used to report one in 45 of its 96 frames, most of them from frame 57
     /// on, where the trace runs on from the catheter's tip into the opacified artery; a part beyond the catheter
-    /// darker than the catheter's end is now cut off as a vessel: 21 of 96 (asserted: at most 30).
+    /// darker than the catheter's end was then cut off as a vessel (21 of 96), and since session 21 one that keeps
+    /// `vesselContrastShare` of its contrast (14; chosen on this run and XA-MONO2-8-12x, so not independent of it).
+    /// Asserted: at most 20.
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func aWireIsSeldomReportedOnRubosDiagnosticRun() throws {
         let frames = try annotations("xa/rubo-0002-rca-contrast.dcm", method: .ridge)
@@ -421,7 +423,7 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         print("ridge rubo-0002: a catheter in \(withCatheter) of \(frames.count) frames, a phantom wire in \(withWire)")
         #expect(frames.count == 96)
         #expect(withCatheter >= 90, "a catheter in \(withCatheter) of \(frames.count) frames")
-        #expect(withWire <= 30, "a phantom wire in \(withWire) of \(frames.count) frames")
+        #expect(withWire <= 20, "a phantom wire in \(withWire) of \(frames.count) frames")
     }
 
     /// On XA-MONO2-8-12x-catheter the guidewire's tip lies near (381, 376) in all 12 frames (read off frames 0, 3, 6

@@ -184,13 +184,14 @@ public final class DeviceSegmenter {
         if filter != nil, catheterTip > 0, wireEnd - 1 <= catheterTip + parameters.minimumWireExtension {
             catheterTip = wireEnd - 1
         }
-        // On the classic path a wire is never darker than the end of the catheter it leaves: a darker part beyond
-        // the catheter's tip is a contrast-filled vessel the trace ran on into, and is cut off (the ridge filter
-        // answers to both; on rubo-0002, a diagnostic injection, it had been reported as a wire).
+        // On the classic path a wire is clearly fainter than the end of the catheter it leaves: a part beyond the
+        // catheter's tip about as dark as that end or darker is a contrast-filled vessel the trace ran on into, and
+        // is cut off (the ridge filter answers to both; on rubo-0002, a diagnostic injection, it had been reported
+        // as a wire).
         if filter != nil, catheterTip > parameters.minimumWireExtension,
            catheterTip + parameters.minimumWireExtension < wireEnd - 1,
-           mean(of: .contrast, over: (catheterTip + 1)..<wireEnd)
-               > mean(of: .contrast, over: max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
+           mean(of: .contrast, over: (catheterTip + 1)..<wireEnd) > parameters.vesselContrastShare
+               * mean(of: .contrast, over: max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
             wireEnd = catheterTip + 1
         }
         refineSubpixel(count: wireEnd)

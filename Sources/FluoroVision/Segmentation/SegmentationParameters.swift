@@ -68,6 +68,13 @@ public struct SegmentationParameters: Sendable {
     /// half of its atherectomy catheter's contrast: 0.6 missed that catheter's tip, 0.8 split the diagnostic seed
     /// 3402's catheter where its contrast merely wavers).
     public var wireContrastShare: Float = 0.7
+    /// Ridge filter: a part beyond the catheter's tip whose mean contrast reaches this share of the catheter's last
+    /// 40 points is a contrast-filled vessel the trace ran on into, not a wire, and is cut off. On rubo-0002 such
+    /// parts (the opacified artery at the ostium) keep 0.8–1.0 of it; XA-MONO2-8-12x's real wire, blurred on 8 bits,
+    /// keeps up to about 0.75–0.8 of its atherectomy housing's (0.75 cut it in half the frames); 0.78–0.87 gave the
+    /// same figures on both runs and on the synthetic seeds, this is the middle (1, its first form: a vessel darker
+    /// than the catheter's end).
+    public var vesselContrastShare: Float = 0.82
     /// Ridge filter: the width measure along a line is the widest scale's share of the widest and narrowest
     /// scales' responses (0.4 on the synthetic wire, 0.5 on the catheter, 0.7 and more on a contrast-filled
     /// vessel). A catheter's share exceeds the wire's by at least this much: where the contrast shows no
