@@ -1,4 +1,5 @@
 import FluoroCore
+import FluoroGraph
 @testable import FluoroVision
 import Foundation
 import Testing
@@ -6,8 +7,10 @@ import Testing
 /// The learned path's network against PyTorch, and its weights file's failure modes.
 @Suite struct DeviceNetworkTests {
     /// `tools/train_device_net.py` wrote PyTorch's logits for a crop of a synthetic working level beside the
-    /// weights; the Swift inference (im2col + cblas_sgemm) must give the same numbers.
-    @Test func inferenceMatchesPyTorch() throws {
+    /// weights; the Swift inference (im2col + cblas_sgemm) must give the same numbers, on one thread and with its
+    /// layers' rows split between two.
+    @Test(arguments: [false, true])
+    func inferenceMatchesPyTorch(split: Bool) throws {
         let path = try #require(Bundle.module.path(forResource: "device-net-check", ofType: "bin", inDirectory: "Fixtures"))
         let data = try #require(FileManager.default.contents(atPath: path))
         #expect(data.starts(with: Data("FSNC1\n".utf8)))
@@ -19,7 +22,8 @@ import Testing
         }
         let pixels = height * width
         #expect(floats.count == 4 * pixels, "the input and three logit planes")
-        let network = try DeviceNetwork(width: width, height: height)
+        let network = try DeviceNetwork(width: width, height: height,
+                                        splitter: split ? WorkSplitter(name: "network-helper") : nil)
         let input = network.inputMap
         for i in 0..<pixels { input.data[i] = floats[i] }
         let logits = network.logits(of: input)
@@ -28,8 +32,8 @@ import Testing
             largest = max(largest, abs(logits.data[i] - floats[pixels + i]))
             largestLogit = max(largestLogit, abs(floats[pixels + i]))
         }
-        print(String(format: "learned network vs PyTorch on %d×%d: largest logit difference %.2e (logits up to %.1f)",
-                     width, height, largest, largestLogit))
+        print(String(format: "learned network%@ vs PyTorch on %d×%d: largest logit difference %.2e (logits up to %.1f)",
+                     split ? " (split)" : "", width, height, largest, largestLogit))
         #expect(largest <= 1e-4)
         #expect(largestLogit > 1, "the fixture's logits are not trivial")
     }

@@ -227,10 +227,10 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         #expect(Double(withWire) <= (method == .ridge ? 0.35 : 0.6) * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
     }
 
-    /// The graph's segmentation stage splits the filtering of each frame over two threads: the lines and tips must
-    /// be exactly those of one thread.
-    @Test(arguments: [512, 1024])
-    func splittingOverTwoThreadsChangesNothing(size: Int) throws {
+    /// The graph's segmentation stage splits the filtering of each frame (the ridge filter's passes, the network's
+    /// layers) over two threads: the lines and tips must be exactly those of one thread.
+    @Test(arguments: SegmentationMethod.allCases, [512, 1024])
+    func splittingOverTwoThreadsChangesNothing(method: SegmentationMethod, size: Int) throws {
         var parameters = SyntheticParameters()
         parameters.size = size
         parameters.frameCount = 12
@@ -238,8 +238,11 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         let source = try SyntheticSource(parameters: parameters)
         let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
         let registration = Registration(geometry: source.geometry)
-        let single = try DeviceSegmenter(geometry: source.geometry)
-        let split = try DeviceSegmenter(geometry: source.geometry, splitter: WorkSplitter(name: "segment-helper"))
+        var settings = SegmentationParameters()
+        settings.method = method
+        let single = try DeviceSegmenter(geometry: source.geometry, parameters: settings)
+        let split = try DeviceSegmenter(geometry: source.geometry, parameters: settings,
+                                        splitter: WorkSplitter(name: "segment-helper"))
         var splitAnnotations = FrameAnnotations()
         while try source.read(into: frame) {
             frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))

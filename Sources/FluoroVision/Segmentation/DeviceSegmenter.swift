@@ -52,8 +52,8 @@ public final class DeviceSegmenter {
     /// The contrast along the chosen path (classic path; see `measureLineContrast`).
     private let lineContrast: UnsafeMutableBufferPointer<Float>
 
-    /// With a `splitter`, the log reduction, the ridge filter and the non-maximum suppression share each frame's rows
-    /// between two threads.
+    /// With a `splitter`, the log reduction, the ridge filter (or the network's layers) and the non-maximum
+    /// suppression share each frame's rows between two threads.
     /// Throws when the learned network's weights cannot be read.
     public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters(),
                 splitter: WorkSplitter? = nil) throws {
@@ -70,7 +70,8 @@ public final class DeviceSegmenter {
             (self.filter, network, evidence) = (filter, nil, filter)
         case .learned:
             let network = try DeviceNetwork(width: reduction.width, height: reduction.height,
-                                            weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath)
+                                            weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath,
+                                            splitter: splitter)
             (filter, self.network, evidence) = (nil, network, network)
         }
         level = .allocate(capacity: pixels)

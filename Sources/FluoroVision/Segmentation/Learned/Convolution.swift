@@ -84,23 +84,34 @@ final class Convolution {
         stride == 1 ? (height, width) : ((height + 1) / 2, (width + 1) / 2)
     }
 
-    /// Computes `output` from `input`; `columns` must hold `columnCapacity(width:)` floats.
-    func apply(_ input: FeatureMap, into output: FeatureMap, columns: UnsafeMutablePointer<Float>) {
+    /// How many bands `apply` cuts an output of `height` × `width` into: the unit a split pass shares out, so that
+    /// every band is computed alike (OpenBLAS's sums depend on where a product's rows start) however it is split.
+    func bandCount(height: Int, width: Int) -> Int {
+        kernel == 1 ? (height * width + bandPixels(outputWidth: width) - 1) / bandPixels(outputWidth: width)
+            : (height + bandRows(outputWidth: width) - 1) / bandRows(outputWidth: width)
+    }
+
+    /// Computes bands `bands` (all when nil; see `bandCount`) of `output` from `input`; `columns` must hold
+    /// `columnCapacity(width:)` floats. Calls for disjoint bands may run at the same time with their own `columns`.
+    func apply(_ input: FeatureMap, into output: FeatureMap, bands: Range<Int>? = nil,
+               columns: UnsafeMutablePointer<Float>) {
         precondition(input.channels == inputChannels && output.channels == outputChannels)
         precondition(outputSize(height: input.height, width: input.width) == (output.height, output.width))
-        let n = output.planeSize
+        let bands = bands ?? 0..<bandCount(height: output.height, width: output.width)
+        let n = output.planeSize, wo = output.width
         if kernel == 1 {
-            let band = bandPixels(outputWidth: output.width)
-            for first in Swift.stride(from: 0, to: n, by: band) {
+            let band = bandPixels(outputWidth: wo)
+            for first in Swift.stride(from: bands.lowerBound * band, to: min(bands.upperBound * band, n), by: band) {
                 multiply(UnsafePointer(input.data + first), rowStride: n, count: min(band, n - first),
                          into: output.data + first, outputStride: n)
             }
             return
         }
-        let wo = output.width, rows = bandRows(outputWidth: wo)
-        for firstRow in Swift.stride(from: 0, to: output.height, by: rows) {
-            let count = min(rows, output.height - firstRow) * wo
-            unfold(input, rows: firstRow..<min(firstRow + rows, output.height), outputWidth: wo, into: columns)
+        let rows = bandRows(outputWidth: wo)
+        for firstRow in Swift.stride(from: bands.lowerBound * rows, to: min(bands.upperBound * rows, output.height),
+                                     by: rows) {
+            let lastRow = min(firstRow + rows, output.height), count = (lastRow - firstRow) * wo
+            unfold(input, rows: firstRow..<lastRow, outputWidth: wo, into: columns)
             multiply(UnsafePointer(columns), rowStride: count, count: count, into: output.data + firstRow * wo,
                      outputStride: n)
         }

@@ -1,5 +1,6 @@
 import COpenBLAS
 import FluoroCore
+import FluoroGraph
 import Foundation
 
 /// The learned device detector: a small U-Net (8, 16 and 32 channels at ½, ¼ and ⅛ of the working level) trained
@@ -9,7 +10,8 @@ import Foundation
 /// probability maps: the devices' centre line (the guidewire and the catheter it runs through), the catheter's
 /// centre line alone, and the lumen of contrast-filled vessels (where the wire's tip cannot be told from the
 /// vessel it lies in). Inference is im2col + `cblas_sgemm` on one OpenBLAS thread (the graph runs one thread per
-/// stage). All memory is allocated in `init`; `run` allocates nothing.
+/// stage); with a splitter, each layer's output rows are shared between the splitter's two threads, each with its
+/// own columns. All memory is allocated in `init`; `run` allocates nothing.
 ///
 /// The network covers the largest region of the level whose sides are multiples of 16 (from the top left); the
 /// maps are 0 outside it.
@@ -24,7 +26,10 @@ final class DeviceNetwork: LineEvidence {
     private let coveredHeight: Int
     /// `joined` holds dec1's output (planes 0–7) and the unshuffled input (planes 8–11), head1's input.
     private let input, joined, e1, e2a, e2, e3a, e3, l3, d2, l2, shuffled, logitPlanes: FeatureMap
-    private let columns: UnsafeMutablePointer<Float>
+    /// The unfolded input (im2col) and the head's hidden layer, one buffer per part of a split pass.
+    private let columns: [UnsafeMutablePointer<Float>]
+    private let splitter: WorkSplitter?
+    private var pass: RowPass!
     private var buffers: [UnsafeMutablePointer<Float>] = []
     /// Pixels per band of the two 1×1 head layers (the hidden layer's band stays in the cache).
     private static let headBand = 4096
@@ -34,8 +39,10 @@ final class DeviceNetwork: LineEvidence {
         Bundle.module.path(forResource: "device-net", ofType: "fsnn") ?? "device-net.fsnn (missing from the bundle)"
     }
 
-    /// Builds the network for a working level of `width` × `height` from the weights file at `path`.
-    init(width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath) throws {
+    /// Builds the network for a working level of `width` × `height` from the weights file at `path`; with a
+    /// `splitter`, its layers share their rows between two threads.
+    init(width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath,
+         splitter: WorkSplitter? = nil) throws {
         let file = try NetworkWeights(path: weightsPath)
         guard file.architecture == "device-unet-s2d-8-16-32-3" else {
             throw FluoroError.unsupported(path: weightsPath, detail: "network architecture '\(file.architecture)'")
@@ -72,16 +79,18 @@ final class DeviceNetwork: LineEvidence {
         (e3a, e3, l3) = (map(32, 8), map(32, 8), map(16, 8))
         let columnCount = [(enc1, 2), (enc2, 2), (enc2b, 4), (enc3, 4), (enc3b, 8), (dec2, 4), (dec1, 2)]
             .map { $0.0.columnCapacity(width: w / $0.1) }.max()!
-        columns = .allocate(capacity: max(columnCount, 8 * Self.headBand))
+        columns = (0..<(splitter?.parts ?? 1)).map { _ in .allocate(capacity: max(columnCount, 8 * Self.headBand)) }
+        self.splitter = splitter
         response = .allocate(capacity: width * height)
         response.update(repeating: 0)
         self.buffers = buffers
         openblas_set_num_threads(1)
+        pass = RowPass(network: self)
     }
 
     deinit {
         for buffer in buffers { buffer.deallocate() }
-        columns.deallocate()
+        for buffer in columns { buffer.deallocate() }
         response.deallocate()
     }
 
@@ -137,22 +146,57 @@ final class DeviceNetwork: LineEvidence {
         let unshuffled = FeatureMap(channels: 4, height: joined.height, width: joined.width, data: joined.plane(8))
         let d1 = FeatureMap(channels: 8, height: joined.height, width: joined.width, data: joined.data)
         Self.unshuffle(image, into: unshuffled)
-        enc1.apply(unshuffled, into: e1, columns: columns)
-        enc2.apply(e1, into: e2a, columns: columns)
-        enc2b.apply(e2a, into: e2, columns: columns)
-        enc3.apply(e2, into: e3a, columns: columns)
-        enc3b.apply(e3a, into: e3, columns: columns)
-        lateral3.apply(e3, into: l3, columns: columns)
+        apply(enc1, unshuffled, into: e1)
+        apply(enc2, e1, into: e2a)
+        apply(enc2b, e2a, into: e2)
+        apply(enc3, e2, into: e3a)
+        apply(enc3b, e3a, into: e3)
+        apply(lateral3, e3, into: l3)
         Self.addUpsampled(l3, to: e2)
-        dec2.apply(e2, into: d2, columns: columns)
-        lateral2.apply(d2, into: l2, columns: columns)
+        apply(dec2, e2, into: d2)
+        apply(lateral2, d2, into: l2)
         Self.addUpsampled(l2, to: e1)
-        dec1.apply(e1, into: d1, columns: columns)
-        let n = joined.planeSize
-        for first in Swift.stride(from: 0, to: n, by: Self.headBand) {
-            let count = min(Self.headBand, n - first)
+        apply(dec1, e1, into: d1)
+        pass.layer = nil
+        pass.perform(0..<((joined.planeSize + Self.headBand - 1) / Self.headBand), splitter: splitter)
+    }
+
+    /// `layer` from `input` into `output`, its bands split between the splitter's threads.
+    private func apply(_ layer: Convolution, _ input: FeatureMap, into output: FeatureMap) {
+        (pass.layer, pass.input, pass.output) = (layer, input, output)
+        pass.perform(0..<layer.bandCount(height: output.height, width: output.width), splitter: splitter)
+    }
+
+    /// The two 1×1 head layers for bands `bands` of `headBand` pixels of the ½-size maps (the hidden layer's band,
+    /// in `columns`, stays in the cache).
+    private func head(bands: Range<Int>, columns: UnsafeMutablePointer<Float>) {
+        let n = joined.planeSize, end = min(bands.upperBound * Self.headBand, n)
+        for first in Swift.stride(from: bands.lowerBound * Self.headBand, to: end, by: Self.headBand) {
+            let count = min(Self.headBand, end - first)
             head1.multiply(UnsafePointer(joined.data + first), rowStride: n, count: count, into: columns, outputStride: count)
             head2.multiply(UnsafePointer(columns), rowStride: count, count: count, into: shuffled.data + first, outputStride: n)
+        }
+    }
+
+    /// A pass over bands of the network's maps, which the splitter may share between two threads (each part with
+    /// its own columns): one convolution layer, or with `layer` nil the head. Made once; set before each pass.
+    private final class RowPass: SplittableWork {
+        unowned let network: DeviceNetwork
+        var layer: Convolution?
+        var input: FeatureMap
+        var output: FeatureMap
+
+        init(network: DeviceNetwork) {
+            self.network = network
+            (input, output) = (network.input, network.input)
+        }
+
+        func perform(part: Int, range: Range<Int>) {
+            if let layer {
+                layer.apply(input, into: output, bands: range, columns: network.columns[part])
+            } else {
+                network.head(bands: range, columns: network.columns[part])
+            }
         }
     }
 
