@@ -56,13 +56,22 @@ final class LogReduction: SplittableWork {
         let fullWidth = geometry.width, r = factor, shift = UInt32(shift), limit = UInt32(table.count - 1)
         let source = input!, output = output!, sums = rowSums.baseAddress! + part * fullWidth, table = table.baseAddress!
         for y in rows {
-            let first = source + y * r * fullWidth
+            let first = source + y * r * fullWidth, target = output + y * width
+            if r == 2 {
+                // The common case (1024² frames to a 512² level): each block's four pixels summed in place.
+                let second = first + fullWidth
+                for x in 0..<width {
+                    let sum = UInt32(first[2 * x]) &+ UInt32(first[2 * x + 1]) &+ UInt32(second[2 * x])
+                        &+ UInt32(second[2 * x + 1])
+                    target[x] = table[Int(min(sum >> shift, limit))]
+                }
+                continue
+            }
             for x in 0..<fullWidth { sums[x] = UInt32(first[x]) }
             for k in stride(from: 1, to: r, by: 1) {
                 let row = first + k * fullWidth
                 for x in 0..<fullWidth { sums[x] &+= UInt32(row[x]) }
             }
-            let target = output + y * width
             for x in 0..<width {
                 let block = sums + x &* r
                 var sum: UInt32 = 0
