@@ -10,8 +10,8 @@ import Foundation
 /// probability maps: the devices' centre line (the guidewire and the catheter it runs through), the catheter's
 /// centre line alone, and the lumen of contrast-filled vessels (where the wire's tip cannot be told from the
 /// vessel it lies in). Inference is im2col + `cblas_sgemm` on one OpenBLAS thread (the graph runs one thread per
-/// stage); with a splitter, each layer's output rows are shared between the splitter's two threads, each with its
-/// own columns. All memory is allocated in `init`; `run` allocates nothing.
+/// stage); with a splitter, each layer's bands of output rows are shared between the splitter's two threads, each
+/// with its own columns. All memory is allocated in `init`; `run` allocates nothing.
 ///
 /// The network covers the largest region of the level whose sides are multiples of 16 (from the top left); the
 /// maps are 0 outside it.
@@ -29,7 +29,7 @@ final class DeviceNetwork: LineEvidence {
     /// The unfolded input (im2col) and the head's hidden layer, one buffer per part of a split pass.
     private let columns: [UnsafeMutablePointer<Float>]
     private let splitter: WorkSplitter?
-    private var pass: RowPass!
+    private var pass: BandPass!
     private var buffers: [UnsafeMutablePointer<Float>] = []
     /// Pixels per band of the two 1×1 head layers (the hidden layer's band stays in the cache).
     private static let headBand = 4096
@@ -40,7 +40,7 @@ final class DeviceNetwork: LineEvidence {
     }
 
     /// Builds the network for a working level of `width` × `height` from the weights file at `path`; with a
-    /// `splitter`, its layers share their rows between two threads.
+    /// `splitter`, its layers share their bands between two threads.
     init(width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath,
          splitter: WorkSplitter? = nil) throws {
         let file = try NetworkWeights(path: weightsPath)
@@ -85,7 +85,7 @@ final class DeviceNetwork: LineEvidence {
         response.update(repeating: 0)
         self.buffers = buffers
         openblas_set_num_threads(1)
-        pass = RowPass(network: self)
+        pass = BandPass(network: self)
     }
 
     deinit {
@@ -105,7 +105,8 @@ final class DeviceNetwork: LineEvidence {
         // exp.
         let floor: Float = -4, half = shuffled.width
         for y in 0..<coveredHeight {
-            let even = shuffled.plane((y % 2) * 2) + (y / 2) * half, odd = shuffled.plane((y % 2) * 2 + 1) + (y / 2) * half
+            let even = shuffled.plane((y % 2) * 2) + (y / 2) * half
+            let odd = shuffled.plane((y % 2) * 2 + 1) + (y / 2) * half
             let row = response.baseAddress! + y * width
             for x in 0..<half {
                 let a = even[x], b = odd[x]
@@ -180,7 +181,7 @@ final class DeviceNetwork: LineEvidence {
 
     /// A pass over bands of the network's maps, which the splitter may share between two threads (each part with
     /// its own columns): one convolution layer, or with `layer` nil the head. Made once; set before each pass.
-    private final class RowPass: SplittableWork {
+    private final class BandPass: SplittableWork {
         unowned let network: DeviceNetwork
         var layer: Convolution?
         var input: FeatureMap
@@ -260,7 +261,8 @@ final class DeviceNetwork: LineEvidence {
         // Eight lanes at a time; the field's rows (multiples of 16 wide) have no remainder.
         var sum: Double = 0, squares: Double = 0, count = 0
         for y in 0..<coveredHeight {
-            let row = UnsafeRawPointer(level + y * width), inside = UnsafeRawPointer(field.inside.baseAddress! + y * width)
+            let row = UnsafeRawPointer(level + y * width)
+            let inside = UnsafeRawPointer(field.inside.baseAddress! + y * width)
             var rowSum = SIMD8<Float>(), rowSquares = SIMD8<Float>(), rowCount = SIMD8<Float>()
             for x in Swift.stride(from: 0, to: coveredWidth, by: 8) {
                 let mask = SIMD8<Float>(inside.loadUnaligned(fromByteOffset: x, as: SIMD8<UInt8>.self))
