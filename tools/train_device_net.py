@@ -17,7 +17,8 @@ catheter alone, each trained against a Gaussian ridge (σ = 1 level pixel) aroun
 at the tip; and the lumen of contrast-filled vessels (opacification ≥ 0.15), which the tracker keeps the wire's
 tip out of. Plain binary cross-entropy, so the probabilities stay calibrated. Training seeds are 6001–6036 (and
 from 6037 on with `--clinical-runs N`: collimated fields, diagnostic injections, catheters of other sizes; see
-`training_set`); the seeds used for the published figures (3101–3103, 3201–3205) and for tuning (7, 3001–3015)
+`training_set`; `--clutter P` adds faint short tubes, labelled nothing, to a share P of the crops: see
+`clutter_bank`); the seeds used for the published figures (3101–3103, 3201–3205) and for tuning (7, 3001–3015)
 are never seen here.
 
 Layers (3×3 convolutions with padding 1 unless marked 1×1; ReLU after every layer but `lateral*` and `head2`).
@@ -245,6 +246,50 @@ def training_set(cache, every, clinical_runs, diagnostic_runs):
     return inputs, targets
 
 
+def clutter_bank(count, crop, rng):
+    """`count` crops of negative clutter for `--clutter`: short, curved, faint tubes (the lung markings and other
+    unopacified vessels of a real chest, which the synthetic anatomy lacks), in normalised input units, labelled
+    nothing. Each crop holds 1 + Poisson(8) tubes: Gaussian profile σ 0.6–2.5 level px, peak 0.03–0.3, 10–60 px long,
+    curvature wandering (a catheter is longer, smoother and darker; a wire thinner)."""
+    bank = np.zeros((count, crop, crop), np.float32)
+    for b in range(count):
+        for _ in range(int(rng.poisson(8)) + 1):
+            sigma = float(rng.uniform(0.6, 2.5))
+            peak = float(np.exp(rng.uniform(np.log(0.03), np.log(0.3))))
+            length = float(rng.uniform(10, 60))
+            theta, kappa = rng.uniform(0, 2 * np.pi), rng.normal(0, 0.05)
+            x, y = rng.uniform(0, crop), rng.uniform(0, crop)
+            canvas = np.zeros((crop, crop), np.float32)
+            for _ in range(int(length * 2)):
+                ix, iy = int(round(x)), int(round(y))
+                if 0 <= ix < crop and 0 <= iy < crop:
+                    canvas[iy, ix] += 0.5
+                theta += kappa * 0.5
+                kappa += rng.normal(0, 0.01)
+                x, y = x + 0.5 * math.cos(theta), y + 0.5 * math.sin(theta)
+            r = int(math.ceil(3 * sigma))
+            kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+            kernel /= kernel.sum()
+            tube = torch.from_numpy(canvas)[None, None]
+            tube = F.conv2d(tube, torch.from_numpy(kernel)[None, None, None, :], padding=(0, r))
+            tube = F.conv2d(tube, torch.from_numpy(kernel)[None, None, :, None], padding=(r, 0))
+            bank[b] += tube[0, 0].numpy() * math.sqrt(2 * math.pi) * sigma * peak
+    return bank
+
+
+def with_clutter(stream, share, crop):
+    """`stream`'s batches with a crop of `clutter_bank` (turned by a multiple of 90°) added to `share` of the
+    crops; the targets are unchanged (clutter is nothing to find)."""
+    bank = clutter_bank(400, crop, np.random.default_rng(7777))
+    chooser = np.random.default_rng(8888)
+    for x, y in stream:
+        for i in range(x.shape[0]):
+            if chooser.random() < share:
+                tubes = np.rot90(bank[int(chooser.integers(len(bank)))], int(chooser.integers(4)))
+                x[i, 0] += torch.from_numpy(tubes.copy())
+        yield x, y
+
+
 def batches(inputs, targets, batch, crop, rng):
     while True:
         xs, ys = [], []
@@ -310,6 +355,9 @@ def main():
                              "committed weights; README, \"The learned path\")")
     parser.add_argument("--diagnostic-runs", type=int, default=0,
                         help="diagnostic injections (a catheter with no wire) over the whole detector, seeds from 6101")
+    parser.add_argument("--clutter", type=float, default=0.0,
+                        help="share of the crops that get negative clutter (faint short tubes; not in the committed "
+                             "weights; README, \"The learned path\")")
     options = parser.parse_args()
     torch.manual_seed(6000)
     options.cache.mkdir(parents=True, exist_ok=True)
@@ -321,7 +369,10 @@ def main():
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=3e-3, total_steps=options.steps)
     rng = np.random.default_rng(6001)
     started, running = time.time(), None
-    for step, (x, y) in zip(range(options.steps), batches(inputs, targets, options.batch, options.crop, rng)):
+    stream = batches(inputs, targets, options.batch, options.crop, rng)
+    if options.clutter > 0:
+        stream = with_clutter(stream, options.clutter, options.crop)
+    for step, (x, y) in zip(range(options.steps), stream):
         logits = model(x)
         loss = F.binary_cross_entropy_with_logits(logits, y)
         optimiser.zero_grad()
