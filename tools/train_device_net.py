@@ -250,7 +250,7 @@ def clutter_bank(count, crop, rng):
     """`count` crops of negative clutter for `--clutter`: short, curved, faint tubes (the lung markings and other
     unopacified vessels of a real chest, which the synthetic anatomy lacks), in normalised input units, labelled
     nothing. Each crop holds 1 + Poisson(8) tubes: Gaussian profile σ 0.6–2.5 level px, peak 0.03–0.3, 10–60 px long,
-    curvature wandering (a catheter is longer, smoother and darker; a wire thinner)."""
+    curvature wandering (a catheter is longer, smoother and darker; the thinnest overlap a blurred wire: README)."""
     bank = np.zeros((count, crop, crop), np.float32)
     for b in range(count):
         for _ in range(int(rng.poisson(8)) + 1):

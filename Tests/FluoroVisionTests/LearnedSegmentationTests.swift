@@ -8,7 +8,7 @@ import Testing
 @Suite struct DeviceNetworkTests {
     /// `tools/train_device_net.py` wrote PyTorch's logits for a crop of a synthetic working level beside the
     /// weights; the Swift inference (im2col + cblas_sgemm) must give the same numbers, on one thread and with its
-    /// layers' rows split between two.
+    /// layers' bands split between two.
     @Test(arguments: [false, true])
     func inferenceMatchesPyTorch(split: Bool) throws {
         let path = try #require(Bundle.module.path(forResource: "device-net-check", ofType: "bin", inDirectory: "Fixtures"))
