@@ -27,9 +27,10 @@ import Testing
         let input = network.inputMap
         for i in 0..<pixels { input.data[i] = floats[i] }
         let logits = network.logits(of: input)
+        #expect(logits.count == 3 * pixels)
         var largest: Float = 0, largestLogit: Float = 0
         for i in 0..<(3 * pixels) {
-            largest = max(largest, abs(logits.data[i] - floats[pixels + i]))
+            largest = max(largest, abs(logits[i] - floats[pixels + i]))
             largestLogit = max(largestLogit, abs(floats[pixels + i]))
         }
         print(String(format: "learned network%@ vs PyTorch on %d×%d: largest logit difference %.2e (logits up to %.1f)",

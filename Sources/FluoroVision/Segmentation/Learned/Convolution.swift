@@ -87,8 +87,9 @@ final class Convolution {
     /// How many bands `apply` cuts an output of `height` × `width` into: the unit a split pass shares out, so that
     /// every band is computed alike (OpenBLAS's sums depend on where a product's rows start) however it is split.
     func bandCount(height: Int, width: Int) -> Int {
-        kernel == 1 ? (height * width + bandPixels(outputWidth: width) - 1) / bandPixels(outputWidth: width)
-            : (height + bandRows(outputWidth: width) - 1) / bandRows(outputWidth: width)
+        let (items, perBand) = kernel == 1 ? (height * width, bandPixels(outputWidth: width))
+            : (height, bandRows(outputWidth: width))
+        return (items + perBand - 1) / perBand
     }
 
     /// Computes bands `bands` (all when nil; see `bandCount`) of `output` from `input`; `columns` must hold

@@ -25,7 +25,7 @@ final class DeviceNetwork: LineEvidence {
     private let coveredWidth: Int
     private let coveredHeight: Int
     /// `joined` holds dec1's output (planes 0–7) and the unshuffled input (planes 8–11), head1's input.
-    private let input, joined, e1, e2a, e2, e3a, e3, l3, d2, l2, shuffled, logitPlanes: FeatureMap
+    private let input, joined, e1, e2a, e2, e3a, e3, l3, d2, l2, shuffled: FeatureMap
     /// The unfolded input (im2col) and the head's hidden layer, one buffer per part of a split pass.
     private let columns: [UnsafeMutablePointer<Float>]
     private let splitter: WorkSplitter?
@@ -73,7 +73,7 @@ final class DeviceNetwork: LineEvidence {
             buffers.append(data)
             return FeatureMap(channels: channels, height: h / divisor, width: w / divisor, data: data)
         }
-        (input, logitPlanes) = (map(1, 1), map(3, 1))
+        input = map(1, 1)
         (joined, e1, shuffled) = (map(12, 2), map(8, 2), map(12, 2))
         (e2a, e2, d2, l2) = (map(16, 4), map(16, 4), map(16, 4), map(8, 4))
         (e3a, e3, l3) = (map(32, 8), map(32, 8), map(16, 8))
@@ -128,17 +128,26 @@ final class DeviceNetwork: LineEvidence {
     private func probability(plane: Int, at i: Int) -> Float {
         let x = i % width, y = i / width
         guard x < coveredWidth, y < coveredHeight else { return 0 }
-        let logit = shuffled.plane(plane * 4 + (y % 2) * 2 + x % 2)[(y / 2) * shuffled.width + x / 2]
-        return 1 / (1 + exp(-logit))
+        return 1 / (1 + exp(-logit(plane: plane, x: x, y: y)))
     }
 
-    /// The network's three logit planes for `image` (one channel, the covered size), in `logits`; exposed for the
-    /// check against PyTorch.
-    @discardableResult
-    func logits(of image: FeatureMap) -> FeatureMap {
+    /// Logit `plane`'s value at covered pixel (x, y), read from the network's ½-size output (pixel shuffle ×2).
+    private func logit(plane: Int, x: Int, y: Int) -> Float {
+        shuffled.plane(plane * 4 + (y % 2) * 2 + x % 2)[(y / 2) * shuffled.width + x / 2]
+    }
+
+    /// The network's three logit planes for `image` (one channel, the covered size), plane after plane, row-major;
+    /// for the check against PyTorch (it allocates the array).
+    func logits(of image: FeatureMap) -> [Float] {
         forward(image)
-        Self.shuffle(shuffled, into: logitPlanes)
-        return logitPlanes
+        var planes: [Float] = []
+        planes.reserveCapacity(3 * coveredWidth * coveredHeight)
+        for plane in 0..<3 {
+            for y in 0..<coveredHeight {
+                for x in 0..<coveredWidth { planes.append(logit(plane: plane, x: x, y: y)) }
+            }
+        }
+        return planes
     }
 
     /// The layers, from `image` (one channel, the covered size) to `shuffled`: the three logit planes' 2×2 blocks
@@ -231,24 +240,6 @@ final class DeviceNetwork: LineEvidence {
                 for y in 0..<target.height {
                     let from = source.data + (2 * y + i) * source.width + j, to = plane + y * target.width
                     for x in 0..<target.width { to[x] = from[2 * x] }
-                }
-            }
-        }
-    }
-
-    /// Pixel shuffle ×2 (PyTorch's `pixel_shuffle`), the inverse: `target` plane c's pixel (2y + i, 2x + j) comes
-    /// from `source` plane c·4 + i·2 + j.
-    private static func shuffle(_ source: FeatureMap, into target: FeatureMap) {
-        precondition(source.channels == 4 * target.channels && target.height == 2 * source.height
-            && target.width == 2 * source.width)
-        for c in 0..<target.channels {
-            for i in 0..<2 {
-                for j in 0..<2 {
-                    let plane = source.plane(c * 4 + i * 2 + j)
-                    for y in 0..<source.height {
-                        let from = plane + y * source.width, to = target.plane(c) + (2 * y + i) * target.width + j
-                        for x in 0..<source.width { to[2 * x] = from[x] }
-                    }
                 }
             }
         }

@@ -5,7 +5,8 @@ import Foundation
 /// does not know newer CPUs (Intel Sapphire Rapids among them) and falls back to its generic Prescott kernels,
 /// which run the network at half speed (README, "The learned path"). It reads `OPENBLAS_CORETYPE` only when it
 /// loads, before `main`, so an executable that finds the fallback on a CPU with AVX2 and FMA starts itself again
-/// with the variable set: SkylakeX where the CPU has AVX-512 (F, BW, DQ, VL), otherwise Haswell.
+/// with the variable set: SkylakeX where the CPU has AVX-512 (F, BW, DQ, VL), otherwise Haswell. The kernel also
+/// decides how the network's convolutions cut their products (`Convolution`).
 public enum OpenBLASKernel {
     /// The core type this process should have been started with, or nil when OpenBLAS chose a kernel for this CPU,
     /// the variable is already set, or the CPU has nothing better than the fallback.
@@ -22,7 +23,7 @@ public enum OpenBLASKernel {
     /// Whether OpenBLAS runs its AVX-512 kernels (SkylakeX, Cooperlake), which multiply a product of at most 10⁶
     /// multiply-adds with 8, 16 or 32 columns straight from its operands (its small-matrix path), where every other
     /// kernel first copies both operands into packed panels.
-    public static var multipliesSmallProductsUnpacked: Bool {
+    static var multipliesSmallProductsUnpacked: Bool {
         guard let name = openblas_get_corename() else { return false }
         return ["SkylakeX", "Cooperlake"].contains(String(cString: name))
     }
