@@ -427,8 +427,8 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// on, where the trace runs on from the catheter's tip into the opacified artery; a part beyond the catheter
     /// darker than the catheter's end was then cut off as a vessel (21 of 96), and since session 21 one that keeps
     /// `vesselContrastShare` of its contrast (14; chosen on this run and XA-MONO2-8-12x, so not independent of it).
-    /// Asserted: at most 20. The learned path runs on into the artery in the same way from frame 55 on (40 of 96
-    /// frames; no such cut there: a real wire runs on inside opacified vessels too). Asserted: at most 45.
+    /// Asserted: at most 20. The learned path puts the catheter's tip about halfway down the catheter from frame 55
+    /// on and reports the distal half as a wire (40 of 96 frames; README, "Blur"). Asserted: at most 45.
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
           arguments: SegmentationMethod.allCases)
     func aWireIsSeldomReportedOnRubosDiagnosticRun(method: SegmentationMethod) throws {
