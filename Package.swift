@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs", "CV4L2"]),
         .target(name: "FluoroVision", dependencies: ["FluoroCore", "FluoroGraph", "COpenBLAS"],
                 resources: [.copy("Resources/device-net.fsnn")]),
-        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "CZeroMQ", "CTurboJPEG"]),
+        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroGraph", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
         .executableTarget(name: "fluoro", dependencies: [
             "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

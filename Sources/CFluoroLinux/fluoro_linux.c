@@ -78,3 +78,7 @@ int fluoro_follow_thread_scheduling(pthread_t from) {
     if (result == 0 && own_policy == policy && own.sched_priority == parameters.sched_priority) return 0;
     return pthread_setschedparam(pthread_self(), policy, &parameters);
 }
+
+int fluoro_accept_nonblocking(int listener, struct sockaddr *address, socklen_t *length) {
+    return accept4(listener, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}

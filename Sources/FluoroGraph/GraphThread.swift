@@ -4,11 +4,11 @@ import Glibc
 import CFluoroLinux
 
 /// A joinable POSIX thread running one closure: the graph's only way of making threads.
-final class GraphThread {
+public final class GraphThread {
     private var thread = pthread_t()
 
     /// Starts `body` on a new thread named `name` (visible in `top -H` and debuggers).
-    init(name: String, body: @escaping @Sendable () -> Void) {
+    public init(name: String, body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
         let context = Unmanaged.passRetained(Box { fluoro_set_thread_name(name); body() }).toOpaque()
         let result = pthread_create(&thread, nil, { raw in
@@ -21,5 +21,5 @@ final class GraphThread {
     }
 
     /// Waits for the thread to finish.
-    func join() { pthread_join(thread, nil) }
+    public func join() { pthread_join(thread, nil) }
 }

@@ -10,7 +10,8 @@ final class DisplayJPEGEncoder {
     let quality: Int
     private let handle: tjhandle
     private var buffer: UnsafeMutablePointer<UInt8>?
-    private let capacity: UInt
+    /// The largest JPEG of the frame size.
+    let capacity: UInt
 
     init(width: Int, height: Int, quality: Int) throws {
         guard (1...100).contains(quality) else { throw FluoroError.invalidArgument("JPEG quality \(quality) is outside 1...100") }

@@ -10,7 +10,8 @@ struct FrameHeader {
     let upstreamStages: [String]
     /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
     /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
-    private var header = JSONHeaderWriter(capacity: 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384)
+    private var header = JSONHeaderWriter(capacity: FrameHeader.maximumSize)
+    static let maximumSize = 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384
 
     init(streamName: String, encoding: StaticString = "raw", upstreamStages: [String]) {
         self.streamName = streamName

@@ -1,5 +1,8 @@
 import CZeroMQ
 import FluoroCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The last stage: publishes each annotated frame over ZeroMQ in the imagezmq-compatible format.
 ///
@@ -10,6 +13,10 @@ import FluoroCore
 /// instead up to three topic messages (grey frame, devices, roadmap) for subscribers that render it themselves.
 /// With CURVE, only allow-listed client keys are admitted.
 ///
+/// Plain-text `tcp://` and `ipc://` endpoints are served by `ZMTPPublisher`, which speaks ZeroMQ's wire protocol
+/// from buffers allocated once (a frame costs no allocation); CURVE and `inproc://` go through libzmq, whose sends
+/// allocate each message.
+///
 /// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up
 /// loses frames at its high-water mark (it sees gaps in `sequence`). Replay: sends wait for the slowest
 /// subscriber (`ZMQ_XPUB_NODROP`), so every subscriber receives every frame.
@@ -18,15 +25,18 @@ public final class ZeroMQPublisher: Stage {
     public let address: PublisherAddress
     /// Frames published.
     public private(set) var published = 0
-    /// Live mode only: frames no subscriber could take at once (libzmq reported the queue full).
+    /// Live mode only: frames refused whole because the sending side was still busy with earlier ones (libzmq
+    /// reported its queue full, or every batch of the plain-text publisher was still being written).
     public private(set) var refused = 0
 
     private let policy: Policy
-    private let socket: ZeroMQSocket
+    /// libzmq's XPUB socket (CURVE, inproc), or nil when `ownPublisher` serves the endpoint.
+    private let socket: ZeroMQSocket?
+    private let ownPublisher: ZMTPPublisher?
     private let authenticator: CurveAuthenticator?
     private var header: FrameHeader
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
-    private var subscriptions = 0
+    private var subscriptionsSeen = 0
 
     /// Replay: how long a send may wait for a subscriber that stopped reading before the run fails.
     static let replayStallMilliseconds: Int32 = 10_000
@@ -66,7 +76,15 @@ public final class ZeroMQPublisher: Stage {
         self.encoding = encoding
         self.layers = layers
         header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
-        socket = try ZeroMQSocket(type: ZMQ_XPUB)
+        if curve == nil, let own = try ZMTPPublisher(endpoint: address.endpoint, replay: policy == .replay) {
+            ownPublisher = own
+            socket = nil
+            authenticator = nil
+            return
+        }
+        ownPublisher = nil
+        let socket = try ZeroMQSocket(type: ZMQ_XPUB)
+        self.socket = socket
         if let curve {
             authenticator = try CurveAuthenticator(sharingContextOf: socket, allowedKeys: curve.allowedClients)
             try socket.setOption(ZMQ_CURVE_SERVER, 1)
@@ -101,26 +119,37 @@ public final class ZeroMQPublisher: Stage {
         while subscriptions < count {
             let now = MonotonicClock.now()
             guard now < deadline else { return false }
-            if socket.waitReadable(milliseconds: Int(min((deadline - now) / 1_000_000, 100) + 1)) { drainSubscriptions() }
+            if let socket {
+                if socket.waitReadable(milliseconds: Int(min((deadline - now) / 1_000_000, 100) + 1)) { drainSubscriptions() }
+            } else {
+                usleep(1_000)
+            }
         }
         return true
     }
 
+    /// Subscription messages received so far.
+    private var subscriptions: Int {
+        ownPublisher?.subscriptions.load(ordering: .acquiring) ?? subscriptionsSeen
+    }
+
+    /// Plain-text publishing only: frames skipped for a subscriber still taking an earlier one (live), over all
+    /// subscribers, and connections refused (with the last reason).
+    public var subscriberCounts: (skipped: Int, refusedConnections: Int, lastRefusal: String?)? {
+        ownPublisher.map { ($0.skipped.load(ordering: .relaxed), $0.refusedConnections.load(ordering: .relaxed), $0.lastRefusal) }
+    }
+
     public func process(_ frame: Frame) throws {
         drainSubscriptions()
+        guard try beginFrame() else { return }
         if layers {
-            try publishLayers(of: frame)
-            return
+            guard try publishLayers(of: frame) else { return }
+        } else {
+            let bytes = header.write(for: frame, sequence: published, now: MonotonicClock.now())
+            let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
+            guard try send(bytes, image) else { return }
         }
-        let bytes = header.write(for: frame, sequence: published, now: MonotonicClock.now())
-        let dontWait = policy == .live
-        guard try socket.send(bytes, more: true, dontWait: dontWait) else {
-            if policy == .replay { throw stalled }
-            refused += 1
-            return
-        }
-        let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
-        _ = try socket.send(image, more: false, dontWait: false)
+        ownPublisher?.endFrame()
         published += 1
     }
 
@@ -129,11 +158,17 @@ public final class ZeroMQPublisher: Stage {
         if case let .jpeg(quality) = encoding {
             jpeg = try DisplayJPEGEncoder(width: geometry.width, height: geometry.height, quality: quality)
         }
+        // Room for a frame's messages: headers, the parts' framing and the largest payloads.
+        let perMessage = FrameHeader.maximumSize + 64
+        let payload = layers ? geometry.pixelCount * 4 : jpeg.map { Int($0.capacity) } ?? geometry.pixelCount * 3
+        ownPublisher?.reserve(batchBytes: (layers ? 3 : 1) * perMessage + payload)
     }
 
     public func finish() throws {
         authenticator?.stop()
-        socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
+        let linger = policy == .replay ? 2000 : 0
+        socket?.close(lingerMilliseconds: Int32(linger))
+        ownPublisher?.close(lingerMilliseconds: linger)
     }
 
     /// Replay: a send waited `replayStallMilliseconds` for a subscriber.
@@ -142,13 +177,40 @@ public final class ZeroMQPublisher: Stage {
                    + "replay waits for every subscriber")
     }
 
+    /// Whether this frame can be sent: the plain-text publisher needs a free batch (replay waits for one).
+    private func beginFrame() throws -> Bool {
+        guard let ownPublisher else { return true }
+        let wait = policy == .replay ? Int64(Self.replayStallMilliseconds) * 1_000_000 : 0
+        if ownPublisher.beginFrame(waitNanoseconds: wait) { return true }
+        if policy == .replay { throw stalled }
+        refused += 1
+        return false
+    }
+
+    /// Sends one message of two or three parts (subscribers match their prefixes against the first). Live, libzmq:
+    /// false when its queue refused the first part, which ends the frame.
+    private func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer? = nil) throws -> Bool {
+        guard let socket else {
+            ownPublisher!.append(first, second, third)
+            return true
+        }
+        guard try socket.send(first, more: true, dontWait: policy == .live) else {
+            if policy == .replay { throw stalled }
+            refused += 1
+            return false
+        }
+        _ = try socket.send(second, more: third != nil, dontWait: false)
+        if let third { _ = try socket.send(third, more: false, dontWait: false) }
+        return true
+    }
+
     /// The layers mode's messages per frame, in order (a stored array: iterating it allocates nothing).
     private static let layerOrder: [FrameHeader.Layer] = [.frame, .devices, .roadmap]
 
-    /// Layers mode: the topic messages of one frame. The first one that cannot be queued (live) ends the frame
-    /// for every subscriber it would reach late; replay waits as for whole frames.
-    private func publishLayers(of frame: Frame) throws {
-        let now = MonotonicClock.now(), dontWait = policy == .live
+    /// Layers mode: the topic messages of one frame. The first one that cannot be queued (live, libzmq) ends the
+    /// frame for every subscriber it would reach late; replay waits as for whole frames.
+    private func publishLayers(of frame: Frame) throws -> Bool {
+        let now = MonotonicClock.now()
         let mask = deviceMask!
         mask.update(repeating: 0)
         Self.rasterise(frame.annotations.guidewire, value: 1, into: mask, width: frame.geometry.width)
@@ -163,15 +225,10 @@ public final class ZeroMQPublisher: Stage {
                 payload = UnsafeRawBufferPointer(frame.roadmapLayer)
             }
             var topic = layer.rawValue
-            guard try topic.withUTF8({ try socket.send(UnsafeRawBufferPointer($0), more: true, dontWait: dontWait) }) else {
-                if policy == .replay { throw stalled }
-                refused += 1
-                return
-            }
-            _ = try socket.send(header.write(for: frame, sequence: published, now: now, layer: layer), more: true, dontWait: false)
-            _ = try socket.send(payload, more: false, dontWait: false)
+            let header = header.write(for: frame, sequence: published, now: now, layer: layer)
+            guard try topic.withUTF8({ try send(UnsafeRawBufferPointer($0), header, payload) }) else { return false }
         }
-        published += 1
+        return true
     }
 
     /// Draws a device's centre line, one pixel wide, into `mask` with `value`.
@@ -197,8 +254,9 @@ public final class ZeroMQPublisher: Stage {
 
     /// Counts subscription messages (first byte 1) from subscribers.
     private func drainSubscriptions() {
+        guard let socket else { return }
         while let size = socket.receiveNow(into: subscriptionBuffer) {
-            if size > 0, subscriptionBuffer[0] == 1 { subscriptions += 1 }
+            if size > 0, subscriptionBuffer[0] == 1 { subscriptionsSeen += 1 }
         }
     }
 }
