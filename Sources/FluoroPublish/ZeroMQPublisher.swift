@@ -39,7 +39,7 @@ public final class ZeroMQPublisher: Stage {
     private var subscriptionsSeen = 0
 
     /// Replay: how long a send may wait for a subscriber that stopped reading before the run fails.
-    static let replayStallMilliseconds: Int32 = 10_000
+    public let replayStallMilliseconds: Int32
 
     /// Whether sends may wait for subscribers.
     public enum Policy: Sendable { case live, replay }
@@ -62,9 +62,11 @@ public final class ZeroMQPublisher: Stage {
     ///   - curve: encrypt with CURVE and admit only the listed client keys (checked through ZAP); any address.
     ///   - allowPlaintextNonLoopback: bind a non-loopback TCP address without CURVE (anyone on the network can
     ///     read the frames). Without CURVE or this, such an address is refused.
+    ///   - replayStallMilliseconds: replay only: how long a frame may wait for a subscriber that stopped reading
+    ///     before the run fails.
     public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
                 upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, curve: CurveSecurity? = nil,
-                allowPlaintextNonLoopback: Bool = false) throws {
+                allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000) throws {
         guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
             throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
                                          + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
@@ -75,6 +77,7 @@ public final class ZeroMQPublisher: Stage {
         self.policy = policy
         self.encoding = encoding
         self.layers = layers
+        self.replayStallMilliseconds = replayStallMilliseconds
         header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
         if curve == nil, let own = try ZMTPPublisher(endpoint: address.endpoint, replay: policy == .replay) {
             ownPublisher = own
@@ -100,7 +103,7 @@ public final class ZeroMQPublisher: Stage {
         case .replay:
             try socket.setOption(ZMQ_SNDHWM, layers ? 48 : 16)
             try socket.setOption(ZMQ_XPUB_NODROP, 1)
-            try socket.setOption(ZMQ_SNDTIMEO, Self.replayStallMilliseconds)
+            try socket.setOption(ZMQ_SNDTIMEO, replayStallMilliseconds)
         }
         try socket.bind(address.endpoint)
     }
@@ -173,14 +176,14 @@ public final class ZeroMQPublisher: Stage {
 
     /// Replay: a send waited `replayStallMilliseconds` for a subscriber.
     private var stalled: FluoroError {
-        .messaging(detail: "\(address): a subscriber has not read for \(Self.replayStallMilliseconds / 1000) s; "
+        .messaging(detail: "\(address): a subscriber has not read for \(Double(replayStallMilliseconds) / 1000) s; "
                    + "replay waits for every subscriber")
     }
 
     /// Whether this frame can be sent: the plain-text publisher needs a free batch (replay waits for one).
     private func beginFrame() throws -> Bool {
         guard let ownPublisher else { return true }
-        let wait = policy == .replay ? Int64(Self.replayStallMilliseconds) * 1_000_000 : 0
+        let wait = policy == .replay ? Int64(replayStallMilliseconds) * 1_000_000 : 0
         if ownPublisher.beginFrame(waitNanoseconds: wait) { return true }
         if policy == .replay { throw stalled }
         refused += 1

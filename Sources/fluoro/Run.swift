@@ -178,7 +178,11 @@ struct Run: ParsableCommand {
         if let publisher {
             print("published \(publisher.published) frames on \(publisher.address)"
                   + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")
-                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
+                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? "")
+                  + (publisher.subscriberCounts.map { counts in
+                      (counts.skipped > 0 ? "; \(counts.skipped) frame(s) skipped for subscribers still taking an earlier one" : "")
+                      + (counts.lastRefusal.map { "; \(counts.refusedConnections) connection(s) refused, the last: \($0)" } ?? "")
+                  } ?? ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {

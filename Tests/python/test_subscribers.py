@@ -427,3 +427,70 @@ def test_layers_mode_sends_frame_devices_and_roadmap_by_topic(port, tmp_path):
         meta = json.loads(header)
         vessels = np.frombuffer(payload, np.uint8).reshape(meta["shape"])
         assert np.count_nonzero(vessels) >= meta["roadmap"]["vessel_pixels"] * 0.5
+
+
+def zmtp_command(name, body=b""):
+    content = bytes([len(name)]) + name + body
+    return bytes([0x04, len(content)]) + content
+
+
+def read_zmtp_frames(connection):
+    """Splits what a ZMTP peer sent into (flags, body) frames, after its 64-byte greeting."""
+    data = b""
+    while True:
+        chunk = connection.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    greeting, at, frames = data[:64], 64, []
+    while at < len(data):
+        flags = data[at]
+        if flags & 0x02:
+            size, header = int.from_bytes(data[at + 1:at + 9], "big"), 9
+        else:
+            size, header = data[at + 1], 2
+        frames.append((flags, data[at + header:at + header + size]))
+        at += header + size
+    assert at == len(data), "the stream ends on a frame boundary"
+    return greeting, frames
+
+
+def test_a_zmtp_3_1_peer_written_by_hand_gets_the_frames(port):
+    """A subscriber written from the ZMTP spec (RFC 23/37), not libzmq: version 3.1, the SUBSCRIBE command instead
+    of a subscription message, a PING. It gets our greeting and READY, its PONG, and every frame of the replay."""
+    import socket as sockets
+    address = f"tcp://127.0.0.1:{port}"
+    publisher = start_fluoro("run", "synthetic", "--size", "64", "--synthetic-frames", "12", "--speed", "0",
+                             "--publish", address, "--wait-subscribers", "1", "--quiet")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            connection = sockets.create_connection(("127.0.0.1", port), timeout=30)
+            break
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "fluoro did not start listening"
+            time.sleep(0.05)
+    greeting = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 1]) + b"NULL".ljust(20, b"\0") + b"\0" + bytes(31)
+    ready = zmtp_command(b"READY", bytes([11]) + b"Socket-Type" + (3).to_bytes(4, "big") + b"SUB")
+    connection.sendall(greeting + ready + zmtp_command(b"SUBSCRIBE") + zmtp_command(b"PING", b"\x00\x0aping-ctx"))
+    ours, frames = read_zmtp_frames(connection)
+    connection.close()
+    out, err = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, err
+
+    assert ours[0] == 0xFF and ours[9] == 0x7F and ours[10] == 3 and ours[12:32] == b"NULL".ljust(20, b"\0")
+    commands = [body for flags, body in frames if flags & 0x04]
+    assert commands[0] == b"\x05READY\x0bSocket-Type\x00\x00\x00\x03PUB"
+    assert b"\x04PONGping-ctx" in commands, commands
+    parts = [(flags, body) for flags, body in frames if not flags & 0x04]
+    messages, message = [], []
+    for flags, body in parts:
+        message.append(body)
+        if not flags & 0x01:
+            messages.append(message)
+            message = []
+    assert message == [] and len(messages) == 12
+    for sequence, (header, image) in enumerate(messages):
+        meta = json.loads(header)
+        assert meta["sequence"] == sequence and meta["shape"] == [64, 64, 3]
+        assert len(image) == 64 * 64 * 3

@@ -23,7 +23,7 @@ final class ZMTPPublisher: @unchecked Sendable {
     let subscriptions = Atomic<Int>(0)
     /// Frames skipped for a subscriber that was still taking an earlier one (live mode), over all subscribers.
     let skipped = Atomic<Int>(0)
-    /// Connections refused for breaking the protocol or asking for what this publisher does not do.
+    /// Connections refused, or closed by the peer, before or for breaking the protocol (the handshake included).
     let refusedConnections = Atomic<Int>(0)
     /// Why the last connection was refused (nil when none was).
     var lastRefusal: String? { refusal.withLock { $0 } }
@@ -229,11 +229,18 @@ final class ZMTPPublisher: @unchecked Sendable {
     }
 
     private func drop(_ subscriber: ZMTPSubscriber, because closing: ZMTPSubscriber.Closing) {
+        var reason: String?
         switch closing {
+        case .peerClosed where subscriber.state != .open:
+            // libzmq hangs up on a greeting it cannot accept before saying why.
+            reason = "closed the connection during the handshake (a CURVE client of this plain-text publisher, or a socket "
+                + "type that cannot subscribe?)"
         case .peerClosed: break
-        case let .refused(reason), let .failed(reason):
+        case let .refused(why), let .failed(why): reason = why
+        }
+        if let reason {
             refusedConnections.add(1, ordering: .relaxed)
-            refusal.withLock { $0 = "subscriber \(subscriber.peer) on \(endpoint): \(reason)" }
+            refusal.withLock { $0 = "\(subscriber.peer) on \(endpoint): \(reason)" }
         }
         epoll_ctl(epoll, EPOLL_CTL_DEL, subscriber.fd, nil)
         Glibc.close(subscriber.fd)
