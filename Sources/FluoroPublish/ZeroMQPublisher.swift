@@ -18,8 +18,8 @@ import Glibc
 /// allocate each message.
 ///
 /// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up
-/// loses frames at its high-water mark (it sees gaps in `sequence`). Replay: sends wait for the slowest
-/// subscriber (`ZMQ_XPUB_NODROP`), so every subscriber receives every frame.
+/// loses frames (it sees gaps in `sequence`): those that come while it is still taking an earlier one (libzmq: at
+/// its high-water mark). Replay: sends wait for the slowest subscriber, so every subscriber receives every frame.
 public final class ZeroMQPublisher: Stage {
     public let name = "publish"
     public let address: PublisherAddress
@@ -109,6 +109,7 @@ public final class ZeroMQPublisher: Stage {
     }
 
     deinit {
+        ownPublisher?.close(lingerMilliseconds: 0)  // its I/O thread holds it until closed
         authenticator?.stop()
         header.deallocate()
         subscriptionBuffer.deallocate()
