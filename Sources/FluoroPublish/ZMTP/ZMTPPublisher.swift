@@ -16,7 +16,7 @@ import Glibc
 /// not take at once is copied into that subscriber's own buffer, so a batch is free again as soon as the I/O
 /// thread has handed it out. Live: a subscriber still taking an earlier frame skips this one (it sees a gap in
 /// `sequence`). Replay: the I/O thread waits until every matching subscriber has taken the previous frame, and
-/// the owner waits for a free batch.
+/// the owner waits for a free batch. The owner must `close` it: the I/O thread holds it until then.
 final class ZMTPPublisher: @unchecked Sendable {
     let endpoint: String
     /// Subscription messages received so far (each SUB socket sends one per topic).
@@ -88,10 +88,8 @@ final class ZMTPPublisher: @unchecked Sendable {
         thread = GraphThread(name: "fluoro-zmtp") { [self] in serve() }
     }
 
-    deinit {
-        close(lingerMilliseconds: 0)
-        events.deallocate()
-    }
+    /// Runs once `close` has stopped the I/O thread (which holds the publisher until then).
+    deinit { events.deallocate() }
 
     // MARK: - The owner's side
 
@@ -104,6 +102,11 @@ final class ZMTPPublisher: @unchecked Sendable {
     /// Starts a frame's batch. Live (`waitNanoseconds` 0): false at once when every batch is still being sent.
     /// Replay: waits up to `waitNanoseconds` for one and returns false if none came.
     func beginFrame(waitNanoseconds: Int64) -> Bool {
+        if let unfinished = current {
+            // The last frame failed before `endFrame` (a JPEG error, say): its batch is still ours.
+            unfinished.clear()
+            return true
+        }
         if neverUsed > 0 {
             neverUsed -= 1
             current = batches[neverUsed]
