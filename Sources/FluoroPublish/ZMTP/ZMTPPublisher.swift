@@ -299,28 +299,22 @@ final class ZMTPPublisher: @unchecked Sendable {
         epoll_ctl(epoll, modify ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event)
     }
 
+    /// A peer's address for messages: `ip:port`, `[ip6]:port`, or "(local)" for ipc.
     private static func describe(_ storage: sockaddr_storage) -> String {
-        var storage = storage
-        var text = [CChar](repeating: 0, count: 64)
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                    var ip = address.pointee.sin_addr
-                    inet_ntop(AF_INET, &ip, &text, 64)
-                    return "\(String(cString: text)):\(UInt16(bigEndian: address.pointee.sin_port))"
-                }
+        withUnsafeBytes(of: storage) { raw in
+            var text = [CChar](repeating: 0, count: 64)
+            switch Int32(storage.ss_family) {
+            case AF_INET:
+                var address = raw.load(as: sockaddr_in.self)
+                inet_ntop(AF_INET, &address.sin_addr, &text, 64)
+                return "\(String(cString: text)):\(UInt16(bigEndian: address.sin_port))"
+            case AF_INET6:
+                var address = raw.load(as: sockaddr_in6.self)
+                inet_ntop(AF_INET6, &address.sin6_addr, &text, 64)
+                return "[\(String(cString: text))]:\(UInt16(bigEndian: address.sin6_port))"
+            default:
+                return "(local)"
             }
-        case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                    var ip = address.pointee.sin6_addr
-                    inet_ntop(AF_INET6, &ip, &text, 64)
-                    return "[\(String(cString: text))]:\(UInt16(bigEndian: address.pointee.sin6_port))"
-                }
-            }
-        default:
-            return "(local)"
         }
     }
 }
@@ -390,7 +384,7 @@ final class OutgoingBatch {
 /// IPv4 interface) and numeric ports; anything else is left to libzmq.
 struct BindAddress {
     let family: Int32
-    private var storage = sockaddr_storage()
+    private let storage: sockaddr_storage
     private let length: Int
     let unixPath: String?
 
@@ -405,8 +399,7 @@ struct BindAddress {
             withUnsafeMutableBytes(of: &address.sun_path) { raw in
                 for (offset, byte) in path.utf8.enumerated() { raw[offset] = byte }
             }
-            length = MemoryLayout<sockaddr_un>.size
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_un.self) }
+            (storage, length) = Self.stored(address)
             return
         }
         guard endpoint.hasPrefix("tcp://") else { return nil }
@@ -421,8 +414,7 @@ struct BindAddress {
             address.sin6_port = port.bigEndian
             guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { return nil }
             family = AF_INET6
-            length = MemoryLayout<sockaddr_in6>.size
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in6.self) }
+            (storage, length) = Self.stored(address)
             return
         }
         if host == "localhost" { host = "127.0.0.1" }
@@ -432,8 +424,14 @@ struct BindAddress {
         address.sin_port = port.bigEndian
         guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
         family = AF_INET
-        length = MemoryLayout<sockaddr_in>.size
-        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: sockaddr_in.self) }
+        (storage, length) = Self.stored(address)
+    }
+
+    /// A `sockaddr_in`, `sockaddr_in6` or `sockaddr_un` in generic storage, and its size.
+    private static func stored<Address>(_ address: Address) -> (sockaddr_storage, Int) {
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: address, as: Address.self) }
+        return (storage, MemoryLayout<Address>.size)
     }
 
     func withSockaddr<Result>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result {
