@@ -43,6 +43,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path), "the socket file is removed at the end")
     }
 
+    /// Whether this machine can listen on the IPv6 loopback address.
+    static let hasIPv6Loopback: Bool = {
+        let probe = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        } == 0
+    }()
+
+    @Test(.enabled(if: hasIPv6Loopback, "this machine has no IPv6 loopback address"))
+    func ipv6EndpointsServeLibzmqSubscribers() throws {
+        let address = "tcp://[::1]:\(Int.random(in: 20_000..<60_000))"
+        let publisher = try ZeroMQPublisher(address: try PublisherAddress(address), policy: .replay, upstreamStages: [])
+        let subscriber = TestSubscriber(address: address, ipv6: true)
+        #expect(publisher.waitForSubscribers(1, timeoutSeconds: 5))
+        let frame = try Self.frame(seed: 9)
+        try publisher.process(frame)
+        let parts = try #require(subscriber.receive())
+        #expect(parts.count == 2 && parts[1] == Data(UnsafeBufferPointer(frame.display)))
+        try publisher.finish()
+    }
+
     /// Peers that are not ZeroMQ subscribers are refused with the reason, and the subscribers keep their frames.
     @Test func peersThatCannotSubscribeAreRefusedNamingWhy() throws {
         let address = freeAddress()

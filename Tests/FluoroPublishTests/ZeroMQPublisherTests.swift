@@ -8,8 +8,10 @@ import Testing
 final class TestSubscriber {
     let context = zmq_ctx_new()!
     let socket: UnsafeMutableRawPointer
-    init(address: String) {
+    init(address: String, ipv6: Bool = false) {
         socket = zmq_socket(context, ZMQ_SUB)!
+        var on: Int32 = ipv6 ? 1 : 0
+        zmq_setsockopt(socket, ZMQ_IPV6, &on, 4)
         var timeout: Int32 = 5000
         zmq_setsockopt(socket, ZMQ_RCVTIMEO, &timeout, 4)
         zmq_setsockopt(socket, ZMQ_SUBSCRIBE, "", 0)
