@@ -274,7 +274,6 @@ final class ZMTPPublisher: @unchecked Sendable {
             index += 1
             guard batch.matches(subscriber) else { continue }
             if subscriber.isBusy {
-                subscriber.skipped += 1
                 skipped.add(1, ordering: .relaxed)
                 continue
             }

@@ -21,8 +21,6 @@ final class ZMTPSubscriber {
     private(set) var state = State.greeting
     /// Prefixes the subscriber asked for (ZeroMQ keeps duplicates: each cancel removes one).
     private var subscriptions: [[UInt8]] = []
-    /// Frames skipped because the subscriber was still taking an earlier one (live mode).
-    var skipped = 0
     /// Whether the I/O thread waits for this socket to become writable.
     var waitsToWrite = false
 
@@ -57,15 +55,7 @@ final class ZMTPSubscriber {
     /// Whether a message whose first part is `topic` matches one of the subscriptions (a prefix of it).
     func wants(topic: UnsafeRawBufferPointer) -> Bool {
         guard state == .open else { return false }
-        for prefix in subscriptions where prefix.count <= topic.count {
-            var matches = true
-            for index in 0..<prefix.count where prefix[index] != topic[index] {
-                matches = false
-                break
-            }
-            if matches { return true }
-        }
-        return false
+        return subscriptions.contains { $0.count <= topic.count && $0.elementsEqual(topic.prefix($0.count)) }
     }
 
     /// Makes room for `byteCount` bytes of queued output (done once, on the first frame, so that sending
