@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CFluoroLinux
 
-/// A joinable POSIX thread running one closure: the graph's only way of making threads.
+/// A joinable POSIX thread running one closure: how the graph makes its threads (and the publisher its I/O thread).
 public final class GraphThread {
     private var thread = pthread_t()
 

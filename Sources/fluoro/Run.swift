@@ -177,7 +177,7 @@ struct Run: ParsableCommand {
         print("source: \(frameSource.name), \(frameSource.geometry)")
         if let publisher {
             print("published \(publisher.published) frames on \(publisher.address)"
-                  + (publisher.refused > 0 ? " (\(publisher.refused) refused by full subscriber queues)" : "")
+                  + (publisher.refused > 0 ? " (\(publisher.refused) refused: the sender was still busy with earlier frames)" : "")
                   + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? "")
                   + (publisher.subscriberCounts.map { counts in
                       (counts.skipped > 0 ? "; \(counts.skipped) frame(s) skipped for subscribers still taking an earlier one" : "")
