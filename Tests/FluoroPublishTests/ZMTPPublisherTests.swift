@@ -97,6 +97,11 @@ import Testing
         var linger: Int32 = 0
         zmq_setsockopt(curveClient, ZMQ_LINGER, &linger, 4)
         zmq_close(curveClient)
+        // A subscriber that sends a command without a name (once a crash: a 1...0 range).
+        let nameless = try RawPeer(address: address)
+        nameless.send(ZMTPWire.greeting + ZMTPWire.command(name: "READY", body: ZMTPWire.property(name: "Socket-Type", value: "SUB"))
+                      + [0x04, 1, 0])
+        #expect(try waitForRefusals(publisher, 4)?.contains("sent a malformed command") == true)
 
         let frame = try Self.frame(seed: 5)
         try publisher.process(frame)

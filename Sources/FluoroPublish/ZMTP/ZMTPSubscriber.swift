@@ -189,8 +189,11 @@ final class ZMTPSubscriber {
 
     /// Handles one command; returns 1 for a SUBSCRIBE.
     private func command(_ body: UnsafeRawBufferPointer) throws(Closing) -> Int {
-        guard let nameLength = body.first.map(Int.init), nameLength + 1 <= body.count else { throw .refused("sent a malformed command") }
-        let name = String(decoding: body[1...nameLength], as: UTF8.self)
+        // A command name is 1 to 255 bytes.
+        guard let nameLength = body.first.map(Int.init), nameLength > 0, nameLength + 1 <= body.count else {
+            throw .refused("sent a malformed command")
+        }
+        let name = String(decoding: body[1..<(1 + nameLength)], as: UTF8.self)
         let rest = UnsafeRawBufferPointer(rebasing: body[(1 + nameLength)...])
         switch (state, name) {
         case (.ready, "READY"):
