@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CImageCodecs", cSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
                 linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
 
-        .target(name: "FluoroCore"),
+        .target(name: "FluoroCore", dependencies: ["CFluoroLinux"]),
         .target(name: "FluoroGraph", dependencies: [
             "FluoroCore", "CFluoroLinux",
             .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "fluoro_linux.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -82,3 +83,5 @@ int fluoro_follow_thread_scheduling(pthread_t from) {
 int fluoro_accept_nonblocking(int listener, struct sockaddr *address, socklen_t *length) {
     return accept4(listener, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
+
+int fluoro_o_tmpfile(void) { return O_TMPFILE; }

@@ -65,13 +65,13 @@ struct PipelineReport: Encodable {
     var allocationsPerFrame: Double?
     var residentMiB: [String: Double]
     var stolenPercent: Double
-    /// Frames the subscriber missed because it was still taking an earlier one (live).
-    var subscriberSkipped: Int?
+    /// Frames the publisher sent by copy because the subscriber still held every zero-copy buffer.
+    var copiedFrames: Int
 
     enum CodingKeys: String, CodingKey {
         case size, mode, method, frames, statistics, throughput = "throughput_fps"
         case allocationsPerFrame = "allocations_per_frame", residentMiB = "resident_mib", stolenPercent = "cpu_stolen_percent"
-        case subscriberSkipped = "subscriber_skipped_frames"
+        case copiedFrames = "publisher_copied_frames"
     }
 }
 
@@ -130,7 +130,7 @@ func pipelineBenchmark() throws {
         let report = PipelineReport(size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
                                     frames: frames, statistics: statistics, throughput: statistics.throughput,
                                     allocationsPerFrame: allocationsPerFrame, residentMiB: resident, stolenPercent: stolen * 100,
-                                    subscriberSkipped: publisher.subscriberCounts?.skipped)
+                                    copiedFrames: publisher.copied)
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
         return
     }
@@ -138,10 +138,7 @@ func pipelineBenchmark() throws {
     print(String(format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
                  statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
     allocations.report()
-    if let counts = publisher.subscriberCounts {
-        print("subscriber: \(counts.skipped) frames skipped while it was still taking an earlier one"
-              + (counts.lastRefusal.map { "; connections refused: \(counts.refusedConnections), the last: \($0)" } ?? ""))
-    }
+    print("publisher: \(publisher.copied) frames sent by copy (every zero-copy buffer still held by the subscriber)")
     print(String(format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
                  resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
     print(String(format: "CPU time stolen by the hypervisor during the run: %.1f %% (a noisy neighbour lengthens the tail)", stolen * 100))

@@ -23,7 +23,10 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
     /// A stage failed while processing a frame.
     case stageFailed(stage: String, frame: Int, detail: String)
 
-    public var description: String {
+    /// The one-line message; bytes from files or peers that are not printable are shown escaped.
+    public var description: String { message.printable }
+
+    private var message: String {
         switch self {
         case let .cannotOpen(path, reason): return "\(path): cannot open: \(reason)"
         case let .truncated(path, detail): return "\(path): truncated: \(detail)"
@@ -37,5 +40,21 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
         case let .invalidArgument(detail): return "invalid argument: \(detail)"
         case let .stageFailed(stage, frame, detail): return "stage \(stage) failed on frame \(frame): \(detail)"
         }
+    }
+}
+
+extension String {
+    /// The text with control characters (including NUL, newlines and escape sequences) shown as `\u{…}` escapes, so
+    /// a value read from a file or a peer cannot break a one-line message or drive the terminal.
+    public var printable: String {
+        var result = ""
+        for scalar in unicodeScalars {
+            if scalar.properties.generalCategory == .control || scalar == "\u{FFFD}" {
+                result += "\\u{\(String(scalar.value, radix: 16))}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }

@@ -19,11 +19,16 @@ public struct FrameGeometry: Sendable, Equatable, CustomStringConvertible {
     public let format: PixelFormat
     public let bitsStored: Int
 
-    /// Creates a geometry; fails when a dimension is not positive or `bitsStored` does not fit the format.
+    /// The largest width or height the pipeline takes. X-ray detectors deliver at most 3072² (and fluoroscopy mostly
+    /// 512² to 1024²); the frame pool holds a dozen frames, so a larger declared size is refused before anything is
+    /// allocated rather than committing gigabytes.
+    public static let maximumSide = 4096
+
+    /// Creates a geometry; fails when a dimension is not in 1...`maximumSide` or `bitsStored` does not fit the format.
     public init(width: Int, height: Int, format: PixelFormat, bitsStored: Int? = nil) throws {
         let bits = bitsStored ?? (format == .grey8 ? 8 : 16)
-        guard width > 0, height > 0, width <= 16384, height <= 16384 else {
-            throw FluoroError.invalidArgument("frame size \(width)x\(height) is outside 1...16384")
+        guard width > 0, height > 0, width <= Self.maximumSide, height <= Self.maximumSide else {
+            throw FluoroError.invalidArgument("frame size \(width)x\(height) is outside 1...\(Self.maximumSide) a side")
         }
         guard bits >= 1, bits <= format.bytesPerSample * 8 else {
             throw FluoroError.invalidArgument("\(bits) bits stored do not fit \(format.rawValue)")

@@ -159,6 +159,12 @@ public final class FrameGraph: @unchecked Sendable {
         var lateness: LatencySummary?
     }
 
+    /// A pacing delay in nanoseconds: negative and NaN delays are none, and none is longer than a day (a frame time
+    /// or speed from a file or option can make the quotient absurd).
+    static func nanoseconds(_ seconds: Double) -> UInt64 {
+        UInt64(clampingFinite: min(max(seconds.isNaN ? 0 : seconds, 0), 86_400) * 1e9)
+    }
+
     private func runSource() -> SourceOutcome {
         var outcome = SourceOutcome()
         let free = links[stages.count], freeBell = doorbells[stages.count]
@@ -211,8 +217,8 @@ public final class FrameGraph: @unchecked Sendable {
                 let sourceIsSlow = recentReads > 0 && 2 * slowReads.nonzeroBitCount > recentReads
                 slowReads = slowReads << 1 | (Double(readDone &- readStarted) / 1e9 > interval / speed ? 1 : 0)
                 let offset = (frame.sourceTime - firstSourceTime) / speed
-                let deadline = start &+ UInt64(max(0, offset) * 1e9)
-                if configuration.policy == .live, readDone > deadline &+ UInt64(interval / speed * 1e9), !sourceIsSlow {
+                let deadline = start &+ Self.nanoseconds(offset)
+                if configuration.policy == .live, readDone > deadline &+ Self.nanoseconds(interval / speed), !sourceIsSlow {
                     // More than a frame behind the recording (a newer frame is due) and the source reads faster
                     // than the recording plays, so reading on catches up: a live feed would have moved on. A
                     // source slower than the recording never catches up; the frame just read is the newest
@@ -221,7 +227,10 @@ public final class FrameGraph: @unchecked Sendable {
                     if let slot { _ = free.push(slot) }
                     continue
                 }
-                MonotonicClock.sleep(until: deadline)
+                // In slices, so a stop request is seen while a slow recording waits for its next frame time.
+                while MonotonicClock.now() < deadline, !stopRequested.load(ordering: .relaxed) {
+                    MonotonicClock.sleep(until: min(deadline, MonotonicClock.now() &+ 50_000_000))
+                }
                 availableAt = max(deadline, readDone)
                 paced = true
             }

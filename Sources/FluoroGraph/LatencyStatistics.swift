@@ -104,7 +104,7 @@ public struct RunStatistics: Sendable, Codable, Equatable {
 
 /// Three decimals, without Foundation.
 func formatMilliseconds(_ value: Double) -> String {
-    let thousandths = Int((value * 1000).rounded())
+    let thousandths = Int(clampingFinite: (value * 1000).rounded())
     let fraction = String(abs(thousandths) % 1000)
     return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
 }

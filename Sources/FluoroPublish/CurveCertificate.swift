@@ -47,27 +47,27 @@ public struct CurveCertificate: Sendable, Equatable {
         self.init(publicKey: publicKey, secretKey: keys["secret-key"])
     }
 
-    /// Writes `NAME.key` and, for a pair, `NAME.key_secret` (mode 0600) into `directory`; returns their paths.
+    /// Writes `NAME.key` and, for a pair, `NAME.key_secret` into `directory`; returns their paths. The secret file is
+    /// readable by its owner only from its first byte (`OutputFile`); existing certificates are never replaced unless
+    /// `replace` (a key pair in use would be lost).
     @discardableResult
-    public func write(directory: String, name: String) throws -> [String] {
+    public func write(directory: String, name: String, replace: Bool = false) throws -> [String] {
         let stamp = ISO8601DateFormatter().string(from: Date())
-        var written: [String] = []
-        func file(_ suffix: String, secret: Bool) throws {
-            let path = (directory as NSString).appendingPathComponent(name + suffix)
+        let paths = [".key", ".key_secret"].map { (directory as NSString).appendingPathComponent(name + $0) }
+        // Both targets are checked before either is written, so a refusal leaves no half pair.
+        let outputs = try [OutputFile(path: paths[0], mode: 0o644, replace: replace)]
+            + (secretKey == nil ? [] : [OutputFile(path: paths[1], mode: 0o600, replace: replace)])
+        for (index, output) in outputs.enumerated() {
+            let secret = index == 1
             var text = "#   ****  Generated on \(stamp) by fluoro keys  ****\n"
             text += secret ? "#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\n"
                 : "#   ZeroMQ CURVE Public Certificate\n#   Exchange securely, or verify its contents after exchange.\n\n"
             text += "metadata\ncurve\n    public-key = \"\(publicKey)\"\n"
             if secret, let secretKey { text += "    secret-key = \"\(secretKey)\"\n" }
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8),
-                                                 attributes: [.posixPermissions: secret ? 0o600 : 0o644]) else {
-                throw FluoroError.writeFailed(path: path, reason: "cannot create the file")
-            }
-            written.append(path)
+            try output.write(Array(text.utf8))
         }
-        try file(".key", secret: false)
-        if secretKey != nil { try file(".key_secret", secret: true) }
-        return written
+        for output in outputs { try output.commit() }
+        return Array(paths.prefix(outputs.count))
     }
 
     /// The public keys of every `*.key` certificate in `directory` (the allow-list of clients).

@@ -16,8 +16,10 @@ public struct RecordedPatient: Sendable {
 /// header the publisher sends — in a private element (`(0029,1000)` UT, a JSON array, creator "FLUOROSTREAM 1").
 /// Patient identifiers are left empty and new UIDs are made, unless `patient` is given.
 ///
-/// Frames stream to a scratch file beside the output while the run goes (nothing is kept in memory, nothing is
-/// allocated per frame); `finish` writes the DICOM file and removes the scratch files.
+/// Frames stream to unnamed scratch files beside the output while the run goes (nothing is kept in memory, nothing is
+/// allocated per frame); `finish` writes the DICOM file through `OutputFile` and names it only when it is complete.
+/// The target is checked when the recorder is made: an existing file is refused unless `replace`, an input or a
+/// non-regular file always.
 public final class DICOMRecorder: Stage {
     public let name = "record"
     public let path: String
@@ -26,20 +28,22 @@ public final class DICOMRecorder: Stage {
     private let patient: RecordedPatient?
     private let frameTimeMilliseconds: Double?
     private var header: FrameHeader
+    private let output: OutputFile
     private var pixels: Int32 = -1
     private var measurements: Int32 = -1
     private var geometry: FrameGeometry?
 
-    private var pixelsPath: String { path + ".frames.tmp" }
-    private var measurementsPath: String { path + ".measurements.tmp" }
-
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the measurements).
     ///   - frameTimeMilliseconds: the run's frame interval, recorded as Frame Time.
-    public init(path: String, upstreamStages: [String], frameTimeMilliseconds: Double?, patient: RecordedPatient? = nil) {
+    ///   - replace: an existing file at `path` may be replaced.
+    ///   - inputs: the run's input files, which `path` may not name.
+    public init(path: String, upstreamStages: [String], frameTimeMilliseconds: Double?, patient: RecordedPatient? = nil,
+                replace: Bool = false, inputs: [String] = []) throws {
         self.path = path
         self.patient = patient
         self.frameTimeMilliseconds = frameTimeMilliseconds
+        output = try OutputFile(path: path, mode: 0o600, replace: replace, inputs: inputs)
         header = FrameHeader(streamName: "fluorostream", upstreamStages: upstreamStages)
     }
 
@@ -47,22 +51,20 @@ public final class DICOMRecorder: Stage {
         header.deallocate()
         if pixels >= 0 { close(pixels) }
         if measurements >= 0 { close(measurements) }
-        try? FileManager.default.removeItem(atPath: pixelsPath)
-        try? FileManager.default.removeItem(atPath: measurementsPath)
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
         self.geometry = geometry
-        pixels = try Self.create(pixelsPath)
-        measurements = try Self.create(measurementsPath)
+        pixels = try OutputFile.scratch(beside: path)
+        measurements = try OutputFile.scratch(beside: path)
     }
 
     public func process(_ frame: Frame) throws {
         let bytes = header.write(for: frame, sequence: recorded, now: MonotonicClock.now())
         var separator: UInt8 = recorded == 0 ? 0x5B : 0x2C  // "[" before the first header, "," between
-        try Self.write(UnsafeRawBufferPointer(frame.display), to: pixels, path: pixelsPath)
-        try withUnsafeBytes(of: &separator) { try Self.write($0, to: measurements, path: measurementsPath) }
-        try Self.write(bytes, to: measurements, path: measurementsPath)
+        try Self.write(UnsafeRawBufferPointer(frame.display), to: pixels, path: path)
+        try withUnsafeBytes(of: &separator) { try Self.write($0, to: measurements, path: path) }
+        try Self.write(bytes, to: measurements, path: path)
         recorded += 1
     }
 
@@ -82,36 +84,44 @@ public final class DICOMRecorder: Stage {
     public func finish() throws {
         guard let geometry, pixels >= 0, measurements >= 0 else { return }
         let end = recorded == 0 ? "[]" : "]"
-        try end.utf8CString.withUnsafeBytes { try Self.write(UnsafeRawBufferPointer(rebasing: $0.dropLast()), to: measurements, path: measurementsPath) }
+        try end.utf8CString.withUnsafeBytes { try Self.write(UnsafeRawBufferPointer(rebasing: $0.dropLast()), to: measurements, path: path) }
+        let json = try Self.readAll(measurements, path: path)
+        let frameBytes = geometry.width * geometry.height * 3
+        try output.write(Array(dataSetHeader(geometry: geometry, measurements: json, pixelBytes: recorded * frameBytes)))
+        // The frames, copied from the scratch file in chunks.
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 22, alignment: 64)
+        defer { chunk.deallocate() }
+        var offset: off_t = 0
+        while true {
+            let got = pread(pixels, chunk.baseAddress, chunk.count, offset)
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw FluoroError.readFailed(path: path, reason: String(cString: strerror(errno))) }
+            if got == 0 { break }
+            try output.write(UnsafeRawBufferPointer(rebasing: chunk[..<got]))
+            offset += off_t(got)
+        }
+        if (recorded * frameBytes) % 2 == 1 { try output.write([0]) }
         close(pixels)
         close(measurements)
         (pixels, measurements) = (-1, -1)
-        guard let json = FileManager.default.contents(atPath: measurementsPath) else {
-            throw FluoroError.readFailed(path: measurementsPath, reason: "the scratch file is gone")
-        }
-        let frameBytes = geometry.width * geometry.height * 3
-        guard FileManager.default.createFile(atPath: path, contents: nil), let output = FileHandle(forWritingAtPath: path) else {
-            throw FluoroError.writeFailed(path: path, reason: "cannot create the file")
-        }
-        defer { try? output.close() }
-        do {
-            try output.write(contentsOf: dataSetHeader(geometry: geometry, measurements: json,
-                                                       pixelBytes: recorded * frameBytes))
-            if let input = FileHandle(forReadingAtPath: pixelsPath) {
-                defer { try? input.close() }
-                while let chunk = try input.read(upToCount: 1 << 22), !chunk.isEmpty { try output.write(contentsOf: chunk) }
-            }
-            if (recorded * frameBytes) % 2 == 1 { try output.write(contentsOf: Data([0])) }
-        } catch {
-            throw FluoroError.writeFailed(path: path, reason: "\(error)")
-        }
-        try? FileManager.default.removeItem(atPath: pixelsPath)
-        try? FileManager.default.removeItem(atPath: measurementsPath)
+        try output.commit()
     }
 
-    // MARK: - Encoding
+    /// The whole content of a scratch file.
+    private static func readAll(_ descriptor: Int32, path: String) throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: off_t = 0
+        while true {
+            let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, offset) }
+            if got < 0, errno == EINTR { continue }
+            guard got >= 0 else { throw FluoroError.readFailed(path: path, reason: String(cString: strerror(errno))) }
+            if got == 0 { return data }
+            data.append(contentsOf: buffer[..<got])
+            offset += off_t(got)
+        }
+    }
 
-    /// Preamble, file meta group and every data element up to the Pixel Data element's header.
     private func dataSetHeader(geometry: FrameGeometry, measurements: Data, pixelBytes: Int) -> Data {
         let sopClass = "1.2.840.10008.5.1.4.1.1.7.4"  // Multi-frame True Color Secondary Capture Image Storage
         let instance = Self.newUID(), series = Self.newUID()
@@ -183,13 +193,6 @@ public final class DICOMRecorder: Stage {
         return "2.25." + (digits.isEmpty ? "0" : String(digits.reversed().map { Character(String($0)) }))
     }
 
-    private static func create(_ path: String) throws -> Int32 {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw FluoroError.writeFailed(path: path, reason: "cannot create the recording's scratch file: \(String(cString: strerror(errno)))")
-        }
-        return descriptor
-    }
 }
 
 /// Explicit VR Little Endian data elements, in the order added (callers add them in ascending tag order).

@@ -32,6 +32,17 @@ struct FrameHeader {
         case roadmap
     }
 
+    /// The bytes every header of a stream named `streamName` starts with (up to its `dtype`), which subscribers
+    /// to the whole stream may filter on.
+    static func lead(streamName: String) -> [UInt8] {
+        var writer = JSONHeaderWriter(capacity: streamName.utf8.count * 6 + 64)
+        defer { writer.deallocate() }
+        writer.reset()
+        writer.key("msg"); writer.string(streamName)
+        writer.key("dtype")
+        return Array(writer.bytes)
+    }
+
     /// Composes the header of `frame`, numbered `sequence` and sent (or recorded) at `now`; returns its bytes
     /// (valid until the next call).
     mutating func write(for frame: Frame, sequence: Int, now: UInt64, layer: Layer = .display) -> UnsafeRawBufferPointer {

@@ -84,7 +84,7 @@ struct JSONHeaderWriter {
         guard value.isFinite, abs(value) < 1e15 else { literal("null"); return }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
-        let scaled = Int((abs(value) * scale).rounded())
+        let scaled = Int(clampingFinite: (abs(value) * scale).rounded())
         if value < 0, scaled != 0 { raw(0x2D) }
         var power = 1
         for _ in 0..<decimals { power *= 10 }

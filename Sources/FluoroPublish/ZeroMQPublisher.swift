@@ -4,39 +4,49 @@ import FluoroCore
 import Glibc
 #endif
 
-/// The last stage: publishes each annotated frame over ZeroMQ in the imagezmq-compatible format.
+/// The last stage: publishes each annotated frame over ZeroMQ (libzmq's XPUB socket) in the imagezmq-compatible format.
 ///
 /// Each frame is one two-part message: (1) a UTF-8 JSON header with imagezmq's keys `msg`, `dtype` and
 /// `shape` plus FluoroStream's measurements, (2) the display image, `shape` = [height, width, 3] uint8,
 /// C-contiguous RGB, or its JPEG with `.jpeg` encoding. A stock `imagezmq.ImageHub(open_port=..., REQ_REP=False)`
-/// or any SUB socket reads it (the README's "Wire format" section is the contract). In layers mode each frame is
-/// instead up to three topic messages (grey frame, devices, roadmap) for subscribers that render it themselves.
-/// With CURVE, only allow-listed client keys are admitted.
+/// or any SUB socket reads it (docs/wire-format.md is the contract). In layers mode each frame is instead up to three
+/// topic messages (grey frame, devices, roadmap) for subscribers that render it themselves. With CURVE, only
+/// allow-listed client keys are admitted.
 ///
-/// Plain-text `tcp://` and `ipc://` endpoints are served by `ZMTPPublisher`, which speaks ZeroMQ's wire protocol
-/// from buffers allocated once (a frame costs no allocation); CURVE and `inproc://` go through libzmq, whose sends
-/// allocate each message.
+/// Zero copy: a frame's messages are written once into a buffer of a `SendBufferPool` and handed to libzmq with a
+/// free callback that returns the buffer to the pool, so publishing allocates nothing in FluoroStream's code (libzmq
+/// allocates a small record per message part). When every pool buffer is still held by subscribers that read
+/// slowly, the frame is sent by copy instead (counted in `copied`), so one slow peer never starves the others.
 ///
-/// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up
-/// loses frames (it sees gaps in `sequence`): those that come while it is still taking an earlier one (libzmq: at
-/// its high-water mark). Replay: sends wait for the slowest subscriber, so every subscriber receives every frame.
+/// Back-pressure follows the graph's policy. Live: a send never waits; a subscriber that cannot keep up loses the
+/// frames that arrive while its queue is at the high-water mark (it sees gaps in `sequence`, which counts every
+/// frame that reached the publisher). Replay: sends wait for the slowest subscriber, so every subscriber receives
+/// every frame; one that stops reading for `replayStallMilliseconds` fails the run. docs/security.md lists the
+/// limits a peer is held to.
 public final class ZeroMQPublisher: Stage {
     public let name = "publish"
     public let address: PublisherAddress
     /// Frames published.
     public private(set) var published = 0
-    /// Live mode only: frames refused whole because the sending side was still busy with earlier ones (libzmq
-    /// reported its queue full, or every batch of the plain-text publisher was still being written).
+    /// Live mode only: frames libzmq would not queue (they still take a `sequence` number).
     public private(set) var refused = 0
+    /// Frames sent by copy because every pool buffer was still held by slow subscribers.
+    public private(set) var copied = 0
+    /// Subscriptions with a prefix that matches nothing this publisher sends (ignored).
+    public private(set) var ignoredSubscriptions = 0
 
     private let policy: Policy
-    /// libzmq's XPUB socket (CURVE, inproc), or nil when `ownPublisher` serves the endpoint.
-    private let socket: ZeroMQSocket?
-    private let ownPublisher: ZMTPPublisher?
+    private let socket: ZeroMQSocket
     private let authenticator: CurveAuthenticator?
     private var header: FrameHeader
-    private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 8)
+    /// What the first part of a message can start with; a subscription must be a prefix of one of these.
+    private let messageLeads: [[UInt8]]
+    private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZeroMQPublisher.maximumSubscription,
+                                                                            alignment: 8)
     private var subscriptionsSeen = 0
+    private var pool: SendBufferPool?
+    /// Every frame that reached this stage, published or not: the header's `sequence`.
+    private var sequence = 0
 
     /// Replay: how long a send may wait for a subscriber that stopped reading before the run fails.
     public let replayStallMilliseconds: Int32
@@ -50,9 +60,14 @@ public final class ZeroMQPublisher: Stage {
     public let encoding: Encoding
     private var jpeg: DisplayJPEGEncoder?
     /// Layers mode: each frame goes out as three topic messages (`frame`, `devices`, `roadmap`) instead of the
-    /// annotated image (README, "Layers mode").
+    /// annotated image (docs/wire-format.md, "Layers mode").
     public let layers: Bool
     private var deviceMask: UnsafeMutableBufferPointer<UInt8>?
+
+    /// The largest subscription message a peer may send (a longer one ends its connection: `ZMQ_MAXMSGSIZE`).
+    static let maximumSubscription = 256
+    /// Subscription messages read per frame at most, so that a flood of them cannot hold up a frame.
+    static let subscriptionsPerFrame = 64
 
     /// Binds the socket at once, so a busy or refused address fails before any frame is read.
     /// - Parameters:
@@ -79,13 +94,8 @@ public final class ZeroMQPublisher: Stage {
         self.layers = layers
         self.replayStallMilliseconds = replayStallMilliseconds
         header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
-        if curve == nil, let own = try ZMTPPublisher(endpoint: address.endpoint, replay: policy == .replay) {
-            ownPublisher = own
-            socket = nil
-            authenticator = nil
-            return
-        }
-        ownPublisher = nil
+        messageLeads = [FrameHeader.lead(streamName: streamName)]
+            + [FrameHeader.Layer.frame, .devices, .roadmap].map { Array($0.rawValue.utf8) }
         let socket = try ZeroMQSocket(type: ZMQ_XPUB)
         self.socket = socket
         if let curve {
@@ -96,7 +106,8 @@ public final class ZeroMQPublisher: Stage {
         } else {
             authenticator = nil
         }
-        try socket.setOption(ZMQ_XPUB_VERBOSE, 1)
+        try PeerLimits.apply(to: socket, maximumMessage: Self.maximumSubscription)
+        try socket.setOption(ZMQ_XPUB_MANUAL, 1)
         switch policy {
         case .live:
             try socket.setOption(ZMQ_SNDHWM, layers ? 6 : 2)
@@ -109,8 +120,8 @@ public final class ZeroMQPublisher: Stage {
     }
 
     deinit {
-        ownPublisher?.close(lingerMilliseconds: 0)  // its I/O thread holds it until closed
         authenticator?.stop()
+        socket.close(lingerMilliseconds: 0)  // libzmq releases every pool buffer before this returns
         header.deallocate()
         subscriptionBuffer.deallocate()
         deviceMask?.deallocate()
@@ -119,42 +130,13 @@ public final class ZeroMQPublisher: Stage {
     /// Waits until `count` subscriptions have arrived (each SUB socket sends one per topic), or until
     /// `timeoutSeconds` pass. Returns whether they did. Frames sent before a subscriber joins never reach it.
     public func waitForSubscribers(_ count: Int, timeoutSeconds: Double) -> Bool {
-        let deadline = MonotonicClock.now() + UInt64(max(timeoutSeconds, 0) * 1e9)
-        while subscriptions < count {
+        let deadline = MonotonicClock.now() + UInt64(clampingFinite: min(max(timeoutSeconds, 0), 86_400) * 1e9)
+        while subscriptionsSeen < count {
             let now = MonotonicClock.now()
             guard now < deadline else { return false }
-            if let socket {
-                if socket.waitReadable(milliseconds: Int(min((deadline - now) / 1_000_000, 100) + 1)) { drainSubscriptions() }
-            } else {
-                usleep(1_000)
-            }
+            if socket.waitReadable(milliseconds: Int(min((deadline - now) / 1_000_000, 100) + 1)) { drainSubscriptions() }
         }
         return true
-    }
-
-    /// Subscription messages received so far.
-    private var subscriptions: Int {
-        ownPublisher?.subscriptions.load(ordering: .acquiring) ?? subscriptionsSeen
-    }
-
-    /// Plain-text publishing only: frames skipped for a subscriber still taking an earlier one (live), over all
-    /// subscribers, and connections refused (with the last reason).
-    public var subscriberCounts: (skipped: Int, refusedConnections: Int, lastRefusal: String?)? {
-        ownPublisher.map { ($0.skipped.load(ordering: .relaxed), $0.refusedConnections.load(ordering: .relaxed), $0.lastRefusal) }
-    }
-
-    public func process(_ frame: Frame) throws {
-        drainSubscriptions()
-        guard try beginFrame() else { return }
-        if layers {
-            guard try publishLayers(of: frame) else { return }
-        } else {
-            let bytes = header.write(for: frame, sequence: published, now: MonotonicClock.now())
-            let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
-            guard try send(bytes, image) else { return }
-        }
-        ownPublisher?.endFrame()
-        published += 1
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
@@ -162,17 +144,30 @@ public final class ZeroMQPublisher: Stage {
         if case let .jpeg(quality) = encoding {
             jpeg = try DisplayJPEGEncoder(width: geometry.width, height: geometry.height, quality: quality)
         }
-        // Room for a frame's messages: headers, the parts' framing and the largest payloads.
-        let perMessage = FrameHeader.maximumSize + 64
+        // Room for a frame's messages: their headers and the largest payloads, each part 64-byte aligned.
         let payload = layers ? geometry.pixelCount * 4 : jpeg.map { Int($0.capacity) } ?? geometry.pixelCount * 3
-        ownPublisher?.reserve(batchBytes: (layers ? 3 : 1) * perMessage + payload)
+        let byteCount = (layers ? 3 : 1) * (FrameHeader.maximumSize + 64) + payload + 4 * 64
+        // Enough buffers for the high-water mark of a few slow subscribers before the publisher falls back to copies.
+        pool = SendBufferPool(count: policy == .live ? 8 : 24, byteCount: byteCount)
+    }
+
+    public func process(_ frame: Frame) throws {
+        drainSubscriptions()
+        defer { sequence += 1 }
+        let sent: Bool
+        if layers {
+            sent = try publishLayers(of: frame)
+        } else {
+            let bytes = header.write(for: frame, sequence: sequence, now: MonotonicClock.now())
+            let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
+            sent = try send(bytes, image)
+        }
+        if sent { published += 1 } else { refused += 1 }
     }
 
     public func finish() throws {
         authenticator?.stop()
-        let linger = policy == .replay ? 2000 : 0
-        socket?.close(lingerMilliseconds: Int32(linger))
-        ownPublisher?.close(lingerMilliseconds: linger)
+        socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
     }
 
     /// Replay: a send waited `replayStallMilliseconds` for a subscriber.
@@ -181,26 +176,46 @@ public final class ZeroMQPublisher: Stage {
                    + "replay waits for every subscriber")
     }
 
-    /// Whether this frame can be sent: the plain-text publisher needs a free batch (replay waits for one).
-    private func beginFrame() throws -> Bool {
-        guard let ownPublisher else { return true }
-        let wait = policy == .replay ? Int64(replayStallMilliseconds) * 1_000_000 : 0
-        if ownPublisher.beginFrame(waitNanoseconds: wait) { return true }
-        if policy == .replay { throw stalled }
-        refused += 1
-        return false
-    }
-
-    /// Sends one message of two or three parts (subscribers match their prefixes against the first). Live, libzmq:
-    /// false when its queue refused the first part, which ends the frame.
-    private func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer, _ third: UnsafeRawBufferPointer? = nil) throws -> Bool {
-        guard let socket else {
-            ownPublisher!.append(first, second, third)
+    /// Sends one message of two or three parts (subscribers match their prefixes against the first), from a pool
+    /// buffer without copying, or by copy when none is free. Live: false when libzmq would not queue it.
+    private func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                      _ third: UnsafeRawBufferPointer? = nil) throws -> Bool {
+        guard let pool else { throw FluoroError.messaging(detail: "\(address): a frame came before prepare(for:)") }
+        let buffer = policy == .replay
+            ? pool.waitForFree(nanoseconds: Int64(replayStallMilliseconds) * 1_000_000) : pool.takeFree()
+        guard let buffer else {
+            if policy == .replay { throw stalled }
+            copied += 1
+            return try sendCopies(first, second, third)
+        }
+        let count = third == nil ? 2 : 3
+        var messages = (zmq_msg_t(), zmq_msg_t(), zmq_msg_t())
+        return try withUnsafeMutableBytes(of: &messages) { raw in
+            let message = raw.bindMemory(to: zmq_msg_t.self)
+            var offset = 0, made = 0
+            defer { for index in 0..<made { zmq_msg_close(&message[index]) } }
+            for index in 0..<count {
+                let part = index == 0 ? first : index == 1 ? second : third!
+                UnsafeMutableRawBufferPointer(rebasing: buffer.bytes[offset..<(offset + part.count)]).copyMemory(from: part)
+                try pool.initialise(&message[index], over: offset..<(offset + part.count), of: buffer)
+                made += 1
+                offset = (offset + part.count + 63) & ~63
+            }
+            for index in 0..<count {
+                guard try socket.send(&message[index], more: index < count - 1, dontWait: policy == .live && index == 0) else {
+                    if policy == .replay { throw stalled }
+                    return false
+                }
+            }
             return true
         }
+    }
+
+    /// Sends the parts by copy (libzmq allocates and copies each). Live: false when libzmq would not queue it.
+    private func sendCopies(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                            _ third: UnsafeRawBufferPointer?) throws -> Bool {
         guard try socket.send(first, more: true, dontWait: policy == .live) else {
             if policy == .replay { throw stalled }
-            refused += 1
             return false
         }
         _ = try socket.send(second, more: third != nil, dontWait: false)
@@ -211,8 +226,7 @@ public final class ZeroMQPublisher: Stage {
     /// The layers mode's messages per frame, in order (a stored array: iterating it allocates nothing).
     private static let layerOrder: [FrameHeader.Layer] = [.frame, .devices, .roadmap]
 
-    /// Layers mode: the topic messages of one frame. The first one that cannot be queued (live, libzmq) ends the
-    /// frame for every subscriber it would reach late; replay waits as for whole frames.
+    /// Layers mode: the topic messages of one frame. The first one that libzmq will not queue (live) ends the frame.
     private func publishLayers(of frame: Frame) throws -> Bool {
         let now = MonotonicClock.now()
         let mask = deviceMask!
@@ -229,7 +243,7 @@ public final class ZeroMQPublisher: Stage {
                 payload = UnsafeRawBufferPointer(frame.roadmapLayer)
             }
             var topic = layer.rawValue
-            let header = header.write(for: frame, sequence: published, now: now, layer: layer)
+            let header = header.write(for: frame, sequence: sequence, now: now, layer: layer)
             guard try topic.withUTF8({ try send(UnsafeRawBufferPointer($0), header, payload) }) else { return false }
         }
         return true
@@ -240,12 +254,15 @@ public final class ZeroMQPublisher: Stage {
                                   width: Int) {
         let line = trace.centerline, height = mask.count / width
         guard line.count > 1 else { return }
+        // A segment is drawn with at most one step per pixel of the frame's perimeter (points far outside cost nothing).
+        let stepLimit = 4 * (width + height)
         for k in 1..<line.count {
             let a = line[k - 1], b = line[k]
-            let steps = max(1, Int(max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)))
+            guard let length = Int(checked: max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)) else { continue }
+            let steps = min(max(1, length), stepLimit)
             for step in 0...steps {
                 let t = Float(step) / Float(steps)
-                let x = Int((a.x + t * (b.x - a.x)).rounded()), y = Int((a.y + t * (b.y - a.y)).rounded())
+                let x = Int(clampingFinite: (a.x + t * (b.x - a.x)).rounded()), y = Int(clampingFinite: (a.y + t * (b.y - a.y)).rounded())
                 if x >= 0, y >= 0, x < width, y < height { mask[y * width + x] = value }
             }
         }
@@ -256,11 +273,21 @@ public final class ZeroMQPublisher: Stage {
         authenticator.map { ($0.admitted.load(ordering: .relaxed), $0.refused.load(ordering: .relaxed)) }
     }
 
-    /// Counts subscription messages (first byte 1) from subscribers.
+    /// Reads waiting (un)subscription messages, a bounded number per call: a subscription whose prefix could match
+    /// what this publisher sends is applied to the peer that sent it (and counted), any other is ignored, so no
+    /// peer can grow the subscription table with prefixes that match nothing.
     private func drainSubscriptions() {
-        guard let socket else { return }
-        while let size = socket.receiveNow(into: subscriptionBuffer) {
-            if size > 0, subscriptionBuffer[0] == 1 { subscriptionsSeen += 1 }
+        for _ in 0..<Self.subscriptionsPerFrame {
+            guard let size = socket.receiveNow(into: subscriptionBuffer) else { return }
+            guard size >= 1, size <= subscriptionBuffer.count, subscriptionBuffer[0] <= 1 else { continue }
+            let prefix = UnsafeRawBufferPointer(rebasing: subscriptionBuffer[1..<size])
+            guard messageLeads.contains(where: { $0.starts(with: prefix) }) else {
+                ignoredSubscriptions += 1
+                continue
+            }
+            let subscribe = subscriptionBuffer[0] == 1
+            guard (try? socket.setOption(subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, raw: prefix)) != nil else { continue }
+            if subscribe { subscriptionsSeen += 1 }
         }
     }
 }

@@ -68,6 +68,13 @@ final class ZeroMQSocket: @unchecked Sendable {
         }
     }
 
+    /// Sets a binary option from raw bytes (allocates nothing).
+    func setOption(_ option: Int32, raw bytes: UnsafeRawBufferPointer) throws {
+        guard zmq_setsockopt(socket, option, bytes.baseAddress, bytes.count) == 0 else {
+            throw FluoroError.messaging(detail: "zmq_setsockopt(\(option)): \(Self.lastError())")
+        }
+    }
+
     /// Receives every part of one message without waiting; nil if none waits.
     func receiveMessageNow() -> [[UInt8]]? {
         var parts: [[UInt8]] = []
@@ -108,6 +115,19 @@ final class ZeroMQSocket: @unchecked Sendable {
             if code == EAGAIN { return false }
             if code == EINTR { continue }
             throw FluoroError.messaging(detail: "zmq_send: \(Self.lastError())")
+        }
+    }
+
+    /// Sends one prepared message part (libzmq takes it over on success; on failure the caller still owns it);
+    /// returns false when it would block (with `ZMQ_DONTWAIT`, or after `ZMQ_SNDTIMEO`).
+    func send(_ message: inout zmq_msg_t, more: Bool, dontWait: Bool) throws -> Bool {
+        let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
+        while true {
+            if zmq_msg_send(&message, socket, flags) >= 0 { return true }
+            let code = zmq_errno()
+            if code == EAGAIN { return false }
+            if code == EINTR { continue }
+            throw FluoroError.messaging(detail: "zmq_msg_send: \(Self.lastError())")
         }
     }
 

@@ -12,6 +12,8 @@ final class FileDescriptorReader {
     private let buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
+    /// A stop was requested while this reader waited for input (`InputInterruption`): reads end as at end of input.
+    private(set) var interrupted = false
 
     /// Opens `path` for reading; "-" means standard input.
     init(path: String) throws {
@@ -72,6 +74,7 @@ final class FileDescriptorReader {
             done = buffered
         }
         while done < count {
+            guard waitForInput() else { break }
             let got = Glibc.read(descriptor, destination + done, count - done)
             if got > 0 { done += got; continue }
             if got == 0 { break }
@@ -85,12 +88,20 @@ final class FileDescriptorReader {
         start = 0
         end = 0
         while true {
+            guard waitForInput() else { return false }
             let got = Glibc.read(descriptor, buffer.baseAddress!, buffer.count)
             if got > 0 { end = got; return true }
             if got == 0 { return false }
             if errno == EINTR { continue }
             throw FluoroError.readFailed(path: path, reason: Self.errnoText())
         }
+    }
+
+    /// Waits for data or an interruption; false (and `interrupted`) after an interruption.
+    private func waitForInput() -> Bool {
+        if !interrupted, InputInterruption.waitReadable(descriptor) { return true }
+        interrupted = true
+        return false
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }

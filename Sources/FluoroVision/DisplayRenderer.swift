@@ -83,7 +83,7 @@ public final class DisplayRenderer: Stage {
         let low = window.center - window.width / 2
         for value in table.indices {
             let level = (Double(value) - low) / window.width * 255
-            table[value] = UInt8(min(max(level.rounded(), 0), 255))
+            table[value] = UInt8(clampingFinite: min(max(level.rounded(), 0), 255))
         }
     }
 }
@@ -106,10 +106,10 @@ struct OverlayPainter {
     /// A one-pixel line between two points (DDA).
     func line(from a: Point2, to b: Point2, colour: (UInt8, UInt8, UInt8)) {
         guard a.x.isFinite, a.y.isFinite, b.x.isFinite, b.y.isFinite else { return }
-        let steps = min(max(Int(max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)), 1), 8192)
+        let steps = min(max(Int(clampingFinite: max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)), 1), 8192)
         for step in 0...steps {
             let t = Float(step) / Float(steps)
-            plot(x: Int((a.x + t * (b.x - a.x)).rounded()), y: Int((a.y + t * (b.y - a.y)).rounded()), colour: colour)
+            plot(x: Int(clampingFinite: (a.x + t * (b.x - a.x)).rounded()), y: Int(clampingFinite: (a.y + t * (b.y - a.y)).rounded()), colour: colour)
         }
     }
 

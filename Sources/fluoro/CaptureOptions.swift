@@ -7,11 +7,11 @@ struct CaptureOptions: ParsableArguments {
     var pixelFormat = "GREY"
     @Option(help: "Frame size WIDTHxHEIGHT (default: as the device is set).")
     var captureSize: String?
-    @Option(help: "Frames per second (default: as the device is set).")
+    @Option(parsing: .unconditional, help: "Frames per second (default: as the device is set).")
     var captureRate: Double?
-    @Option(help: "Driver buffers to stream with (mmap).")
+    @Option(parsing: .unconditional, help: "Driver buffers to stream with (mmap).")
     var captureBuffers = 4
-    @Option(help: "Seconds without a frame after which the device counts as stopped.")
+    @Option(parsing: .unconditional, help: "Seconds without a frame after which the device counts as stopped.")
     var captureTimeout = 2.0
     @Flag(help: "When the device disappears, fails or stops delivering, reopen it with back-off (0.25 s doubling to 4 s) instead of ending the run.")
     var reconnect = false

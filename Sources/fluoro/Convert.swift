@@ -12,6 +12,8 @@ struct Convert: ParsableCommand {
     var input: String
     @Option(name: .shortAndLong, help: "Output .y4m path.")
     var out: String
+    @Flag(help: "Replace an existing output file (never the input).")
+    var force = false
     @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
 
     func run() throws {
@@ -19,13 +21,15 @@ struct Convert: ParsableCommand {
             ? try SyntheticSource(parameters: try synthetic.parameters()) : try openRecordedSource(input)
         let interval = source.frameInterval ?? 1.0 / 30
         let writer = try Y4MWriter(path: out, geometry: source.geometry,
-                                   frameRate: (Int((1000 / interval).rounded()), 1000))
+                                   frameRate: (Int(clampingFinite: (1000 / interval).rounded()), 1000),
+                                   replace: force, inputs: [input])
         let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
         var count = 0
         while try source.read(into: frame) {
             try writer.append(frame)
             count += 1
         }
+        try writer.finish()
         print("wrote \(count) frames (\(source.geometry)) to \(out)")
     }
 }

@@ -17,11 +17,13 @@ struct Keys: ParsableCommand {
     var out: String
     @Option(help: "Certificate name, e.g. server or the subscriber's name.")
     var name: String
+    @Flag(help: "Replace an existing key pair of this name (clients holding the old public key lose access).")
+    var force = false
 
     func run() throws {
-        guard !name.isEmpty, !name.contains("/") else { throw ValidationError("--name must be a plain file name, got '\(name)'") }
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else { throw ValidationError("--name must be a plain file name, got '\(name)'") }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let certificate = try CurveCertificate.generate()
-        for path in try certificate.write(directory: out, name: name) { print("wrote \(path)") }
+        for path in try certificate.write(directory: out, name: name, replace: force) { print("wrote \(path)") }
     }
 }

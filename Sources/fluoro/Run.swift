@@ -32,7 +32,7 @@ struct Run: ParsableCommand {
     var insecurePlaintext = false
     @Flag(help: "Layers mode: publish the grey frame, the devices' centre lines and the roadmap as separate topic messages (frame, devices, roadmap) instead of the annotated image.")
     var layers = false
-    @Option(help: "Send the frames as JPEG at this quality (1-100): lossy, for display-only subscribers on a network (imagezmq's recv_jpg reads it).")
+    @Option(parsing: .unconditional, help: "Send the frames as JPEG at this quality (1-100): lossy, for display-only subscribers on a network (imagezmq's recv_jpg reads it).")
     var jpeg: Int?
     @Option(help: "Record the processed run (annotated frames and each frame's measurements) as a DICOM multi-frame Secondary Capture file.")
     var record: String?
@@ -42,9 +42,9 @@ struct Run: ParsableCommand {
     var curveSecret: String?
     @Option(help: "Folder of the client certificates (*.key) allowed to subscribe; every other client gets nothing.")
     var curveClients: String?
-    @Option(help: "Wait for this many subscribers before the first frame (replay).")
+    @Option(parsing: .unconditional, help: "Wait for this many subscribers (0 to 1000) before the first frame (replay).")
     var waitSubscribers = 0
-    @Option(help: "Seconds to wait for --wait-subscribers.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for --wait-subscribers (0 to 3600).")
     var waitTimeout = 10.0
 
     @Flag(help: "Estimate each frame's motion against the reference (published as `motion`).")
@@ -64,12 +64,14 @@ struct Run: ParsableCommand {
 
     @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise).")
     var policy: DeliveryPolicy?
-    @Option(help: "Replay speed relative to the recorded frame rate; 0 = as fast as possible.")
+    @Option(parsing: .unconditional, help: "Replay speed relative to the recorded frame rate, 0.01 to 100; 0 = as fast as possible.")
     var speed = 1.0
-    @Option(help: "Stop after this many frames.")
+    @Option(parsing: .unconditional, help: "Stop after this many frames.")
     var frames: Int?
     @Option(help: "Write the run's statistics as JSON to this file.")
     var statsJSON: String?
+    @Flag(help: "Replace existing files at --record and --stats-json (never an input, a link or a device).")
+    var force = false
     @Flag(name: .shortAndLong, help: "No progress bar.")
     var quiet = false
 
@@ -83,7 +85,13 @@ struct Run: ParsableCommand {
         if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
         if layers, jpeg != nil { throw ValidationError("--jpeg applies to the annotated image, which --layers does not send") }
         if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg takes a quality from 1 to 100, got \(jpeg)") }
-        guard speed >= 0 else { throw ValidationError("--speed must be 0 (as fast as possible) or positive") }
+        guard speed == 0 || (0.01...100).contains(speed) else {
+            throw ValidationError("--speed \(speed) is outside 0.01...100 (or 0: as fast as possible)")
+        }
+        guard (0...3600).contains(waitTimeout) else { throw ValidationError("--wait-timeout \(waitTimeout) is outside 0...3600 seconds") }
+        guard (0...1000).contains(waitSubscribers) else {
+            throw ValidationError("--wait-subscribers \(waitSubscribers) is outside 0...1000")
+        }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
         if roadmapFrames != nil, !roadmap, roadmapFrom == nil { throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from") }
         if let roadmapFrames { _ = try Self.frameRange(roadmapFrames) }
@@ -97,6 +105,9 @@ struct Run: ParsableCommand {
 
     func run() throws {
         ShutdownSignal.install()
+        // Outputs are checked before anything is read, so a wrong path fails at once and never touches an input.
+        let inputs = [source] + (roadmapFrom.map { [$0] } ?? [])
+        let statisticsOutput = try statsJSON.map { try OutputFile(path: $0, replace: force, inputs: inputs) }
         let frameSource = try openSource()
         var stages: [Stage] = []
         if let segmenter {
@@ -148,9 +159,10 @@ struct Run: ParsableCommand {
             publisher = made
         }
         if let record {
-            stages.append(DICOMRecorder(path: record, upstreamStages: stages.map(\.name),
-                                        frameTimeMilliseconds: frameSource.frameInterval.map { $0 * 1000 },
-                                        patient: keepPHI ? recordedPatient(of: frameSource) : nil))
+            stages.append(try DICOMRecorder(path: record, upstreamStages: stages.map(\.name),
+                                            frameTimeMilliseconds: frameSource.frameInterval.map { $0 * 1000 },
+                                            patient: keepPHI ? recordedPatient(of: frameSource) : nil,
+                                            replace: force, inputs: inputs + (statsJSON.map { [$0] } ?? [])))
         }
         // A capture device paces itself.
         let paced = speed > 0 && !(frameSource is V4L2Source)
@@ -177,12 +189,12 @@ struct Run: ParsableCommand {
         print("source: \(frameSource.name), \(frameSource.geometry)")
         if let publisher {
             print("published \(publisher.published) frames on \(publisher.address)"
-                  + (publisher.refused > 0 ? " (\(publisher.refused) refused: the sender was still busy with earlier frames)" : "")
-                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? "")
-                  + (publisher.subscriberCounts.map { counts in
-                      (counts.skipped > 0 ? "; \(counts.skipped) frame(s) skipped for subscribers still taking an earlier one" : "")
-                      + (counts.lastRefusal.map { "; \(counts.refusedConnections) connection(s) refused, the last: \($0)" } ?? "")
-                  } ?? ""))
+                  + (publisher.refused > 0 ? " (\(publisher.refused) not queued: subscribers were at their limit; "
+                     + "the gaps show in `sequence`)" : "")
+                  + (publisher.copied > 0 ? "; \(publisher.copied) sent by copy (slow subscribers held every zero-copy buffer)" : "")
+                  + (publisher.ignoredSubscriptions > 0
+                     ? "; \(publisher.ignoredSubscriptions) subscription(s) ignored (their prefix matches nothing published)" : "")
+                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {
@@ -191,13 +203,12 @@ struct Run: ParsableCommand {
                   + "latencies from the kernel's capture timestamp")
         }
         print(statistics.formattedTable())
-        if let statsJSON {
+        if let statisticsOutput {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let report = RunReport(statistics: statistics, capture: captured.map(CaptureReport.init))
-            guard FileManager.default.createFile(atPath: statsJSON, contents: try encoder.encode(report)) else {
-                throw FluoroError.writeFailed(path: statsJSON, reason: "cannot create the file")
-            }
+            try statisticsOutput.write(Array(try encoder.encode(report)))
+            try statisticsOutput.commit()
         }
         if let failure { throw failure }
     }
@@ -213,7 +224,7 @@ struct Run: ParsableCommand {
         if let table = run.voiLookUpTable {
             let levels = (0...maximum).map { sample -> UInt8 in
                 let level = table.level(for: stored(sample))
-                return UInt8(((run.isMonochrome1 ? 1 - level : level) * 255).rounded())
+                return UInt8(clampingFinite: ((run.isMonochrome1 ? 1 - level : level) * 255).rounded())
             }
             return DisplayRenderer(levels: levels)
         }
@@ -281,16 +292,19 @@ struct CaptureReport: Encodable {
     }
 }
 
-/// SIGINT and SIGTERM ask the graph to stop reading; a second signal ends the process at once.
+/// SIGINT and SIGTERM ask the graph to stop reading (waking a reader that waits for input); a second signal ends
+/// the process at once.
 enum ShutdownSignal {
     private static let flag = Atomic<Bool>(false)
 
     static var requested: Bool { flag.load(ordering: .relaxed) }
 
     static func install() {
+        InputInterruption.prepare()
         for signalNumber in [SIGINT, SIGTERM] {
             signal(signalNumber) { number in
                 ShutdownSignal.flag.store(true, ordering: .relaxed)
+                InputInterruption.interrupt()
                 signal(number, SIG_DFL)
             }
         }

@@ -19,14 +19,16 @@ struct Subscribe: ParsableCommand {
     var address = PublisherAddress.defaultEndpoint
     @Option(help: "Folder for PNG snapshots of the annotated frames.")
     var snapshots: String?
-    @Option(help: "Save every N-th frame received as a snapshot.")
+    @Option(parsing: .unconditional, help: "Save every N-th frame received as a snapshot.")
     var every = 30
     @Option(help: "Append each frame's measurements (its JSON header) as one line to this file.")
     var measurements: String?
-    @Option(help: "Stop after this many frames.")
+    @Option(parsing: .unconditional, help: "Stop after this many frames.")
     var frames: Int?
-    @Option(help: "Stop when no frame arrives for this many seconds.")
+    @Option(parsing: .unconditional, help: "Stop when no frame arrives for this many seconds (up to 86400).")
     var timeout = 10.0
+    @Flag(help: "Replace an existing --measurements file or snapshot.")
+    var force = false
     @Flag(help: "Print one line per frame (frame, sequence, latency, motion, wire tip, roadmap state).")
     var print = false
     @Option(help: "This subscriber's CURVE certificate (NAME.key_secret), for an encrypted publisher.")
@@ -35,28 +37,32 @@ struct Subscribe: ParsableCommand {
     var curveServer: String?
 
     func run() throws {
-        guard every > 0, timeout > 0 else { throw ValidationError("--every and --timeout must be positive") }
+        guard every > 0 else { throw ValidationError("--every must be positive") }
+        guard timeout > 0, timeout <= 86_400 else { throw ValidationError("--timeout \(timeout) is outside (0, 86400] seconds") }
+        if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
+        ShutdownSignal.install()
         let client = try curveSecret.map { try CurveCertificate(path: $0) }
         let server = try curveServer.map { try CurveCertificate(path: $0) }
         let subscriber = try ZeroMQSubscriber(address: address, client: client, server: server)
         defer { subscriber.close() }
         if let snapshots { try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true) }
-        var log: FileHandle?
-        if let measurements {
-            guard FileManager.default.createFile(atPath: measurements, contents: nil), let handle = FileHandle(forWritingAtPath: measurements) else {
-                throw FluoroError.writeFailed(path: measurements, reason: "cannot create the file")
-            }
-            log = handle
-        }
-        defer { try? log?.close() }
+        // Named when the subscription ends (after --frames, the timeout or Ctrl-C).
+        let log = try measurements.map { try OutputFile(path: $0, replace: force) }
 
         var received = 0, lost = 0, saved = 0
         var lastSequence: Int?
-        while frames.map({ received < $0 }) ?? true,
-              let parts = subscriber.receive(timeoutMilliseconds: Int(timeout * 1000)) {
+        var silentSince = MonotonicClock.now()
+        receiving: while frames.map({ received < $0 }) ?? true, !ShutdownSignal.requested {
+            // In slices, so Ctrl-C is seen while the publisher is quiet.
+            guard let parts = subscriber.receive(timeoutMilliseconds: 200) else {
+                if Double(MonotonicClock.now() - silentSince) / 1e9 >= timeout { break receiving }
+                continue
+            }
+            silentSince = MonotonicClock.now()
             guard parts.count == 2,
                   let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any],
                   let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
+                  (1...FrameGeometry.maximumSide).contains(shape[0]), (1...FrameGeometry.maximumSide).contains(shape[1]),
                   parts[1].count == shape[0] * shape[1] * 3 else {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
@@ -66,20 +72,17 @@ struct Subscribe: ParsableCommand {
                 lastSequence = sequence
             }
             let index = header["frame"] as? Int ?? received - 1
-            if let log {
-                log.write(Data(parts[0]))
-                log.write(Data("\n".utf8))
-            }
+            if let log { try log.write(parts[0] + [0x0A]) }
             if let snapshots, (received - 1) % every == 0 {
                 let path = (snapshots as NSString).appendingPathComponent(String(format: "frame-%06d.png", index))
-                let png = PNGEncoder.encode(parts[1], width: shape[1], height: shape[0], channels: 3)
-                guard FileManager.default.createFile(atPath: path, contents: Data(png)) else {
-                    throw FluoroError.writeFailed(path: path, reason: "cannot create the file")
-                }
+                let snapshot = try OutputFile(path: path, replace: force)
+                try snapshot.write(PNGEncoder.encode(parts[1], width: shape[1], height: shape[0], channels: 3))
+                try snapshot.commit()
                 saved += 1
             }
             if print { Swift.print(Self.summary(of: header)) }
         }
+        try log?.commit()
         Swift.print("\(address): \(received) frames received, \(lost) lost (sequence gaps), \(saved) snapshots saved")
     }
 

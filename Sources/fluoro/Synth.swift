@@ -15,6 +15,8 @@ struct Synth: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output .y4m path.")
     var out: String
+    @Flag(help: "Replace existing output files.")
+    var force = false
     @OptionGroup var synthetic: SyntheticOptions
 
     func run() throws {
@@ -22,31 +24,27 @@ struct Synth: ParsableCommand {
         let source = try SyntheticSource(parameters: parameters)
         let base = out.hasSuffix(".y4m") ? String(out.dropLast(4)) : out
         let rate = frameRateFraction(parameters.frameRate)
-        let writer = try Y4MWriter(path: out, geometry: source.geometry, frameRate: rate)
+        // All three outputs are checked before the run is generated.
+        let writer = try Y4MWriter(path: out, geometry: source.geometry, frameRate: rate, replace: force)
+        let maskOutput = try OutputFile(path: base + ".vessels.pgm", replace: force)
+        let truthOutput = try OutputFile(path: base + ".truth.json", replace: force)
         let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
         while try source.read(into: frame) { try writer.append(frame) }
 
         let maskName = (base as NSString).lastPathComponent + ".vessels.pgm"
-        try writePGM(mask: source.referenceVesselMask(), size: parameters.size, to: base + ".vessels.pgm")
+        let mask = source.referenceVesselMask().map { $0 == 0 ? UInt8(0) : 255 }
+        try maskOutput.write(Array("P5\n\(parameters.size) \(parameters.size)\n255\n".utf8) + mask)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let truth = try encoder.encode(source.runTruth(vesselMaskFileName: maskName))
-        guard FileManager.default.createFile(atPath: base + ".truth.json", contents: truth) else {
-            throw FluoroError.writeFailed(path: base + ".truth.json", reason: "cannot create the file")
-        }
+        try truthOutput.write(Array(try encoder.encode(source.runTruth(vesselMaskFileName: maskName))))
+        try writer.finish()
+        try maskOutput.commit()
+        try truthOutput.commit()
         print("wrote \(out) (\(parameters.frameCount) frames, \(source.geometry)), \(base).truth.json, \(base).vessels.pgm")
     }
 
     private func frameRateFraction(_ rate: Double) -> (numerator: Int, denominator: Int) {
         let denominator = rate == rate.rounded() ? 1 : 1000
-        return (Int((rate * Double(denominator)).rounded()), denominator)
-    }
-
-    private func writePGM(mask: [UInt8], size: Int, to path: String) throws {
-        var data = Data("P5\n\(size) \(size)\n255\n".utf8)
-        data.append(contentsOf: mask.map { $0 == 0 ? 0 : 255 })
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
-            throw FluoroError.writeFailed(path: path, reason: "cannot create the file")
-        }
+        return (Int(clampingFinite: (rate * Double(denominator)).rounded()), denominator)
     }
 }

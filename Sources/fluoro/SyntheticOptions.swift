@@ -3,17 +3,17 @@ import FluoroSources
 
 /// Options describing a synthetic run, shared by `fluoro synth` and `fluoro run synthetic`.
 struct SyntheticOptions: ParsableArguments {
-    @Option(help: "Frame width and height in pixels.")
+    @Option(parsing: .unconditional, help: "Frame width and height in pixels.")
     var size = 512
     @Option(name: .customLong("synthetic-frames"), help: "Frames in the synthetic run.")
     var syntheticFrames = 90
-    @Option(help: "Frames per second of the simulated acquisition.")
+    @Option(parsing: .unconditional, help: "Frames per second of the simulated acquisition.")
     var fps = 15.0
-    @Option(help: "Seed of every random choice; the same seed gives the same run.")
+    @Option(parsing: .unconditional, help: "Seed of every random choice; the same seed gives the same run.")
     var seed: UInt64 = 1
-    @Option(help: "Mean X-ray quanta per pixel without attenuation (lower: noisier).")
+    @Option(parsing: .unconditional, help: "Mean X-ray quanta per pixel without attenuation (lower: noisier).")
     var dose = 1000.0
-    @Option(help: "Bits stored per sample.")
+    @Option(parsing: .unconditional, help: "Bits stored per sample.")
     var bits = 12
     @Flag(help: "No contrast injection.")
     var noContrast = false
@@ -23,9 +23,9 @@ struct SyntheticOptions: ParsableArguments {
     var tableJump: String?
     @Option(help: "intervention (a guidewire through a catheter in the vessel) or diagnostic (a contrast-filled catheter at the vessel's ostium, no guidewire).")
     var procedure = "intervention"
-    @Option(help: "The catheter's radius in pixels at 512² (scaled with the size).")
+    @Option(parsing: .unconditional, help: "The catheter's radius in pixels at 512² (scaled with the size).")
     var catheterRadius = 2.8
-    @Option(help: "Attenuation of the catheter's wall along its centre line (ln of the intensity drop).")
+    @Option(parsing: .unconditional, help: "Attenuation of the catheter's wall along its centre line (ln of the intensity drop).")
     var catheterWall = 0.5
     @Option(help: "A collimated field as SHAPE:RADIUS, SHAPE circle or octagon, RADIUS a share of half the frame (e.g. octagon:0.95).")
     var collimator: String?

@@ -66,6 +66,7 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         frame.annotations.roadmap.offsetX = 0.5
         frame.annotations.roadmap.contrastFrames = 12
         frame.annotations.roadmap.vesselPixels = 7
+        try publisher.prepare(for: geometry)
         try publisher.process(frame)
 
         let parts = try #require(subscriber.receive())

@@ -79,6 +79,8 @@ func ffmpeg(_ arguments: [String]) throws {
             written.append(Array(frame.pixels))
             try writer.append(frame)
         }
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("out.y4m")), "no file under its name before it is complete")
+        try writer.finish()
         let reader = try Y4MReader(path: scratch.file("out.y4m"))
         #expect(reader.geometry == geometry)
         #expect(try readAllFrames(reader) == written)

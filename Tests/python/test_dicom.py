@@ -2,6 +2,7 @@
 pydicom (with pylibjpeg for JPEG) decodes the same file independently."""
 import os
 import re
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ NOT_YET_DECODED = {"wg04/XA1_JPLY.dcm": "JPEG Extended"}
 
 def convert(path, tmp_path):
     """Decodes `path` with fluoro into Y4M and returns the frames as one (frames, rows, columns) array."""
-    out = tmp_path / "frames.y4m"
+    out = tmp_path / f"frames-{uuid.uuid4().hex}.y4m"
     result = run_fluoro("convert", str(path), "--out", str(out), timeout=300)
     assert result.returncode == 0, result.stderr
     data = out.read_bytes()

@@ -49,4 +49,7 @@ int fluoro_follow_thread_scheduling(pthread_t from);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accept4 is a GNU extension the Swift Glibc module leaves out).
 int fluoro_accept_nonblocking(int listener, struct sockaddr *address, socklen_t *length);
 
+/// O_TMPFILE (a function-like combination of flags the Swift Glibc module does not import).
+int fluoro_o_tmpfile(void);
+
 #endif

@@ -43,21 +43,22 @@ public struct DICOMDataSet: Sendable {
     /// Numbers of a DS/IS/FL/FD/US/UL/SS/SL attribute, whatever its VR.
     public func numbers(_ tag: DICOMTag) -> [Double] {
         guard let element = elements[tag], let raw = bytes(tag) else { return [] }
-        func binary<T: FixedWidthInteger>(_ type: T.Type) -> [Double] {
+        func words<T: FixedWidthInteger>(_ type: T.Type) -> [T] {
             stride(from: 0, to: raw.count - MemoryLayout<T>.size + 1, by: MemoryLayout<T>.size).map { offset in
                 let value = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
-                return Double(bigEndian ? T(bigEndian: value) : T(littleEndian: value))
+                return bigEndian ? T(bigEndian: value) : T(littleEndian: value)
             }
         }
+        func binary<T: FixedWidthInteger>(_ type: T.Type) -> [Double] { words(type).map { Double($0) } }
         switch element.vr {
         case "US": return binary(UInt16.self)
         case "SS": return binary(Int16.self)
         case "UL": return binary(UInt32.self)
         case "SL": return binary(Int32.self)
         case "FL":
-            return binary(UInt32.self).map { Double(Float(bitPattern: UInt32($0))) }
+            return words(UInt32.self).map { Double(Float(bitPattern: $0)) }
         case "FD":
-            return binary(UInt64.self).map { Double(bitPattern: UInt64($0)) }
+            return words(UInt64.self).map { Double(bitPattern: $0) }
         default:
             return (string(tag, all: true) ?? "").split(separator: "\\").compactMap {
                 Double($0.trimmingCharacters(in: " "))
@@ -65,8 +66,8 @@ public struct DICOMDataSet: Sendable {
         }
     }
 
-    /// The first number of `tag`, as an integer.
-    public func integer(_ tag: DICOMTag) -> Int? { numbers(tag).first.map { Int($0) } }
+    /// The first number of `tag`, as an integer; nil when absent, NaN, infinite or beyond `Int`'s range.
+    public func integer(_ tag: DICOMTag) -> Int? { numbers(tag).first.flatMap { Int(checked: $0) } }
 }
 
 extension Substring {

@@ -27,30 +27,44 @@ public final class DICOMFile: @unchecked Sendable {
     /// The encoded bytes of each frame: one range for native data, one or more fragments when encapsulated.
     let frameFragments: [[Range<Int>]]
 
+    /// The most frames a run may declare (an hour at 30 frames/s); a larger count is taken as a corrupt value.
+    public static let maximumFrames = 108_000
+
     public init(path: String) throws {
         file = try MappedFile(path: path)
         self.path = path
         (meta, dataSet, transferSyntax) = try DICOMParser(file: file).parse()
         let data = dataSet
-        func required(_ tag: DICOMTag, _ name: String) throws -> Int {
-            guard let value = data.integer(tag) else {
+        /// The attribute's integer within `range`; `fallback` when it is absent, an error naming it when its value
+        /// is not an integer in that range (NaN, infinite, fractional counts, absurd sizes).
+        func integer(_ tag: DICOMTag, _ name: String, in range: ClosedRange<Int>, fallback: Int? = nil) throws -> Int {
+            guard let first = data.numbers(tag).first else {
+                if let fallback { return fallback }
                 throw FluoroError.malformed(path: path, detail: "missing \(name) \(tag)")
+            }
+            guard let value = Int(checked: first), Double(value) == first, range.contains(value) else {
+                throw FluoroError.malformed(path: path, detail: "\(name) \(tag) is \(first), expected an integer in "
+                                            + "\(range.lowerBound)...\(range.upperBound)")
             }
             return value
         }
-        rows = try required(DICOMDictionary.rows, "Rows")
-        columns = try required(DICOMDictionary.columns, "Columns")
-        bitsAllocated = try required(DICOMDictionary.bitsAllocated, "Bits Allocated")
-        bitsStored = data.integer(DICOMDictionary.bitsStored) ?? bitsAllocated
-        highBit = data.integer(DICOMDictionary.highBit) ?? (bitsStored - 1)
-        numberOfFrames = max(data.integer(DICOMDictionary.numberOfFrames) ?? 1, 1)
+        rows = try integer(DICOMDictionary.rows, "Rows", in: 1...16384)
+        columns = try integer(DICOMDictionary.columns, "Columns", in: 1...16384)
+        bitsAllocated = try integer(DICOMDictionary.bitsAllocated, "Bits Allocated", in: 1...64)
+        bitsStored = try integer(DICOMDictionary.bitsStored, "Bits Stored", in: 1...64, fallback: bitsAllocated)
+        highBit = try integer(DICOMDictionary.highBit, "High Bit", in: 0...63, fallback: bitsStored - 1)
+        numberOfFrames = try integer(DICOMDictionary.numberOfFrames, "Number of Frames", in: 0...Self.maximumFrames,
+                                     fallback: 1)
+        guard numberOfFrames > 0 else {
+            throw FluoroError.malformed(path: path, detail: "Number of Frames \(DICOMDictionary.numberOfFrames) is 0")
+        }
         let photometric = data.string(DICOMDictionary.photometricInterpretation) ?? "MONOCHROME2"
         isMonochrome1 = photometric == "MONOCHROME1"
 
         guard rows > 0, columns > 0, rows <= 16384, columns <= 16384 else {
             throw FluoroError.malformed(path: path, detail: "image size \(columns)x\(rows) is outside 1...16384")
         }
-        samplesPerPixel = data.integer(DICOMDictionary.samplesPerPixel) ?? 1
+        samplesPerPixel = try integer(DICOMDictionary.samplesPerPixel, "Samples per Pixel", in: 1...4, fallback: 1)
         isColour = photometric == "RGB" && samplesPerPixel == 3 && bitsAllocated == 8
             && (data.integer(DICOMDictionary.planarConfiguration) ?? 0) == 0
         // Colour is read for inspection only (e.g. FluoroStream's own recordings); `geometry()` refuses it.
@@ -92,38 +106,48 @@ public final class DICOMFile: @unchecked Sendable {
     public var manufacturer: String? { dataSet.string(DICOMDictionary.manufacturer) }
     /// Milliseconds between frames (Frame Time, else Cine Rate or Recommended Display Frame Rate).
     public var frameTimeMilliseconds: Double? {
-        if let time = dataSet.numbers(DICOMDictionary.frameTime).first, time > 0 { return time }
+        // Between 1 ms and a minute; other values (0, negative, NaN, infinite) are taken as absent.
+        let plausible = 1.0...60_000.0
+        if let time = dataSet.numbers(DICOMDictionary.frameTime).first, plausible.contains(time) { return time }
         for tag in [DICOMDictionary.cineRate, DICOMDictionary.recommendedDisplayFrameRate] {
-            if let rate = dataSet.numbers(tag).first, rate > 0 { return 1000 / rate }
+            if let rate = dataSet.numbers(tag).first, rate > 0, plausible.contains(1000 / rate) { return 1000 / rate }
         }
         return nil
     }
     /// Frame Time Vector: milliseconds from the previous frame, per frame (the first is 0).
     public var frameTimeVector: [Double]? {
         let vector = dataSet.numbers(DICOMDictionary.frameTimeVector)
-        return vector.count == numberOfFrames ? vector : nil
+        guard vector.count == numberOfFrames, vector.allSatisfy({ (0...60_000).contains($0) }) else { return nil }
+        return vector
     }
     public var windowCenterWidth: (center: Double, width: Double)? {
         guard let center = dataSet.numbers(DICOMDictionary.windowCenter).first,
-              let width = dataSet.numbers(DICOMDictionary.windowWidth).first, width > 0 else { return nil }
+              let width = dataSet.numbers(DICOMDictionary.windowWidth).first,
+              center.isFinite, width.isFinite, width > 0 else { return nil }
         return (center, width)
     }
     /// Imager Pixel Spacing in mm (row spacing, column spacing).
-    public var imagerPixelSpacing: [Double] { dataSet.numbers(DICOMDictionary.imagerPixelSpacing) }
+    public var imagerPixelSpacing: [Double] {
+        let spacing = dataSet.numbers(DICOMDictionary.imagerPixelSpacing)
+        return spacing.allSatisfy({ $0.isFinite && $0 > 0 }) ? spacing : []
+    }
     public var positionerAngles: (primary: Double, secondary: Double)? {
         guard let primary = dataSet.numbers(DICOMDictionary.positionerPrimaryAngle).first,
-              let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first else { return nil }
+              let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first,
+              primary.isFinite, secondary.isFinite else { return nil }
         return (primary, secondary)
     }
     /// The first VOI LUT of the VOI LUT Sequence, when present (it takes precedence over the window).
     public var voiLookUpTable: VOILookUpTable? {
         guard let item = dataSet[DICOMDictionary.voiLUTSequence]?.items.first else { return nil }
         let descriptor = item.numbers(DICOMDictionary.lutDescriptor)
-        guard descriptor.count == 3, let raw = item.bytes(DICOMDictionary.lutData) else { return nil }
+        guard descriptor.count == 3, let raw = item.bytes(DICOMDictionary.lutData),
+              let entryCount = Int(checked: descriptor[0]), let mapped = Int(checked: descriptor[1]),
+              let bits = Int(checked: descriptor[2]), (0...65535).contains(entryCount), (-32768...65535).contains(mapped)
+        else { return nil }
         // PS3.3 C.11.2.1.1: 0 entries means 65536; the first mapped value is US or SS as the pixels are.
-        let count = descriptor[0] == 0 ? 65536 : Int(descriptor[0])
-        let firstMapped = isSigned ? Int(Int16(truncatingIfNeeded: Int(descriptor[1]))) : Int(descriptor[1])
-        let bits = Int(descriptor[2])
+        let count = entryCount == 0 ? 65536 : entryCount
+        let firstMapped = isSigned ? Int(Int16(truncatingIfNeeded: mapped)) : mapped
         guard (8...16).contains(bits), raw.count >= count * 2 else { return nil }
         let entries = (0..<count).map { index -> UInt16 in
             let value = raw.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self)
@@ -135,7 +159,8 @@ public final class DICOMFile: @unchecked Sendable {
     /// The ECG stored as a (retired) curve in group 5000, when present.
     public var ecgCurve: ECGCurve? {
         guard dataSet.string(DICOMDictionary.curveTypeOfData) == "ECG", let raw = dataSet.bytes(DICOMDictionary.curveData),
-              let points = dataSet.integer(DICOMDictionary.curveNumberOfPoints) else { return nil }
+              let points = dataSet.integer(DICOMDictionary.curveNumberOfPoints), (1...raw.count).contains(points)
+        else { return nil }
         let representation = dataSet.integer(DICOMDictionary.curveDataValueRepresentation) ?? 0
         let size = [0: 2, 1: 2, 2: 4, 3: 8, 4: 4][representation] ?? 0
         guard size > 0 else { return nil }
@@ -144,16 +169,16 @@ public final class DICOMFile: @unchecked Sendable {
         let stride = raw.count >= points * size * 2 ? 2 : 1
         let samples = (0..<(count / stride)).map { index -> Double in
             let offset = (index * stride + stride - 1) * size
-            func load<T: FixedWidthInteger>(_ type: T.Type) -> Double {
+            func word<T: FixedWidthInteger>(_ type: T.Type) -> T {
                 let value = raw.loadUnaligned(fromByteOffset: offset, as: T.self)
-                return Double(dataSet.bigEndian ? T(bigEndian: value) : T(littleEndian: value))
+                return dataSet.bigEndian ? T(bigEndian: value) : T(littleEndian: value)
             }
             switch representation {
-            case 0: return load(UInt16.self)
-            case 1: return load(Int16.self)
-            case 2: return Double(Float(bitPattern: UInt32(load(UInt32.self))))
-            case 3: return Double(bitPattern: UInt64(load(UInt64.self)))
-            default: return load(Int32.self)
+            case 0: return Double(word(UInt16.self))
+            case 1: return Double(word(Int16.self))
+            case 2: return Double(Float(bitPattern: word(UInt32.self)))
+            case 3: return Double(bitPattern: word(UInt64.self))
+            default: return Double(word(Int32.self))
             }
         }
         return ECGCurve(samples: samples, axisUnits: dataSet.string(DICOMDictionary.curveAxisUnits, all: true),
@@ -162,7 +187,10 @@ public final class DICOMFile: @unchecked Sendable {
     }
 
     /// R Wave Pointer: frame numbers (1-based in the file) at the R waves.
-    public var rWavePointer: [Int] { dataSet.numbers(DICOMDictionary.rWavePointer).map { Int($0) } }
+    /// Values that cannot be frame numbers (not an integer, outside 1...`maximumFrames`) are left out.
+    public var rWavePointer: [Int] {
+        dataSet.numbers(DICOMDictionary.rWavePointer).compactMap { Int(checked: $0) }.filter { (1...Self.maximumFrames).contains($0) }
+    }
     /// Whether the file carries an ECG (a retired curve group 50xx or a Waveform Sequence).
     public var hasECG: Bool {
         dataSet.elements.keys.contains { ($0.group & 0xFF00) == 0x5000 && $0.group & 1 == 0 }

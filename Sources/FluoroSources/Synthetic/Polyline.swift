@@ -34,7 +34,7 @@ struct Polyline: Sendable {
     /// Calls `body` for points every `step` along arc length [`from`, `to`], both ends included.
     func sample(from: Double, to: Double, step: Double, _ body: ((x: Double, y: Double)) -> Void) {
         guard to > from else { body(point(atArcLength: from)); return }
-        let count = max(1, Int(((to - from) / step).rounded(.up)))
+        let count = max(1, Int(clampingFinite: ((to - from) / step).rounded(.up)))
         for i in 0...count { body(point(atArcLength: from + (to - from) * Double(i) / Double(count))) }
     }
 }
@@ -76,8 +76,8 @@ struct TubeRasterizer {
     func drawSegment(from a: (x: Double, y: Double), to b: (x: Double, y: Double), profile: TubeProfile,
                      into image: UnsafeMutablePointer<Float>) {
         let reach = profile.reach + 1
-        let x0 = max(0, Int((min(a.x, b.x) - reach).rounded(.down))), x1 = min(width - 1, Int((max(a.x, b.x) + reach).rounded(.up)))
-        let y0 = max(0, Int((min(a.y, b.y) - reach).rounded(.down))), y1 = min(height - 1, Int((max(a.y, b.y) + reach).rounded(.up)))
+        let x0 = max(0, Int(clampingFinite: (min(a.x, b.x) - reach).rounded(.down))), x1 = min(width - 1, Int(clampingFinite: (max(a.x, b.x) + reach).rounded(.up)))
+        let y0 = max(0, Int(clampingFinite: (min(a.y, b.y) - reach).rounded(.down))), y1 = min(height - 1, Int(clampingFinite: (max(a.y, b.y) + reach).rounded(.up)))
         guard x0 <= x1, y0 <= y1 else { return }
         let ex = b.x - a.x, ey = b.y - a.y
         let lengthSquared = ex * ex + ey * ey

@@ -29,7 +29,7 @@ final class SyntheticAnatomy: @unchecked Sendable {
     init(parameters: SyntheticParameters) {
         let size = parameters.size, scale = parameters.scale
         frameSize = size
-        margin = Int(parameters.maximumShift.rounded(.up)) + 2
+        margin = Int(clampingFinite: parameters.maximumShift.rounded(.up)) + 2
         mapSize = size + 2 * margin
         let count = mapSize * mapSize
         background = .allocate(capacity: count)
@@ -93,7 +93,7 @@ final class SyntheticAnatomy: @unchecked Sendable {
         var noiseGrids: [(cell: Double, amplitude: Double, columns: Int, values: [Double])] = []
         for octave in octaves {
             let cell = octave.cell * scale
-            let columns = Int(Double(side) / cell) + 3
+            let columns = Int(clampingFinite: Double(side) / cell) + 3
             noiseGrids.append((cell, octave.amplitude, columns, (0..<(columns * columns)).map { _ in random.uniform(-1...1) }))
         }
         // Ribs: curved bands; spine: a vertical band with vertebrae.
@@ -148,7 +148,7 @@ final class SyntheticAnatomy: @unchecked Sendable {
 
     /// Smoothly interpolated value noise at grid coordinates (x, y).
     private static func sampleNoise(_ values: [Double], columns: Int, x: Double, y: Double) -> Double {
-        let ix = Int(x), iy = Int(y)
+        let ix = Int(clampingFinite: x), iy = Int(clampingFinite: y)
         var fx = x - Double(ix), fy = y - Double(iy)
         fx = fx * fx * (3 - 2 * fx)
         fy = fy * fy * (3 - 2 * fy)
@@ -176,8 +176,8 @@ final class SyntheticAnatomy: @unchecked Sendable {
         while let branch = pending.popLast() {
             var x = branch.x, y = branch.y, angle = branch.angle
             var curvature = random.uniform(-0.012...0.012) / scale
-            let steps = Int(branch.length / step)
-            var nextBranch = Int(random.uniform(25...50))
+            let steps = Int(clampingFinite: branch.length / step)
+            var nextBranch = Int(clampingFinite: random.uniform(25...50))
             for i in 0..<steps {
                 let fraction = Double(i) / Double(steps)
                 let radius = branch.radius * (1 - 0.35 * fraction)
@@ -202,7 +202,7 @@ final class SyntheticAnatomy: @unchecked Sendable {
                                           radius: max(radius * 0.62, 1.2 * scale),
                                           length: branch.length * random.uniform(0.3...0.5),
                                           trunkArc: isTrunk ? trunk.length : branch.trunkArc, depth: branch.depth + 1))
-                    nextBranch += Int(random.uniform(30...70))
+                    nextBranch += Int(clampingFinite: random.uniform(30...70))
                 }
             }
             if isTrunk { trunk.append(x: x - m, y: y - m) }

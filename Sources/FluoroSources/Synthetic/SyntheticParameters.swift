@@ -101,12 +101,23 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
     /// Checks every value is in a range the generator supports.
     public func validate() throws {
         guard (64...4096).contains(size) else { throw FluoroError.invalidArgument("synthetic size \(size) is outside 64...4096") }
-        guard frameCount > 0 else { throw FluoroError.invalidArgument("synthetic frame count must be positive") }
+        guard (1...1_000_000).contains(frameCount) else {
+            throw FluoroError.invalidArgument("synthetic frame count \(frameCount) is outside 1...1000000")
+        }
         guard frameRate > 0, frameRate <= 1000 else { throw FluoroError.invalidArgument("frame rate \(frameRate) is outside (0, 1000]") }
-        guard dose >= 1 else { throw FluoroError.invalidArgument("dose \(dose) must be at least 1 quantum per pixel") }
+        guard (1...1e7).contains(dose) else {
+            throw FluoroError.invalidArgument("dose \(dose) is outside 1...1e7 quanta per pixel")
+        }
         guard (8...16).contains(bitsStored) else { throw FluoroError.invalidArgument("bits stored \(bitsStored) is outside 8...16") }
-        if let contrast, !(contrast.start <= contrast.peak && contrast.peak < contrast.washedOut) {
-            throw FluoroError.invalidArgument("contrast window needs start <= peak < washed_out")
+        if let contrast, !(0 <= contrast.start && contrast.start <= contrast.peak && contrast.peak < contrast.washedOut) {
+            throw FluoroError.invalidArgument("contrast window needs 0 <= start <= peak < washed_out")
+        }
+        if let tableJump {
+            let limit = Double(size) / 4
+            guard tableJump.frame >= 0, abs(tableJump.dx) <= limit, abs(tableJump.dy) <= limit else {
+                throw FluoroError.invalidArgument("table jump \(tableJump.frame):\(tableJump.dx):\(tableJump.dy) needs a frame >= 0 "
+                                                  + "and moves within ±\(limit) px (a quarter of the frame)")
+            }
         }
         guard detectorBlur >= 0, detectorBlur <= 3 else { throw FluoroError.invalidArgument("detector blur must be in 0...3 px") }
         guard (0.5...8).contains(catheterRadius) else { throw FluoroError.invalidArgument("catheter radius \(catheterRadius) is outside 0.5...8 px") }

@@ -146,7 +146,7 @@ public final class SyntheticSource: FrameSource {
 
         // Anatomy, shifted with constant bilinear weights, then Beer–Lambert.
         let sourceX = Double(anatomy.margin) - shift.dx, sourceY = Double(anatomy.margin) - shift.dy
-        let ix = Int(sourceX.rounded(.down)), iy = Int(sourceY.rounded(.down))
+        let ix = Int(clampingFinite: sourceX.rounded(.down)), iy = Int(clampingFinite: sourceY.rounded(.down))
         let fx = Float(sourceX - Double(ix)), fy = Float(sourceY - Double(iy))
         let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
         let side = anatomy.mapSize
@@ -189,7 +189,7 @@ public final class SyntheticSource: FrameSource {
                     counts = Self.poisson(lambda, random: &random)
                 }
                 let value = min(max(counts * gain + 0.5, 0), maximum)
-                output[i] = UInt16(value)
+                output[i] = UInt16(clampingFinite: value)
             }
         }
     }
@@ -207,7 +207,7 @@ public final class SyntheticSource: FrameSource {
 
     private static func gaussianKernel(sigma: Double) -> [Float] {
         guard sigma > 0.05 else { return [1] }
-        let radius = max(1, Int((3 * sigma).rounded(.up)))
+        let radius = max(1, Int(clampingFinite: (3 * sigma).rounded(.up)))
         let weights = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
         let total = weights.reduce(0, +)
         return weights.map { Float($0 / total) }

@@ -214,7 +214,7 @@ final class V4L2Capture {
             guard canSet else {
                 throw FluoroError.unsupported(path: device.path, detail: "the device's frame rate cannot be set (asked for \(rate) fps)")
             }
-            parameters.parm.capture.timeperframe = v4l2_fract(numerator: 1000, denominator: UInt32((rate * 1000).rounded()))
+            parameters.parm.capture.timeperframe = v4l2_fract(numerator: 1000, denominator: UInt32(clampingFinite: (rate * 1000).rounded()))
             try check(device.control(fluoro_vidioc_s_parm(), &parameters), "VIDIOC_S_PARM", device)
         }
         let interval = parameters.parm.capture.timeperframe

@@ -62,7 +62,7 @@ public final class V4L2Source: FrameSource {
     public func cancel() { cancelled.store(true, ordering: .relaxed) }
 
     public func read(into frame: Frame) throws -> Bool {
-        let timeout = UInt64(settings.timeout * 1e9)
+        let timeout = UInt64(clampingFinite: settings.timeout * 1e9)
         while !cancelled.load(ordering: .relaxed) {
             guard let capture else {
                 try reopen()
@@ -139,7 +139,7 @@ public final class V4L2Source: FrameSource {
     private func reopen() throws {
         var delay = 0.25
         while !cancelled.load(ordering: .relaxed) {
-            let deadline = MonotonicClock.now() + UInt64(delay * 1e9)
+            let deadline = MonotonicClock.now() + UInt64(clampingFinite: delay * 1e9)
             while MonotonicClock.now() < deadline, !cancelled.load(ordering: .relaxed) {
                 MonotonicClock.sleep(until: min(deadline, MonotonicClock.now() + 50_000_000))
             }

@@ -161,7 +161,7 @@ public enum DeviceFrameSize: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .fixed(width, height, rates):
-            let shown = rates.map { $0 == $0.rounded() ? String(Int($0)) : String(format2: $0) }
+            let shown = rates.map { $0 == $0.rounded() ? String(Int(clampingFinite: $0)) : String(format2: $0) }
             return "\(width)x\(height)" + (shown.isEmpty ? "" : " @ " + shown.joined(separator: ", ") + " fps")
         case let .range(minimumWidth, maximumWidth, minimumHeight, maximumHeight, step):
             return "\(minimumWidth)x\(minimumHeight) to \(maximumWidth)x\(maximumHeight) (step \(step))"
@@ -172,7 +172,7 @@ public enum DeviceFrameSize: Sendable, Equatable, CustomStringConvertible {
 extension String {
     /// A number with two decimals, without Foundation.
     init(format2 value: Double) {
-        let hundredths = Int((value * 100).rounded())
+        let hundredths = Int(clampingFinite: (value * 100).rounded())
         let fraction = hundredths % 100
         self = "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
     }

@@ -44,16 +44,27 @@ public struct Y4MHeader: Sendable, Equatable {
             case "H": height = Int(value) ?? -1
             case "F":
                 let parts = value.split(separator: ":")
-                guard parts.count == 2, let n = Int(parts[0]), let d = Int(parts[1]) else {
-                    throw FluoroError.malformed(path: path, detail: "bad frame rate '\(field)'")
+                guard parts.count == 2, let n = Int(parts[0]), let d = Int(parts[1]), n > 0, d > 0 else {
+                    throw FluoroError.malformed(path: path, detail: "bad frame rate '\(field)' (expected F<num>:<den>, "
+                                                + "both positive)")
                 }
                 (numerator, denominator) = (n, d)
             case "C": colourSpace = String(value)
-            default: break // interlacing, aspect ratio and X- extensions do not change the luma plane
+            case "I":
+                // Fields of an interlaced frame are woven line by line: the luma plane is not one picture.
+                guard value == "p" || value == "?" else {
+                    throw FluoroError.unsupported(path: path, detail: "interlaced Y4M ('I\(value)'): only progressive "
+                                                  + "frames are processed (deinterlace first, e.g. ffmpeg -vf yadif)")
+                }
+            default: break // aspect ratio and X- extensions do not change the luma plane
             }
         }
         guard width > 0, height > 0 else {
-            throw FluoroError.malformed(path: path, detail: "header lacks a valid width and height ('\(text)')")
+            throw FluoroError.malformed(path: path, detail: "header lacks a valid width and height ('\(text.printable)')")
+        }
+        guard width <= FrameGeometry.maximumSide, height <= FrameGeometry.maximumSide else {
+            throw FluoroError.unsupported(path: path, detail: "frame size \(width)x\(height): the pipeline takes at most "
+                                          + "\(FrameGeometry.maximumSide) pixels a side")
         }
         let (bits, chromaSamples) = try layout(of: colourSpace, width: width, height: height, path: path)
         return Y4MHeader(width: width, height: height, frameRateNumerator: numerator, frameRateDenominator: denominator,

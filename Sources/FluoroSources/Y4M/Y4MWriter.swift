@@ -4,29 +4,31 @@ import Glibc
 import FluoroCore
 
 /// Writes grey frames as a YUV4MPEG2 stream (`Cmono` for 8 bits, `Cmono10`/`Cmono12`/`Cmono16`… above),
-/// which ffmpeg and `Y4MReader` read back.
+/// which ffmpeg and `Y4MReader` read back. The file appears under its name only when `finish()` completes it
+/// (`OutputFile`).
 public final class Y4MWriter {
     public let path: String
     public let geometry: FrameGeometry
-    private let descriptor: Int32
+    private let output: OutputFile
     private let raw: UnsafeMutableRawBufferPointer
     private static let frameMarker = Array("FRAME\n".utf8)
 
-    /// Creates (or truncates) `path` and writes the header; `frameRate` is a fraction, e.g. (15, 1).
-    public init(path: String, geometry: FrameGeometry, frameRate: (numerator: Int, denominator: Int)) throws {
+    /// Starts `path` and writes the header; `frameRate` is a fraction, e.g. (15, 1). An existing `path` is replaced
+    /// only with `replace`, and never when it is one of `inputs`.
+    public init(path: String, geometry: FrameGeometry, frameRate: (numerator: Int, denominator: Int),
+                replace: Bool = false, inputs: [String] = []) throws {
         self.path = path
         self.geometry = geometry
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw FluoroError.cannotOpen(path: path, reason: FileDescriptorReader.errnoText()) }
+        output = try OutputFile(path: path, replace: replace, inputs: inputs)
         raw = .allocate(byteCount: geometry.pixelCount * geometry.format.bytesPerSample, alignment: 64)
         let tag = geometry.format == .grey8 ? "mono" : "mono\(geometry.bitsStored)"
         try write(Array("YUV4MPEG2 W\(geometry.width) H\(geometry.height) F\(frameRate.numerator):\(frameRate.denominator) Ip A1:1 C\(tag) XCOLORRANGE=FULL\n".utf8))
     }
 
-    deinit {
-        raw.deallocate()
-        close(descriptor)
-    }
+    deinit { raw.deallocate() }
+
+    /// Completes the file under its name.
+    public func finish() throws { try output.commit() }
 
     /// Appends one frame's grey samples.
     public func append(_ frame: Frame) throws {
@@ -42,19 +44,7 @@ public final class Y4MWriter {
         try write(UnsafeRawBufferPointer(raw))
     }
 
-    private func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try write($0) }
-    }
+    private func write(_ bytes: [UInt8]) throws { try output.write(bytes) }
 
-    private func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let wrote = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if wrote < 0 {
-                if errno == EINTR { continue }
-                throw FluoroError.writeFailed(path: path, reason: FileDescriptorReader.errnoText())
-            }
-            done += wrote
-        }
-    }
+    private func write(_ bytes: UnsafeRawBufferPointer) throws { try output.write(bytes) }
 }

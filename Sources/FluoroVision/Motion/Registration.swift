@@ -133,7 +133,7 @@ public final class Registration {
         referenceImaginary = .allocate(capacity: cells)
         workReal = .allocate(capacity: cells)
         workImaginary = .allocate(capacity: cells)
-        margin = Int((parameters.maximumShift / Double(reduction)).rounded(.up)) + 2
+        margin = Int(clampingFinite: (parameters.maximumShift / Double(reduction)).rounded(.up)) + 2
         localX = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localY = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localScratch = .allocate(capacity: parameters.gridSize * parameters.gridSize)
@@ -218,7 +218,7 @@ public final class Registration {
         let n = parameters.gridSize
         let gx = min(max(x / Float(geometry.width) * Float(n) - 0.5, 0), Float(n - 1))
         let gy = min(max(y / Float(geometry.height) * Float(n) - 0.5, 0), Float(n - 1))
-        let x0 = min(Int(gx), n - 2), y0 = min(Int(gy), n - 2)
+        let x0 = min(Int(clampingFinite: gx), n - 2), y0 = min(Int(clampingFinite: gy), n - 2)
         let x1 = min(x0 + 1, n - 1), y1 = min(y0 + 1, n - 1)
         let fx = gx - Float(x0), fy = gy - Float(y0)
         func mix(_ field: UnsafeMutableBufferPointer<Float>) -> Float {
@@ -285,10 +285,10 @@ public final class Registration {
         let gain = maximum / 2
         func write(_ i: Int, mask: Float) {
             let value = middle - gain * (logTable[min(Int(live[i]), limit)] - mask - offset)
-            output[i] = UInt16(min(max(value, 0), maximum))
+            output[i] = UInt16(clampingFinite: min(max(value, 0), maximum))
         }
         func mask(x sx: Float, y sy: Float) -> Float {
-            let ix = Int(sx.rounded(.down)), iy = Int(sy.rounded(.down))
+            let ix = Int(clampingFinite: sx.rounded(.down)), iy = Int(clampingFinite: sy.rounded(.down))
             let fx = sx - Float(ix), fy = sy - Float(iy)
             let x0 = min(max(ix, 0), width - 1), x1 = min(max(ix + 1, 0), width - 1)
             let y0 = min(max(iy, 0), height - 1), y1 = min(max(iy + 1, 0), height - 1)
@@ -411,7 +411,7 @@ public final class Registration {
         var cut = Float.greatestFiniteMagnitude
         var offset = startOffset
         for _ in 0..<parameters.refinementIterations {
-            let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
+            let ix = Int(clampingFinite: dx.rounded(.down)), iy = Int(clampingFinite: dy.rounded(.down))
             let fx = Float(dx - Double(ix)), fy = Float(dy - Double(iy))
             let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
             // Unknowns: the shift step (δx, δy) and the exposure offset c (live = reference + c in the log domain).

@@ -201,10 +201,10 @@ public final class RoadmapOverlay: Stage {
         guard let (map, frame, dx, dy) = blending else { return }
         let width = frame.geometry.width, height = frame.geometry.height
         let sourceX = -dx, sourceY = -dy
-        let ix = Int(sourceX.rounded(.down)), iy = Int(sourceY.rounded(.down))
-        let fx = Int(((sourceX - Float(ix)) * 256).rounded()), fy = Int(((sourceY - Float(iy)) * 256).rounded())
+        let ix = Int(clampingFinite: sourceX.rounded(.down)), iy = Int(clampingFinite: sourceY.rounded(.down))
+        let fx = Int(clampingFinite: ((sourceX - Float(ix)) * 256).rounded()), fy = Int(clampingFinite: ((sourceY - Float(iy)) * 256).rounded())
         let w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy), w10 = (256 - fx) * fy, w11 = fx * fy
-        let strength = Int(parameters.opacity * 256)
+        let strength = Int(clampingFinite: parameters.opacity * 256)
         let red = Int(parameters.colour.red), green = Int(parameters.colour.green), blue = Int(parameters.colour.blue)
         let display = frame.display.baseAddress!, source = map.baseAddress!, layer = frame.roadmapLayer.baseAddress!
         (layer + rows.lowerBound * width).update(repeating: 0, count: rows.count * width)

@@ -185,7 +185,7 @@ public final class VesselMapBuilder {
 
     private func binIndex(_ cardiacPhase: Float) -> Int {
         guard gated, cardiacPhase.isFinite else { return 0 }
-        return min(max(Int(cardiacPhase * Float(maps.count)), 0), maps.count - 1)
+        return min(max(Int(clampingFinite: cardiacPhase * Float(maps.count)), 0), maps.count - 1)
     }
 
     /// Adds a frame whose shift against the reference is (dx, dy) (full-resolution pixels), at `cardiacPhase`
@@ -265,7 +265,7 @@ public final class VesselMapBuilder {
     /// Rows `rows` of `align(dx:dy:)`.
     private func align(rows: Range<Int>) {
         let (dx, dy) = alignShift, w = reduction.width, h = reduction.height
-        let ix = Int(dx.rounded(.down)), iy = Int(dy.rounded(.down))
+        let ix = Int(clampingFinite: dx.rounded(.down)), iy = Int(clampingFinite: dy.rounded(.down))
         let fx = dx - Float(ix), fy = dy - Float(iy)
         let w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy
         for y in rows {
@@ -431,16 +431,16 @@ public final class VesselMapBuilder {
         var vesselPixels = 0
         for y in 0..<geometry.height {
             let ly = min(max((Float(y) + 0.5) / factor - 0.5, 0), Float(h - 1))
-            let y0 = min(Int(ly), h - 2 < 0 ? 0 : h - 2), fy = ly - Float(y0), y1 = min(y0 + 1, h - 1)
+            let y0 = min(Int(clampingFinite: ly), h - 2 < 0 ? 0 : h - 2), fy = ly - Float(y0), y1 = min(y0 + 1, h - 1)
             for x in 0..<geometry.width {
                 let lx = min(max((Float(x) + 0.5) / factor - 0.5, 0), Float(w - 1))
-                let x0 = min(Int(lx), w - 2 < 0 ? 0 : w - 2), fx = lx - Float(x0), x1 = min(x0 + 1, w - 1)
+                let x0 = min(Int(clampingFinite: lx), w - 2 < 0 ? 0 : w - 2), fx = lx - Float(x0), x1 = min(x0 + 1, w - 1)
                 let value = (1 - fy) * ((1 - fx) * peak[y0 * w + x0] + fx * peak[y0 * w + x1])
                     + fy * ((1 - fx) * peak[y1 * w + x0] + fx * peak[y1 * w + x1])
                 // Inside where the nearest level pixel is kept; as opaque as the (interpolated) peak is strong.
-                let nearest = Int(ly.rounded()) * w + Int(lx.rounded())
+                let nearest = Int(clampingFinite: ly.rounded()) * w + Int(clampingFinite: lx.rounded())
                 let strength = (value - threshold) / (2 * threshold)
-                let opacity: UInt8 = peak[nearest] > 0 ? UInt8(min(max(64 + 191 * strength, 64), 255)) : 0
+                let opacity: UInt8 = peak[nearest] > 0 ? UInt8(clampingFinite: min(max(64 + 191 * strength, 64), 255)) : 0
                 map[y * geometry.width + x] = opacity
                 if opacity > 0 { vesselPixels += 1 }
             }
@@ -473,7 +473,7 @@ public final class VesselMapBuilder {
             let radius = parameters.edgeReach + 1, x = centre % w, y = centre / w
             var area: Float = 0
             for dy in max(-radius, -y)...min(radius, h - 1 - y) {
-                let half = Int(Float(radius * radius - dy * dy).squareRoot())
+                let half = Int(clampingFinite: Float(radius * radius - dy * dy).squareRoot())
                 let row = (y + dy) * w
                 for dx in max(-half, -x)...min(half, w - 1 - x) {
                     area += max(peak[row + x + dx] - background * level[row + x + dx], 0)
@@ -494,7 +494,7 @@ public final class VesselMapBuilder {
         histogram.update(repeating: 0)
         let scale = Float(Self.bins) / (2 * Self.range)
         for i in Swift.stride(from: 0, to: values.count, by: 3) {
-            let bin = Int(((values[i] + Self.range) * scale).rounded(.down))
+            let bin = Int(clampingFinite: ((values[i] + Self.range) * scale).rounded(.down))
             histogram[min(max(bin, 0), Self.bins - 1)] += 1
         }
         let total = Float((values.count + 2) / 3)

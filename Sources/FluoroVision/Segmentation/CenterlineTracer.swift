@@ -51,7 +51,7 @@ final class CenterlineTracer {
     private static let bins = 256
     /// Histogram bins are log-spaced: bin = 16·log2(response / 2⁻²⁰).
     private static func bin(_ value: Float) -> Int {
-        value > 0 && value.isFinite ? min(max(Int(16 * (log2(value) + 20)), 0), bins - 1) : 0
+        value > 0 && value.isFinite ? min(max(Int(clampingFinite: 16 * (log2(value) + 20)), 0), bins - 1) : 0
     }
     private static func value(ofBin bin: Int) -> Float { exp2(Float(bin) / 16 - 20) }
 
@@ -87,7 +87,7 @@ final class CenterlineTracer {
                 let r = response[i]
                 guard r > low else { continue }
                 let normal = evidence.normal(at: i)
-                let ox = Int(normal.x.rounded()), oy = Int(normal.y.rounded())
+                let ox = Int(clampingFinite: normal.x.rounded()), oy = Int(clampingFinite: normal.y.rounded())
                 let j = oy * w + ox
                 guard r >= response[i + j], r > response[i - j] else { continue }
                 state[i] = r > high ? 2 : 1

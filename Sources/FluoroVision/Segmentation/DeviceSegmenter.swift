@@ -240,7 +240,7 @@ public final class DeviceSegmenter {
     /// Whether the frame position (x, y) lies in the exposed field, away from its edge.
     private func isInsideField(_ x: Float, _ y: Float) -> Bool {
         let factor = Float(reduction.factor)
-        let lx = Int(((x + 0.5) / factor).rounded(.down)), ly = Int(((y + 0.5) / factor).rounded(.down))
+        let lx = Int(clampingFinite: ((x + 0.5) / factor).rounded(.down)), ly = Int(clampingFinite: ((y + 0.5) / factor).rounded(.down))
         guard lx >= 0, ly >= 0, lx < reduction.width, ly < reduction.height else { return false }
         return field.inside[ly * reduction.width + lx] != 0
     }
@@ -256,9 +256,13 @@ public final class DeviceSegmenter {
         priorStamp += 1
         let w = reduction.width, h = reduction.height
         for k in 0..<previousCount {
-            let x = Int((previousX[k] + shift.dx).rounded()), y = Int((previousY[k] + shift.dy).rounded())
-            for py in max(y - 3, 0)...max(min(y + 3, h - 1), 0) where y - 3 < h {
-                for px in max(x - 3, 0)...max(min(x + 3, w - 1), 0) where x - 3 < w { prior[py * w + px] = priorStamp }
+            // A point moved off the image (or by a non-finite shift) stamps nothing.
+            guard let x = Int(checked: (previousX[k] + shift.dx).rounded()),
+                  let y = Int(checked: (previousY[k] + shift.dy).rounded()) else { continue }
+            let top = max(y &- 3, 0), bottom = min(y &+ 4, h), left = max(x &- 3, 0), right = min(x &+ 4, w)
+            guard top < bottom, left < right else { continue }
+            for py in top..<bottom {
+                for px in left..<right { prior[py * w + px] = priorStamp }
             }
         }
     }
@@ -289,10 +293,13 @@ public final class DeviceSegmenter {
             // Five points along the predicted line, at 10 %, 30 %, … 90 % of its length.
             for tenths in Swift.stride(from: 1, through: 9, by: 2) {
                 let k = min(tenths * previousCount / 10, previousCount - 1)
-                let x = Int((previousX[k] + shift.dx).rounded()), y = Int((previousY[k] + shift.dy).rounded())
+                guard let x = Int(checked: (previousX[k] + shift.dx).rounded()),
+                      let y = Int(checked: (previousY[k] + shift.dy).rounded()) else { continue }
                 var nearest = -1, nearestDistance = Int.max
-                for py in max(y - 3, 1)...max(min(y + 3, h - 2), 1) {
-                    for px in max(x - 3, 1)...max(min(x + 3, w - 2), 1) {
+                let top = max(y &- 3, 1), bottom = min(y &+ 4, h - 1), left = max(x &- 3, 1), right = min(x &+ 4, w - 1)
+                guard top < bottom, left < right else { continue }
+                for py in top..<bottom {
+                    for px in left..<right {
                         let i = py * w + px, distance = (px - x) * (px - x) + (py - y) * (py - y)
                         if tracer.isKept(i), distance < nearestDistance { (nearest, nearestDistance) = (i, distance) }
                     }
@@ -375,7 +382,7 @@ public final class DeviceSegmenter {
         guard length > 0 else { return nil }
         (dx, dy) = (dx / length, dy / length)
         func sample(_ x: Float, _ y: Float) -> Float? {
-            let px = Int(x.rounded()), py = Int(y.rounded())
+            let px = Int(clampingFinite: x.rounded()), py = Int(clampingFinite: y.rounded())
             guard px >= 0, py >= 0, px < w, py < h, field.inside[py * w + px] != 0 else { return nil }
             return level[py * w + px]
         }
@@ -428,7 +435,7 @@ public final class DeviceSegmenter {
             let length = max((dx * dx + dy * dy).squareRoot(), 1e-6)
             (dx, dy) = (dx / length, dy / length)
             func sample(_ t: Float) -> Float? {
-                let x = Int((Float(i % w) - dy * t).rounded()), y = Int((Float(i / w) + dx * t).rounded())
+                let x = Int(clampingFinite: (Float(i % w) - dy * t).rounded()), y = Int(clampingFinite: (Float(i / w) + dx * t).rounded())
                 guard x >= 0, y >= 0, x < w, y < h, field.outside[y * w + x] == 0 else { return nil }
                 return level[y * w + x]
             }
@@ -595,7 +602,7 @@ public final class DeviceSegmenter {
             // The ridge filter also answers to vessels: the classic wire moves at most `maximumTipStep` beyond the
             // corridor, over ridge as narrow as the wire's inside it (when the line leaves the corridor at the
             // catheter's tip there is no wire to compare with: over ridge narrower than the catheter's).
-            let start = max(anchor, split), reach = start + Int(limit.rounded(.up))
+            let start = max(anchor, split), reach = start + Int(clampingFinite: limit.rounded(.up))
             var k = start + 1
             if anchor > split {
                 let wireRatio = mean(over: (split + 1)..<(anchor + 1))
@@ -616,7 +623,7 @@ public final class DeviceSegmenter {
         for k in 0..<count {
             let i = Int(best[k])
             let (nx, ny) = evidence.normal(at: i)
-            let ox = Int(nx.rounded()), oy = Int(ny.rounded())
+            let ox = Int(clampingFinite: nx.rounded()), oy = Int(clampingFinite: ny.rounded())
             let minus = response[i - oy * w - ox], centre = response[i], plus = response[i + oy * w + ox]
             let curvature = minus - 2 * centre + plus
             let t: Float = curvature < 0 ? min(max(0.5 * (minus - plus) / curvature, -0.5), 0.5) : 0
@@ -636,7 +643,7 @@ public final class DeviceSegmenter {
         var sums = InlineArray<13, Float>(repeating: 0)
         var count = 0
         func sample(_ x: Float, _ y: Float) -> Float? {
-            let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+            let x0 = Int(clampingFinite: x.rounded(.down)), y0 = Int(clampingFinite: y.rounded(.down))
             guard x0 >= 0, y0 >= 0, x0 + 1 < w, y0 + 1 < h, field.outside[y0 * w + x0] == 0,
                   field.outside[(y0 + 1) * w + x0 + 1] == 0 else { return nil }
             let fx = x - Float(x0), fy = y - Float(y0), i = y0 * w + x0

@@ -44,7 +44,7 @@ final class FieldMask {
         histogram.update(repeating: 0)
         var total: Int32 = 0
         for i in Swift.stride(from: 0, to: pixels, by: 7) {
-            histogram[min(max(Int(image[i] / Self.binWidth), 0), Self.bins - 1)] += 1
+            histogram[min(max(Int(clampingFinite: image[i] / Self.binWidth), 0), Self.bins - 1)] += 1
             total += 1
         }
         var cumulative: Int32 = 0, medianBin = 0

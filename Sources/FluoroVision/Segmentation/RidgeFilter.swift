@@ -41,7 +41,7 @@ final class RidgeFilter: LineEvidence, SplittableWork {
         self.height = height
         self.scales = scales
         kernels = scales.map { sigma in
-            let radius = max(1, Int((3 * sigma).rounded(.up)))
+            let radius = max(1, Int(clampingFinite: (3 * sigma).rounded(.up)))
             let kernel = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * radius + 1)
             var total: Float = 0
             for k in -radius...radius {

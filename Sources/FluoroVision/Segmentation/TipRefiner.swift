@@ -32,7 +32,7 @@ final class TipRefiner {
         width = geometry.width
         height = geometry.height
         self.factor = factor
-        let capacity = 2 * Int((Self.reach * Float(factor)).rounded(.up)) + 2
+        let capacity = 2 * Int(clampingFinite: (Self.reach * Float(factor)).rounded(.up)) + 2
         (sampleX, sampleY) = (.allocate(capacity: capacity), .allocate(capacity: capacity))
         (directionX, directionY) = (.allocate(capacity: capacity), .allocate(capacity: capacity))
         contrast = .allocate(capacity: capacity)
@@ -119,7 +119,7 @@ final class TipRefiner {
 
     /// −log of the frame, bilinear between the four pixels around (x, y); nil outside the frame.
     private func attenuation(_ pixels: UnsafeBufferPointer<UInt16>, _ x: Float, _ y: Float) -> Float? {
-        let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+        let x0 = Int(clampingFinite: x.rounded(.down)), y0 = Int(clampingFinite: y.rounded(.down))
         guard x0 >= 0, y0 >= 0, x0 + 1 < width, y0 + 1 < height else { return nil }
         let fx = x - Float(x0), fy = y - Float(y0), i = y0 * width + x0
         func value(_ j: Int) -> Float { -log(Float(max(pixels[j], 1))) }

@@ -264,7 +264,7 @@ final class DeviceNetwork: LineEvidence {
             }
             sum += Double(rowSum.sum())
             squares += Double(rowSquares.sum())
-            count += Int(rowCount.sum())
+            count += Int(clampingFinite: rowCount.sum())
         }
         let mean = sum / Double(max(count, 1))
         let deviation = max((squares / Double(max(count, 1)) - mean * mean).squareRoot(), 1e-6)

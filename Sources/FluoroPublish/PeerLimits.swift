@@ -1,0 +1,31 @@
+import CZeroMQ
+import FluoroCore
+
+/// What one connected peer may cost the publisher, as libzmq socket options (docs/security.md explains each).
+enum PeerLimits {
+    /// A peer must finish the ZMTP (and CURVE) handshake within this time or is disconnected.
+    static let handshakeMilliseconds: Int32 = 5_000
+    /// Every connection is pinged this often; a peer that answers nothing for `heartbeatTimeoutMilliseconds`
+    /// (a crashed host, a pulled cable) is disconnected and its queue freed.
+    static let heartbeatMilliseconds: Int32 = 2_000
+    static let heartbeatTimeoutMilliseconds: Int32 = 10_000
+    /// Messages a peer may have waiting to be read by the publisher (its subscriptions); beyond this libzmq stops
+    /// reading its socket, so a flood stays in the flooder's own buffers.
+    static let inboundQueue: Int32 = 16
+
+    /// Applies the limits; a peer whose message exceeds `maximumMessage` bytes is disconnected.
+    static func apply(to socket: ZeroMQSocket, maximumMessage: Int) throws {
+        try socket.setOption(ZMQ_HANDSHAKE_IVL, handshakeMilliseconds)
+        try socket.setOption(ZMQ_HEARTBEAT_IVL, heartbeatMilliseconds)
+        try socket.setOption(ZMQ_HEARTBEAT_TIMEOUT, heartbeatTimeoutMilliseconds)
+        try socket.setOption(ZMQ_RCVHWM, inboundQueue)
+        try socket.setOption(ZMQ_TCP_KEEPALIVE, 1)
+        try socket.setOption(ZMQ_TCP_KEEPALIVE_IDLE, 30)
+        try socket.setOption(ZMQ_TCP_KEEPALIVE_INTVL, 5)
+        try socket.setOption(ZMQ_TCP_KEEPALIVE_CNT, 3)
+        var size = Int64(maximumMessage)
+        guard zmq_setsockopt(socket.socket, ZMQ_MAXMSGSIZE, &size, MemoryLayout<Int64>.size) == 0 else {
+            throw FluoroError.messaging(detail: "zmq_setsockopt(ZMQ_MAXMSGSIZE): \(ZeroMQSocket.lastError())")
+        }
+    }
+}
