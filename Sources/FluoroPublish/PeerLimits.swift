@@ -12,9 +12,12 @@ enum PeerLimits {
     /// Messages a peer may have waiting to be read by the publisher (its subscriptions); beyond this libzmq stops
     /// reading its socket, so a flood stays in the flooder's own buffers.
     static let inboundQueue: Int32 = 16
+    /// The longest message or handshake command a peer may send (a CURVE INITIATE with its metadata is about 300
+    /// bytes; a subscription a few dozen); a longer one ends its connection.
+    static let maximumMessage: Int64 = 1024
 
-    /// Applies the limits; a peer whose message exceeds `maximumMessage` bytes is disconnected.
-    static func apply(to socket: ZeroMQSocket, maximumMessage: Int) throws {
+    /// Applies the limits.
+    static func apply(to socket: ZeroMQSocket) throws {
         try socket.setOption(ZMQ_HANDSHAKE_IVL, handshakeMilliseconds)
         try socket.setOption(ZMQ_HEARTBEAT_IVL, heartbeatMilliseconds)
         try socket.setOption(ZMQ_HEARTBEAT_TIMEOUT, heartbeatTimeoutMilliseconds)
@@ -23,7 +26,7 @@ enum PeerLimits {
         try socket.setOption(ZMQ_TCP_KEEPALIVE_IDLE, 30)
         try socket.setOption(ZMQ_TCP_KEEPALIVE_INTVL, 5)
         try socket.setOption(ZMQ_TCP_KEEPALIVE_CNT, 3)
-        var size = Int64(maximumMessage)
+        var size = maximumMessage
         guard zmq_setsockopt(socket.socket, ZMQ_MAXMSGSIZE, &size, MemoryLayout<Int64>.size) == 0 else {
             throw FluoroError.messaging(detail: "zmq_setsockopt(ZMQ_MAXMSGSIZE): \(ZeroMQSocket.lastError())")
         }

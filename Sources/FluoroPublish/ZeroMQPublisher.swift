@@ -64,7 +64,7 @@ public final class ZeroMQPublisher: Stage {
     public let layers: Bool
     private var deviceMask: UnsafeMutableBufferPointer<UInt8>?
 
-    /// The largest subscription message a peer may send (a longer one ends its connection: `ZMQ_MAXMSGSIZE`).
+    /// The longest subscription prefix applied (a longer one matches nothing this publisher sends and is ignored).
     static let maximumSubscription = 256
     /// Subscription messages read per frame at most, so that a flood of them cannot hold up a frame.
     static let subscriptionsPerFrame = 64
@@ -106,7 +106,7 @@ public final class ZeroMQPublisher: Stage {
         } else {
             authenticator = nil
         }
-        try PeerLimits.apply(to: socket, maximumMessage: Self.maximumSubscription)
+        try PeerLimits.apply(to: socket)
         try socket.setOption(ZMQ_XPUB_MANUAL, 1)
         switch policy {
         case .live:
