@@ -12,8 +12,11 @@ final class FileDescriptorReader {
     private let buffer: UnsafeMutableRawBufferPointer
     private var start = 0
     private var end = 0
-    /// A stop was requested while this reader waited for input (`InputInterruption`): reads end as at end of input.
+    /// A stop was requested while this reader waited for input (`interrupt()` or `InputInterruption`): reads end as
+    /// at end of input.
     private(set) var interrupted = false
+    /// Written by `interrupt()` to wake a read that waits.
+    private let wake: (read: Int32, write: Int32)
 
     /// Opens `path` for reading; "-" means standard input.
     init(path: String) throws {
@@ -23,8 +26,11 @@ final class FileDescriptorReader {
             ownsDescriptor = false
         } else {
             self.path = path
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            // Without O_NONBLOCK, opening a FIFO waits for a writer, out of reach of a stop request; reads wait in
+            // `waitForInput` instead, where a stop wakes them.
+            descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             guard descriptor >= 0 else { throw FluoroError.cannotOpen(path: path, reason: Self.errnoText()) }
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
             ownsDescriptor = true
             var info = stat()
             if fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
@@ -33,11 +39,27 @@ final class FileDescriptorReader {
             }
         }
         buffer = .allocate(byteCount: 1 << 16, alignment: 64)
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            buffer.deallocate()
+            if ownsDescriptor { close(descriptor) }
+            throw FluoroError.cannotOpen(path: self.path, reason: "pipe: \(Self.errnoText())")
+        }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC); _ = fcntl(end, F_SETFL, O_NONBLOCK) }
+        wake = (ends[0], ends[1])
     }
 
     deinit {
         buffer.deallocate()
         if ownsDescriptor { close(descriptor) }
+        close(wake.read)
+        close(wake.write)
+    }
+
+    /// Wakes a read that waits for input and makes every later read end as at end of input. Any thread may call it.
+    func interrupt() {
+        var one: UInt8 = 1
+        _ = Glibc.write(wake.write, &one, 1)
     }
 
     /// Reads up to and excluding the next newline into `line`. Returns false at a clean end of input;
@@ -99,7 +121,7 @@ final class FileDescriptorReader {
 
     /// Waits for data or an interruption; false (and `interrupted`) after an interruption.
     private func waitForInput() -> Bool {
-        if !interrupted, InputInterruption.waitReadable(descriptor) { return true }
+        if !interrupted, InputInterruption.waitReadable(descriptor, orWake: wake.read) { return true }
         interrupted = true
         return false
     }

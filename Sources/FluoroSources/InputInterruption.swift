@@ -2,8 +2,9 @@
 import Glibc
 #endif
 
-/// Wakes every input reader that is waiting for data (a stalled pipe, a FIFO with no writer, a slow stream), so a
-/// stop request ends a run whose input has gone quiet.
+/// Wakes every input reader of the process that is waiting for data (a stalled pipe, a FIFO with no writer, a slow
+/// stream), so a SIGINT or SIGTERM ends a run whose input has gone quiet, even while a source is still being
+/// opened (one reader alone is woken by its source's `cancel()`).
 ///
 /// Readers wait on the read end of a pipe as well as on their input; `interrupt()` writes a byte that is never
 /// read, so the pipe stays readable for good. It is async-signal-safe: a SIGINT or SIGTERM handler may call it.
@@ -26,15 +27,18 @@ public enum InputInterruption {
         _ = write(ends.write, &one, 1)
     }
 
-    /// Waits until `input` can be read (true) or an interruption was requested (false).
-    static func waitReadable(_ input: Int32) -> Bool {
-        var fds = [pollfd(fd: input, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
-        while true {
-            let ready = poll(&fds, 2, -1)
-            if ready < 0, errno == EINTR { continue }
-            if fds[1].revents != 0 { return false }
-            return true // readable, hung up or in error: the read that follows says which
+    /// Waits until `input` can be read (true), or an interruption was requested or `wake` became readable (false).
+    static func waitReadable(_ input: Int32, orWake wake: Int32) -> Bool {
+        var fds = (pollfd(fd: input, events: Int16(POLLIN), revents: 0), pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
+        return withUnsafeMutableBytes(of: &fds) { raw in
+            let fd = raw.bindMemory(to: pollfd.self)
+            while true {
+                let ready = poll(fd.baseAddress, 3, -1)
+                if ready < 0, errno == EINTR { continue }
+                if fd[1].revents != 0 || fd[2].revents != 0 { return false }
+                return true // readable, hung up or in error: the read that follows says which
+            }
         }
     }
 }

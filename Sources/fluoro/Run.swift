@@ -105,6 +105,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         ShutdownSignal.install()
+        ProcessLimits.allowAllDescriptors()
         // Outputs are checked before anything is read, so a wrong path fails at once and never touches an input.
         let inputs = [source] + (roadmapFrom.map { [$0] } ?? [])
         let statisticsOutput = try statsJSON.map { try OutputFile(path: $0, replace: force, inputs: inputs) }

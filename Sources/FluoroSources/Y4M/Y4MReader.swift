@@ -24,6 +24,9 @@ public final class Y4MReader: FrameSource {
         name = input.path
         line.reserveCapacity(1024)
         guard try input.readLine(limit: 1024, into: &line) else {
+            if input.interrupted {
+                throw FluoroError.truncated(path: input.path, detail: "stopped while waiting for the YUV4MPEG2 header")
+            }
             throw FluoroError.truncated(path: input.path, detail: "empty input: no YUV4MPEG2 header")
         }
         header = try Y4MHeader.parse(line, path: input.path)
@@ -36,6 +39,9 @@ public final class Y4MReader: FrameSource {
         raw.deallocate()
         chroma.deallocate()
     }
+
+    /// Wakes a `read` that waits for input (a quiet pipe or FIFO); it ends the run at the last whole frame.
+    public func cancel() { input.interrupt() }
 
     public func read(into frame: Frame) throws -> Bool {
         guard try input.readLine(limit: 1024, into: &line) else { return false }
