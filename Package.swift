@@ -22,8 +22,9 @@ let targetCPU: String? = {
 let tuned: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
 
 /// FluoroStream: a real-time fluoroscopy stream processor.
-/// Layout (each arrow an import, none upwards): fluoro → FluoroSources / FluoroVision / FluoroPublish
-/// → FluoroGraph → FluoroCore, with C shims for the system libraries at the bottom.
+/// Layout (each arrow an import, none upwards): fluoro, fluoro-bench → FluoroPipeline (composes the stages)
+/// → FluoroSources / FluoroVision / FluoroPublish → FluoroGraph → FluoroCore, with C shims for the system
+/// libraries at the bottom.
 let package = Package(
     name: "FluoroStream",
     platforms: [.macOS(.v15)],
@@ -55,12 +56,13 @@ let package = Package(
         .target(name: "FluoroVision", dependencies: ["FluoroCore", "FluoroGraph", "COpenBLAS"],
                 resources: [.copy("Resources/device-net.fsnn")]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroGraph", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
+        .target(name: "FluoroPipeline", dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish"]),
         .executableTarget(name: "fluoro", dependencies: [
-            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
+            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "FluoroBench", dependencies: [
-            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish",
+            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
             .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
         ]),
 

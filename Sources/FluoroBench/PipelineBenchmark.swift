@@ -1,5 +1,6 @@
 import FluoroCore
 import FluoroGraph
+import FluoroPipeline
 import FluoroPublish
 import FluoroSources
 import FluoroVision
@@ -90,14 +91,18 @@ func pipelineBenchmark() throws {
     let splitting = !arguments.contains("--no-split")
     // --no-overlap: motion and segmentation as two stages, one after the other on each frame.
     let overlapping = !arguments.contains("--no-overlap")
-    var stages: [Stage] = overlapping
-        ? [RegisteredSegmentation(segmentation: parameters, splitting: splitting)]
-        : [MotionCompensation(splitting: splitting), DeviceSegmentation(parameters: parameters, splitting: splitting)]
-    stages += [DisplayRenderer(splitting: splitting), RoadmapOverlay(splitting: splitting, backgroundCompletion: live)]
     let port = 40_000 + Int.random(in: 0..<10_000)
     let address = try PublisherAddress("tcp://127.0.0.1:\(port)")
-    let publisher = try ZeroMQPublisher(address: address, policy: live ? .live : .replay, upstreamStages: stages.map(\.name))
-    stages.append(publisher)
+    // The pipeline `fluoro run --segmenter METHOD --roadmap` composes, publishing to a subscriber in another process.
+    var options = PipelineOptions()
+    options.policy = live ? .live : .replay
+    options.segmentation = parameters
+    options.overlapMotionAndSegmentation = overlapping
+    options.splitting = splitting
+    options.roadmap = RoadmapParameters()
+    options.publishing = PipelineOptions.Publishing(address: address)
+    let pipeline = try PipelineBuilder.build(for: source, options: options)
+    let stages = pipeline.stages, publisher = pipeline.publisher!
     startDrainingSubscriber(address.endpoint)
     guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
     let graph = try FrameGraph(source: source, stages: stages, configuration: GraphConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FluoroCore
 import FluoroGraph
+import FluoroPipeline
 import FluoroPublish
 import FluoroSources
 import FluoroVision
@@ -110,66 +111,48 @@ struct Run: ParsableCommand {
         let inputs = [source] + (roadmapFrom.map { [$0] } ?? [])
         let statisticsOutput = try statsJSON.map { try OutputFile(path: $0, replace: force, inputs: inputs) }
         let frameSource = try openSource()
-        var stages: [Stage] = []
+        var options = PipelineOptions()
+        options.policy = deliveryPolicy
+        options.motion = motion
+        options.subtraction = dsa
+        options.localCorrection = local
         if let segmenter {
-            // Registration and the segmenter's filter side by side on each frame (one stage, "motion+segment").
             var parameters = SegmentationParameters()
             parameters.method = segmenter
-            stages.append(RegisteredSegmentation(segmentation: parameters))
-        } else if motion || dsa || roadmap || roadmapFrom != nil {
-            var settings = RegistrationParameters()
-            settings.localCorrection = dsa && local
-            stages.append(MotionCompensation(parameters: settings, subtraction: dsa))
-        }
-        if dsa {
-            // Subtraction images are centred on mid-grey; show ±¼ of the range.
-            let geometry = frameSource.geometry
-            stages.append(DisplayRenderer(window: DisplayWindow(center: Double(1 << (geometry.bitsStored - 1)),
-                                                                width: Double(geometry.maximumValue) / 2)))
-        } else {
-            stages.append(recordedDisplay(of: frameSource))
+            options.segmentation = parameters
         }
         if roadmap || roadmapFrom != nil {
             var settings = RoadmapParameters()
             settings.frameRange = try roadmapFrames.map(Self.frameRange)
-            let buildRun = try roadmapFrom.map(openRecordedSource)
-            var cArmMoved = false
-            if let earlier = (buildRun as? DICOMSource)?.file.positionerAngles,
-               let live = (frameSource as? DICOMSource)?.file.positionerAngles,
-               max(abs(earlier.primary - live.primary), abs(earlier.secondary - live.secondary)) > 1 {
-                cArmMoved = true
-                FileHandle.standardError.write(Data(("roadmap: the C-arm moved between \(roadmapFrom ?? "") (\(earlier.primary)°, "
-                    + "\(earlier.secondary)°) and the live run (\(live.primary)°, \(live.secondary)°): the roadmap stays invalid\n").utf8))
-            }
-            // Live: the map is completed off the frames' path (a late frame is worse than a later roadmap).
-            stages.append(RoadmapOverlay(parameters: settings, buildRun: buildRun, cArmMoved: cArmMoved,
-                                         backgroundCompletion: deliveryPolicy == .live))
+            options.roadmap = settings
+            options.roadmapBuildRun = try roadmapFrom.map(openRecordedSource)
         }
-        var publisher: ZeroMQPublisher?
         if !noPublish {
-            let made = try ZeroMQPublisher(address: try PublisherAddress(publish),
-                                           policy: deliveryPolicy == .live ? .live : .replay,
-                                           upstreamStages: stages.map(\.name),
-                                           encoding: jpeg.map { .jpeg(quality: $0) } ?? .raw, layers: layers,
-                                           curve: try curveSecurity(),
-                                           allowPlaintextNonLoopback: insecurePlaintext)
-            if waitSubscribers > 0, !made.waitForSubscribers(waitSubscribers, timeoutSeconds: waitTimeout) {
-                throw FluoroError.messaging(detail: "\(publish): fewer than \(waitSubscribers) subscriber(s) after \(waitTimeout) s")
-            }
-            stages.append(made)
-            publisher = made
+            var publishing = PipelineOptions.Publishing(address: try PublisherAddress(publish))
+            publishing.encoding = jpeg.map { .jpeg(quality: $0) } ?? .raw
+            publishing.layers = layers
+            publishing.curve = try curveSecurity()
+            publishing.allowPlaintextNonLoopback = insecurePlaintext
+            options.publishing = publishing
         }
         if let record {
-            stages.append(try DICOMRecorder(path: record, upstreamStages: stages.map(\.name),
-                                            frameTimeMilliseconds: frameSource.frameInterval.map { $0 * 1000 },
-                                            patient: keepPHI ? recordedPatient(of: frameSource) : nil,
-                                            replace: force, inputs: inputs + (statsJSON.map { [$0] } ?? [])))
+            var recording = PipelineOptions.Recording(path: record)
+            recording.patient = keepPHI ? recordedPatient(of: frameSource) : nil
+            recording.replace = force
+            recording.inputs = inputs + (statsJSON.map { [$0] } ?? [])
+            options.recording = recording
+        }
+        let pipeline = try PipelineBuilder.build(for: frameSource, options: options)
+        for warning in pipeline.warnings { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        let publisher = pipeline.publisher
+        if let publisher, waitSubscribers > 0, !publisher.waitForSubscribers(waitSubscribers, timeoutSeconds: waitTimeout) {
+            throw FluoroError.messaging(detail: "\(publish): fewer than \(waitSubscribers) subscriber(s) after \(waitTimeout) s")
         }
         // A capture device paces itself.
         let paced = speed > 0 && !(frameSource is V4L2Source)
         let configuration = GraphConfiguration(policy: deliveryPolicy, pacing: paced ? .recorded(speed: speed) : .asFastAsPossible,
                                                frameLimit: frames)
-        let graph = try FrameGraph(source: frameSource, stages: stages, configuration: configuration)
+        let graph = try FrameGraph(source: frameSource, stages: pipeline.stages, configuration: configuration)
         if ShutdownSignal.requested { graph.requestStop() }
 
         let total = [frames, frameSource.frameCount].compactMap { $0 }.min()
@@ -212,27 +195,6 @@ struct Run: ParsableCommand {
             try statisticsOutput.commit()
         }
         if let failure { throw failure }
-    }
-
-    /// How a DICOM run asks to be shown (its VOI LUT, else its Window Centre/Width), in the pipeline's
-    /// MONOCHROME2 unsigned samples; other sources get a window chosen on their first frame.
-    private func recordedDisplay(of source: FrameSource) -> DisplayRenderer {
-        guard let run = (source as? DICOMSource)?.file else { return DisplayRenderer() }
-        let signedOffset = run.isSigned ? 1 << (run.bitsStored - 1) : 0
-        let maximum = (1 << run.bitsStored) - 1
-        /// The stored value a pipeline sample came from.
-        func stored(_ sample: Int) -> Int { (run.isMonochrome1 ? maximum - sample : sample) - signedOffset }
-        if let table = run.voiLookUpTable {
-            let levels = (0...maximum).map { sample -> UInt8 in
-                let level = table.level(for: stored(sample))
-                return UInt8(clampingFinite: ((run.isMonochrome1 ? 1 - level : level) * 255).rounded())
-            }
-            return DisplayRenderer(levels: levels)
-        }
-        guard let window = run.windowCenterWidth else { return DisplayRenderer() }
-        var center = window.center + Double(signedOffset)
-        if run.isMonochrome1 { center = Double(maximum) - center }
-        return DisplayRenderer(window: DisplayWindow(center: center, width: window.width))
     }
 
     private func openSource() throws -> FrameSource {
