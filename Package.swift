@@ -10,13 +10,14 @@ import PackageDescription
 let targetCPU: String? = {
     if let chosen = ProcessInfo.processInfo.environment["FLUORO_TARGET_CPU"] { return chosen.isEmpty ? nil : chosen }
     #if arch(x86_64) && os(Linux)
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
-    let flags = Set(flagsLine.split(separator: " ").map(String.init))
-    let haswell: Set = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"]
-    return flags.isSuperset(of: haswell) ? "haswell" : nil
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        let haswell: Set = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm"]
+        return flags.isSuperset(of: haswell) ? "haswell" : nil
     #else
-    return nil
+        return nil
     #endif
 }()
 let tuned: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] } ?? []
@@ -44,33 +45,42 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "CV4L2", linkerSettings: [.linkedLibrary("v4l2")]),
         .target(name: "CFluoroLinux"),
-        .target(name: "CImageCodecs", cSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
-                linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
+        .target(
+            name: "CImageCodecs", cSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
+            linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
 
         .target(name: "FluoroCore", dependencies: ["CFluoroLinux"]),
-        .target(name: "FluoroGraph", dependencies: [
-            "FluoroCore", "CFluoroLinux",
-            .product(name: "Histogram", package: "hdrhistogram-swift"),
-        ]),
+        .target(
+            name: "FluoroGraph",
+            dependencies: [
+                "FluoroCore", "CFluoroLinux",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
         .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs", "CV4L2"]),
-        .target(name: "FluoroVision", dependencies: ["FluoroCore", "FluoroGraph", "COpenBLAS"],
-                resources: [.copy("Resources/device-net.fsnn")]),
+        .target(
+            name: "FluoroVision", dependencies: ["FluoroCore", "FluoroGraph", "COpenBLAS"],
+            resources: [.copy("Resources/device-net.fsnn")]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroGraph", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
         .target(name: "FluoroPipeline", dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish"]),
-        .executableTarget(name: "fluoro", dependencies: [
-            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
-        .executableTarget(name: "FluoroBench", dependencies: [
-            "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
-            .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
-        ]),
+        .executableTarget(
+            name: "fluoro",
+            dependencies: [
+                "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "FluoroBench",
+            dependencies: [
+                "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ]),
 
         .testTarget(name: "FluoroCoreTests", dependencies: ["FluoroCore", "COpenBLAS", "CV4L2"]),
         .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore", "CFluoroLinux"]),
         .testTarget(name: "FluoroSourcesTests", dependencies: ["FluoroSources", "FluoroCore"]),
-        .testTarget(name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroGraph", "FluoroSources"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroGraph", "FluoroSources"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "FluoroPublishTests", dependencies: ["FluoroPublish", "FluoroCore", "CZeroMQ"]),
     ]
 )

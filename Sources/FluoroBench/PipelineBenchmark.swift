@@ -85,8 +85,9 @@ func pipelineBenchmark() throws {
     let live = !arguments.contains("--replay"), json = arguments.contains("--json")
     let priority = option("--realtime", 0)
     let parameters = segmentationParameters()
-    let source = try CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames,
-                                     fps: Double(fps), seed: 2301)
+    let source = try CachedRunSource(
+        size: size, runFrames: option("--run-frames", 150), total: frames,
+        fps: Double(fps), seed: 2301)
     // --no-split: every stage on its own thread only (no helper thread sharing a frame's rows).
     let splitting = !arguments.contains("--no-split")
     // --no-overlap: motion and segmentation as two stages, one after the other on each frame.
@@ -105,14 +106,17 @@ func pipelineBenchmark() throws {
     let stages = pipeline.stages, publisher = pipeline.publisher!
     startDrainingSubscriber(address.endpoint)
     guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
-    let graph = try FrameGraph(source: source, stages: stages, configuration: GraphConfiguration(
-        policy: live ? .live : .replay, pacing: live ? .recorded(speed: 1) : .asFastAsPossible,
-        realtimePriority: priority > 0 ? Int32(priority) : nil))
+    let graph = try FrameGraph(
+        source: source, stages: stages,
+        configuration: GraphConfiguration(
+            policy: live ? .live : .replay, pacing: live ? .recorded(speed: 1) : .asFastAsPossible,
+            realtimePriority: priority > 0 ? Int32(priority) : nil))
     let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
     if !json {
-        print("pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
-              + "segmenter \(parameters.method.rawValue), \(splitting ? "stages split over two threads" : "one thread per stage"); "
-              + "source: \(source.name)")
+        print(
+            "pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
+                + "segmenter \(parameters.method.rawValue), \(splitting ? "stages split over two threads" : "one thread per stage"); "
+                + "source: \(source.name)")
     }
 
     var resident: [String: Double] = ["before": residentMegabytes()]
@@ -132,20 +136,25 @@ func pipelineBenchmark() throws {
     if json {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let report = PipelineReport(size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
-                                    frames: frames, statistics: statistics, throughput: statistics.throughput,
-                                    allocationsPerFrame: allocationsPerFrame, residentMiB: resident, stolenPercent: stolen * 100,
-                                    copiedFrames: publisher.copied)
+        let report = PipelineReport(
+            size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
+            frames: frames, statistics: statistics, throughput: statistics.throughput,
+            allocationsPerFrame: allocationsPerFrame, residentMiB: resident, stolenPercent: stolen * 100,
+            copiedFrames: publisher.copied)
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
         return
     }
     print(statistics.formattedTable())
-    print(String(format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
-                 statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
+    print(
+        String(
+            format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
+            statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
     allocations.report()
     print("publisher: \(publisher.copied) frames sent by copy (every zero-copy buffer still held by the subscriber)")
-    print(String(format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
-                 resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
+    print(
+        String(
+            format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",
+            resident["before"]!, resident["after warm-up"] ?? 0, resident["end"]!, resident["peak"]!))
     print(String(format: "CPU time stolen by the hypervisor during the run: %.1f %% (a noisy neighbour lengthens the tail)", stolen * 100))
 }
 
@@ -157,7 +166,8 @@ struct CPUTimes {
 
     static func read() -> CPUTimes {
         guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") }) else { return CPUTimes() }
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu ") })
+        else { return CPUTimes() }
         let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
         // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
         return CPUTimes(total: fields.prefix(8).reduce(0, +), stolen: fields.count > 7 ? fields[7] : 0)
@@ -199,7 +209,7 @@ final class SteadyStateAllocations {
     func tick(settled: Int) {
         if !counting, window == nil, settled >= warmUp {
             onStart()
-            MallocInterposerSwift.initialize() // reset the counters
+            MallocInterposerSwift.initialize()  // reset the counters
             MallocInterposerSwift.hook()
             counting = true
             window = (settled, settled)
@@ -227,8 +237,11 @@ final class SteadyStateAllocations {
 
     func report() {
         if let perFrame {
-            print(String(format: "allocations in steady state: %.3f per frame over %d frames (the 100 ms progress tick on the main thread included)",
-                         perFrame, frames))
+            print(
+                String(
+                    format:
+                        "allocations in steady state: %.3f per frame over %d frames (the 100 ms progress tick on the main thread included)",
+                    perFrame, frames))
         } else {
             print("allocations: not counted (run through tools/bench, which preloads libMallocInterposerSwift.so)")
         }

@@ -18,7 +18,8 @@ OpenBLASKernel.restartWithBetterKernelIfNeeded()
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex,
-          let value = Int(arguments[arguments.index(after: index)]) else { return fallback }
+        let value = Int(arguments[arguments.index(after: index)])
+    else { return fallback }
     return value
 }
 
@@ -26,7 +27,8 @@ func option(_ name: String, _ fallback: Int) -> Int {
 func segmentationParameters() -> SegmentationParameters {
     var parameters = SegmentationParameters()
     if let index = arguments.firstIndex(of: "--method"), arguments.index(after: index) < arguments.endIndex,
-       let method = SegmentationMethod(rawValue: arguments[arguments.index(after: index)]) {
+        let method = SegmentationMethod(rawValue: arguments[arguments.index(after: index)])
+    {
         parameters.method = method
     }
     return parameters
@@ -110,7 +112,8 @@ func ringBenchmark() {
     }
     let median = percentile(spsc, 50), lockedMedian = percentile(locked, 50)
     print(String(format: "  SPSCRing (Atomic, acquire/release): median %.1f  min %.1f  max %.1f", median, spsc.min()!, spsc.max()!))
-    print(String(format: "  Mutex-guarded queue (baseline):     median %.1f  min %.1f  max %.1f", lockedMedian, locked.min()!, locked.max()!))
+    print(
+        String(format: "  Mutex-guarded queue (baseline):     median %.1f  min %.1f  max %.1f", lockedMedian, locked.min()!, locked.max()!))
     print(String(format: "  ratio SPSCRing / baseline: %.1fx", median / lockedMedian))
 }
 
@@ -175,9 +178,11 @@ func graphBenchmark() throws {
         guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
     }
     let source = try LoopingSource(size: size, frames: frames, fps: Double(fps))
-    let graph = try FrameGraph(source: source, stages: stages,
-                               configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1),
-                                                                 realtimePriority: priority > 0 ? Int32(priority) : nil))
+    let graph = try FrameGraph(
+        source: source, stages: stages,
+        configuration: GraphConfiguration(
+            policy: .live, pacing: .recorded(speed: 1),
+            realtimePriority: priority > 0 ? Int32(priority) : nil))
     print("graph: \(size)x\(size) 16-bit, stages \(stages.map(\.name).joined(separator: " → ")), live at \(fps) fps, \(frames) frames")
 
     let allocations = SteadyStateAllocations(warmUp: warmUp, end: frames - 10)
@@ -193,7 +198,8 @@ func graphBenchmark() throws {
 
 /// A subscriber in another process reads and discards every frame, as a display would.
 func startDrainingSubscriber(_ endpoint: String) {
-    let script = "import zmq\ns = zmq.Context().socket(zmq.SUB)\ns.connect('\(endpoint)')\ns.setsockopt(zmq.SUBSCRIBE, b'')\n"
+    let script =
+        "import zmq\ns = zmq.Context().socket(zmq.SUB)\ns.connect('\(endpoint)')\ns.setsockopt(zmq.SUBSCRIBE, b'')\n"
         + "s.setsockopt(zmq.RCVTIMEO, 5000)\ntry:\n    while True: s.recv_multipart()\nexcept zmq.Again: pass\n"
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -205,8 +211,9 @@ func startDrainingSubscriber(_ endpoint: String) {
 /// The process's resident memory (`VmRSS`, or another /proc/self/status field such as `VmHWM`, the peak) in MiB.
 func residentMegabytes(field: String = "VmRSS:") -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kilobytes / 1024
 }
 
@@ -235,9 +242,11 @@ func decodeBenchmark() throws {
         MallocInterposerSwift.unhook()
         let allocations = Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(source.file.numberOfFrames)
         let median = percentile(perFrame, 50)
-        print(String(format: "decode %@: %d frames %@, %@: median %.3f ms per frame (%.0f frames/s), %.1f allocations per frame [checksum %d]",
-                     path, source.file.numberOfFrames, source.geometry.description, source.file.transferSyntax.name,
-                     median, 1000 / median, allocations, checksum))
+        print(
+            String(
+                format: "decode %@: %d frames %@, %@: median %.3f ms per frame (%.0f frames/s), %.1f allocations per frame [checksum %d]",
+                path, source.file.numberOfFrames, source.geometry.description, source.file.transferSyntax.name,
+                median, 1000 / median, allocations, checksum))
     }
 }
 
@@ -265,15 +274,20 @@ func motionBenchmark() throws {
             let truth = source.truth(forFrame: frame.index)
             let ex = Double(estimate.dx) - (truth.dx - reference.dx), ey = Double(estimate.dy) - (truth.dy - reference.dy)
             if arguments.contains("--verbose") {
-                print(String(format: "  frame %3d truth (%7.3f, %7.3f) estimate (%7.3f, %7.3f) confidence %.3f %@", frame.index,
-                             truth.dx - reference.dx, truth.dy - reference.dy, estimate.dx, estimate.dy, estimate.confidence, estimate.state.rawValue))
+                print(
+                    String(
+                        format: "  frame %3d truth (%7.3f, %7.3f) estimate (%7.3f, %7.3f) confidence %.3f %@", frame.index,
+                        truth.dx - reference.dx, truth.dy - reference.dy, estimate.dx, estimate.dy, estimate.confidence,
+                        estimate.state.rawValue))
             }
             errors.append((ex * ex + ey * ey).squareRoot())
         }
     }
     let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
-    print(String(format: "motion %dx%d, %d frames x %d seeds: RMS error %.3f px, max %.3f px, median time %.2f ms, p99 %.2f ms",
-                 size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
+    print(
+        String(
+            format: "motion %dx%d, %d frames x %d seeds: RMS error %.3f px, max %.3f px, median time %.2f ms, p99 %.2f ms",
+            size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
 }
 
 /// Segments a Y4M run (`segment FILE.y4m`, one JSON line per frame for tools/bench_segment.py) or a synthetic
@@ -296,8 +310,9 @@ func segmentBenchmark() throws {
     let registration = Registration(geometry: source.geometry)
     let segmenter = try DeviceSegmenter(geometry: source.geometry, parameters: segmentationParameters())
     // The same frames through a segmenter that splits its filtering over two threads, as the graph's stage does.
-    let split = try DeviceSegmenter(geometry: source.geometry, parameters: segmentationParameters(),
-                                    splitter: WorkSplitter(name: "segment-helper"))
+    let split = try DeviceSegmenter(
+        geometry: source.geometry, parameters: segmentationParameters(),
+        splitter: WorkSplitter(name: "segment-helper"))
     var perFrame: [Double] = [], perFrameSplit: [Double] = []
     var splitAnnotations = FrameAnnotations()
     // Registration and segmentation of each frame as the graph runs them: two stages one after the other, against
@@ -330,12 +345,17 @@ func segmentBenchmark() throws {
         }
     }
     if !json {
-        print(String(format: "segment %@ %dx%d, %d frames: one thread median %.2f ms, p99 %.2f ms; split over two median %.2f ms, p99 %.2f ms",
-                     source.name, source.geometry.width, source.geometry.height, perFrame.count, percentile(perFrame, 50),
-                     percentile(perFrame, 99), percentile(perFrameSplit, 50), percentile(perFrameSplit, 99)))
-        print(String(format: "with registration: motion stage then segment stage median %.2f ms, p99 %.2f ms; side by side (motion+segment) median %.2f ms, p99 %.2f ms",
-                     percentile(perFrameChain, 50), percentile(perFrameChain, 99),
-                     percentile(perFrameSideBySide, 50), percentile(perFrameSideBySide, 99)))
+        print(
+            String(
+                format: "segment %@ %dx%d, %d frames: one thread median %.2f ms, p99 %.2f ms; split over two median %.2f ms, p99 %.2f ms",
+                source.name, source.geometry.width, source.geometry.height, perFrame.count, percentile(perFrame, 50),
+                percentile(perFrame, 99), percentile(perFrameSplit, 50), percentile(perFrameSplit, 99)))
+        print(
+            String(
+                format:
+                    "with registration: motion stage then segment stage median %.2f ms, p99 %.2f ms; side by side (motion+segment) median %.2f ms, p99 %.2f ms",
+                percentile(perFrameChain, 50), percentile(perFrameChain, 99),
+                percentile(perFrameSideBySide, 50), percentile(perFrameSideBySide, 99)))
     }
 }
 
@@ -370,9 +390,12 @@ func roadmapBenchmark() throws {
             drawing.append(milliseconds)
         }
     }
-    print(String(format: "roadmap %dx%d: building median %.2f ms (max %.2f, %d frames); completing the map %.2f ms (once); overlay median %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)",
-                 size, size, percentile(building, 50), building.max() ?? 0, building.count, completion,
-                 percentile(drawing, 50), percentile(drawing, 99), drawing.max() ?? 0, drawing.count))
+    print(
+        String(
+            format:
+                "roadmap %dx%d: building median %.2f ms (max %.2f, %d frames); completing the map %.2f ms (once); overlay median %.2f ms, p99 %.2f ms, max %.2f ms (%d frames)",
+            size, size, percentile(building, 50), building.max() ?? 0, building.count, completion,
+            percentile(drawing, 50), percentile(drawing, 99), drawing.max() ?? 0, drawing.count))
 }
 
 /// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/bench_motion.py).
@@ -385,8 +408,9 @@ func registerBenchmark() throws {
         let start = MonotonicClock.now()
         let estimate = registration.estimate(UnsafeBufferPointer(frame.pixels))
         let milliseconds = Double(MonotonicClock.now() - start) / 1e6
-        print("{\"frame\": \(frame.index), \"dx\": \(estimate.dx), \"dy\": \(estimate.dy), \"ms\": \(milliseconds), "
-              + "\"state\": \"\(estimate.state.rawValue)\"}")
+        print(
+            "{\"frame\": \(frame.index), \"dx\": \(estimate.dx), \"dy\": \(estimate.dy), \"ms\": \(milliseconds), "
+                + "\"state\": \"\(estimate.state.rawValue)\"}")
     }
 }
 
@@ -394,7 +418,8 @@ func registerBenchmark() throws {
 func fftBenchmark() {
     let size = option("--size", 256)
     let fft = FFT2D(size: size)
-    let real = UnsafeMutablePointer<Float>.allocate(capacity: size * size), imaginary = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
+    let real = UnsafeMutablePointer<Float>.allocate(capacity: size * size),
+        imaginary = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
     for i in 0..<(size * size) { real[i] = Float(i % 7); imaginary[i] = 0 }
     var times: [Double] = []
     for _ in 0..<50 {
@@ -416,5 +441,7 @@ case "graph": try graphBenchmark()
 case "pipeline": try pipelineBenchmark()
 case "decode": try decodeBenchmark()
 default:
-    print("usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S] | pipeline [--size S] [--frames N] [--fps F] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]")
+    print(
+        "usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [--size S] | pipeline [--size S] [--frames N] [--fps F] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]"
+    )
 }

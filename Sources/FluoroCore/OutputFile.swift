@@ -1,6 +1,6 @@
 import CFluoroLinux
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A file the program writes (a recording, statistics, a converted run, a key), made so that nothing a user has is
@@ -35,8 +35,12 @@ public final class OutputFile {
         if lstat(path, &target) == 0 {
             let kind = target.st_mode & S_IFMT
             guard kind == S_IFREG else {
-                let what = kind == S_IFLNK ? "a symbolic link" : kind == S_IFDIR ? "a folder"
-                    : kind == S_IFCHR || kind == S_IFBLK ? "a device node" : kind == S_IFIFO ? "a FIFO" : "not a regular file"
+                let what =
+                    kind == S_IFLNK
+                    ? "a symbolic link"
+                    : kind == S_IFDIR
+                        ? "a folder"
+                        : kind == S_IFCHR || kind == S_IFBLK ? "a device node" : kind == S_IFIFO ? "a FIFO" : "not a regular file"
                 throw FluoroError.writeFailed(path: path, reason: "is \(what); refusing to replace it with a file")
             }
             for input in inputs {
@@ -60,7 +64,7 @@ public final class OutputFile {
         guard descriptor >= 0 else {
             throw FluoroError.writeFailed(path: path, reason: "cannot create a file in \(folder): \(Self.errnoText())")
         }
-        _ = fchmod(descriptor, mode) // the process umask may have narrowed it
+        _ = fchmod(descriptor, mode)  // the process umask may have narrowed it
         self.descriptor = descriptor
     }
 
@@ -98,7 +102,8 @@ public final class OutputFile {
             let handle = "/proc/self/fd/\(descriptor)"
             if replace {
                 // Named beside the target first, then renamed over it: readers see the old file or the new one.
-                let staging = Self.folder(of: path) + "/." + (path.split(separator: "/").last.map(String.init) ?? "output")
+                let staging =
+                    Self.folder(of: path) + "/." + (path.split(separator: "/").last.map(String.init) ?? "output")
                     + ".\(getpid()).new"
                 unlink(staging)
                 guard linkat(AT_FDCWD, handle, AT_FDCWD, staging, AT_SYMLINK_FOLLOW) == 0 else { throw linkFailure() }
@@ -121,7 +126,7 @@ public final class OutputFile {
         if descriptor < 0, errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL {
             let named = folder + "/.fluoro-scratch.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
             descriptor = open(named, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if descriptor >= 0 { unlink(named) } // open and nameless from here on
+            if descriptor >= 0 { unlink(named) }  // open and nameless from here on
         }
         guard descriptor >= 0 else {
             throw FluoroError.writeFailed(path: path, reason: "cannot create a scratch file in \(folder): \(errnoText())")
@@ -130,7 +135,8 @@ public final class OutputFile {
     }
 
     private func linkFailure() -> FluoroError {
-        errno == EEXIST ? .writeFailed(path: path, reason: "appeared while it was being written; pass --force to replace it")
+        errno == EEXIST
+            ? .writeFailed(path: path, reason: "appeared while it was being written; pass --force to replace it")
             : .writeFailed(path: path, reason: Self.errnoText())
     }
 

@@ -35,8 +35,10 @@ public struct GraphConfiguration: Sendable {
     /// `RunStatistics.realtime`.
     public var realtimePriority: Int32?
 
-    public init(policy: DeliveryPolicy = .replay, pacing: Pacing = .recorded(speed: 1), frameLimit: Int? = nil,
-                poolSize: Int? = nil, defaultFrameInterval: Double = 1.0 / 30, realtimePriority: Int32? = nil) {
+    public init(
+        policy: DeliveryPolicy = .replay, pacing: Pacing = .recorded(speed: 1), frameLimit: Int? = nil,
+        poolSize: Int? = nil, defaultFrameInterval: Double = 1.0 / 30, realtimePriority: Int32? = nil
+    ) {
         self.policy = policy
         self.pacing = pacing
         self.frameLimit = frameLimit
@@ -109,19 +111,21 @@ public final class FrameGraph: @unchecked Sendable {
         let priority = configuration.realtimePriority
         var threads: [GraphThread] = []
         for position in stages.indices {
-            threads.append(GraphThread(name: "fl-\(stages[position].name)") { [self] in
+            threads.append(
+                GraphThread(name: "fl-\(stages[position].name)") { [self] in
+                    if let priority, fluoro_set_thread_realtime(priority) != 0 { realtimeRefusals.add(1, ordering: .relaxed) }
+                    let outcome = runStage(at: position)
+                    stageResults.withLock { $0[position] = outcome }
+                    finishedThreads.add(1, ordering: .releasing)
+                })
+        }
+        threads.append(
+            GraphThread(name: "fl-source") { [self] in
                 if let priority, fluoro_set_thread_realtime(priority) != 0 { realtimeRefusals.add(1, ordering: .relaxed) }
-                let outcome = runStage(at: position)
-                stageResults.withLock { $0[position] = outcome }
+                let outcome = runSource()
+                sourceResult.withLock { $0 = outcome }
                 finishedThreads.add(1, ordering: .releasing)
             })
-        }
-        threads.append(GraphThread(name: "fl-source") { [self] in
-            if let priority, fluoro_set_thread_realtime(priority) != 0 { realtimeRefusals.add(1, ordering: .relaxed) }
-            let outcome = runSource()
-            sourceResult.withLock { $0 = outcome }
-            finishedThreads.add(1, ordering: .releasing)
-        })
         if let onTick {
             while finishedThreads.load(ordering: .acquiring) < threads.count {
                 MonotonicClock.sleep(until: MonotonicClock.now() + 100_000_000)
@@ -141,8 +145,11 @@ public final class FrameGraph: @unchecked Sendable {
             },
             endToEnd: outcomes.last!.endToEnd, sourceLateness: sourceOutcome.lateness, wallSeconds: wall,
             policy: configuration.policy.rawValue,
-            realtime: priority == nil ? "off" : (realtimeRefusals.load(ordering: .relaxed) == 0 ? "SCHED_FIFO \(priority!)"
-                                                 : "refused by the system (needs CAP_SYS_NICE)"))
+            realtime: priority == nil
+                ? "off"
+                : (realtimeRefusals.load(ordering: .relaxed) == 0
+                    ? "SCHED_FIFO \(priority!)"
+                    : "refused by the system (needs CAP_SYS_NICE)"))
         if let failure = sourceOutcome.failure ?? outcomes.lazy.compactMap({ $0.failure }).first {
             throw GraphFailure(error: failure, statistics: statistics)
         }
@@ -235,7 +242,7 @@ public final class FrameGraph: @unchecked Sendable {
                 paced = true
             }
             guard let slot else {
-                outcome.dropped += 1 // live, every slot in use: the newest frame cannot be kept
+                outcome.dropped += 1  // live, every slot in use: the newest frame cannot be kept
                 continue
             }
             frame.availableAt = availableAt
@@ -290,7 +297,7 @@ public final class FrameGraph: @unchecked Sendable {
                 frame.isSkipped = true
             }
             if frame.isSkipped || failure != nil {
-                frame.isSkipped = true // after a failure, later stages pass frames on untouched too
+                frame.isSkipped = true  // after a failure, later stages pass frames on untouched too
                 latency.countDrop()
                 if isLast { endToEnd.countDrop() }
                 forward(slot)
@@ -320,8 +327,9 @@ public final class FrameGraph: @unchecked Sendable {
             }
             forward(slot)
         }
-        return StageOutcome(latency: latency.summary(), busy: busy.summary(), endToEnd: endToEnd.summary(),
-                            delivered: delivered, failure: failure)
+        return StageOutcome(
+            latency: latency.summary(), busy: busy.summary(), endToEnd: endToEnd.summary(),
+            delivered: delivered, failure: failure)
     }
 
     private static func wrap(_ error: Error, stage: String, frame: Int) -> FluoroError {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import CFluoroLinux
 
@@ -10,13 +10,19 @@ public final class GraphThread {
     /// Starts `body` on a new thread named `name` (visible in `top -H` and debuggers).
     public init(name: String, body: @escaping @Sendable () -> Void) {
         final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
-        let context = Unmanaged.passRetained(Box { fluoro_set_thread_name(name); body() }).toOpaque()
-        let result = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            fluoro_set_thread_timer_slack_ns(1_000)
-            box.body()
-            return nil
-        }, context)
+        let context = Unmanaged.passRetained(
+            Box {
+                fluoro_set_thread_name(name); body()
+            }
+        ).toOpaque()
+        let result = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                fluoro_set_thread_timer_slack_ns(1_000)
+                box.body()
+                return nil
+            }, context)
         precondition(result == 0, "pthread_create failed: \(result)")
     }
 

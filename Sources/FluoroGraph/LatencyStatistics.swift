@@ -35,8 +35,9 @@ struct LatencyRecorder {
         func milliseconds(_ percentile: Double) -> Double {
             count == 0 ? 0 : Double(histogram.valueAtPercentile(percentile)) / 1e6
         }
-        return LatencySummary(count: count, dropped: dropped, p50: milliseconds(50), p99: milliseconds(99),
-                              p999: milliseconds(99.9), max: count == 0 ? 0 : Double(histogram.max) / 1e6)
+        return LatencySummary(
+            count: count, dropped: dropped, p50: milliseconds(50), p99: milliseconds(99),
+            p999: milliseconds(99.9), max: count == 0 ? 0 : Double(histogram.max) / 1e6)
     }
 }
 
@@ -88,16 +89,18 @@ public struct RunStatistics: Sendable, Codable, Equatable {
         var lines = ["stage            count  dropped       p50       p99     p99.9       max   busy p50  (ms)"]
         func row(_ name: String, _ latency: LatencySummary, busy: LatencySummary?) {
             let label = name.count >= 14 ? String(name.prefix(14)) : name + String(repeating: " ", count: 14 - name.count)
-            lines.append(label + pad(String(latency.count), 8) + pad(String(latency.dropped), 9)
-                         + ms(latency.p50) + " " + ms(latency.p99) + " " + ms(latency.p999) + " " + ms(latency.max)
-                         + " " + (busy.map { pad(formatMilliseconds($0.p50), 10) } ?? pad("", 10)))
+            lines.append(
+                label + pad(String(latency.count), 8) + pad(String(latency.dropped), 9)
+                    + ms(latency.p50) + " " + ms(latency.p99) + " " + ms(latency.p999) + " " + ms(latency.max)
+                    + " " + (busy.map { pad(formatMilliseconds($0.p50), 10) } ?? pad("", 10)))
         }
         if let sourceLateness { row("(source late)", sourceLateness, busy: nil) }
         for stage in stages { row(stage.name, stage.latency, busy: stage.busy) }
         row("end-to-end", endToEnd, busy: nil)
-        lines.append("\(policy): \(framesRead) frames read, \(droppedAtSource) dropped at source, "
-                     + "\(framesDelivered) delivered in \(formatMilliseconds(wallSeconds * 1000)) ms "
-                     + "(\(formatMilliseconds(throughput)) frames/s); real-time scheduling: \(realtime)")
+        lines.append(
+            "\(policy): \(framesRead) frames read, \(droppedAtSource) dropped at source, "
+                + "\(framesDelivered) delivered in \(formatMilliseconds(wallSeconds * 1000)) ms "
+                + "(\(formatMilliseconds(throughput)) frames/s); real-time scheduling: \(realtime)")
         return lines.joined(separator: "\n")
     }
 }

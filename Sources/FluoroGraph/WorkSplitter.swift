@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import CFluoroLinux
 import FluoroCore
@@ -161,9 +161,10 @@ public final class WorkSplitter: @unchecked Sendable {
             while true {
                 let total = Int((current >> 16) & 0xffff), next = Int(current & 0xffff)
                 guard Self.job(of: current) == job, next < total else { return nil }
-                let (taken, found) = claim.compareExchange(expected: current, desired: current + 1,
-                                                           successOrdering: .acquiringAndReleasing,
-                                                           failureOrdering: .acquiring)
+                let (taken, found) = claim.compareExchange(
+                    expected: current, desired: current + 1,
+                    successOrdering: .acquiringAndReleasing,
+                    failureOrdering: .acquiring)
                 if taken { return (next, total) }
                 current = found
             }

@@ -11,8 +11,8 @@ enum CArmCheck {
     /// `toleranceDegrees`; nil otherwise.
     static func movement(between earlier: FrameSource?, and live: FrameSource) -> String? {
         guard let earlierRun = (earlier as? DICOMSource)?.file, let before = earlierRun.positionerAngles,
-              let after = (live as? DICOMSource)?.file.positionerAngles,
-              max(abs(before.primary - after.primary), abs(before.secondary - after.secondary)) > toleranceDegrees
+            let after = (live as? DICOMSource)?.file.positionerAngles,
+            max(abs(before.primary - after.primary), abs(before.secondary - after.secondary)) > toleranceDegrees
         else { return nil }
         return "the C-arm moved between \(earlierRun.path) (\(before.primary)°, \(before.secondary)°) and the live run "
             + "(\(after.primary)°, \(after.secondary)°)"

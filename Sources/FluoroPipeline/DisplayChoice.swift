@@ -27,7 +27,8 @@ enum DisplayChoice {
 
     /// Subtraction images are centred on mid-grey; show ±¼ of the range.
     static func subtraction(of geometry: FrameGeometry, splitting: Bool) -> DisplayRenderer {
-        DisplayRenderer(window: DisplayWindow(center: Double(1 << (geometry.bitsStored - 1)), width: Double(geometry.maximumValue) / 2),
-                        splitting: splitting)
+        DisplayRenderer(
+            window: DisplayWindow(center: Double(1 << (geometry.bitsStored - 1)), width: Double(geometry.maximumValue) / 2),
+            splitting: splitting)
     }
 }

@@ -34,29 +34,35 @@ public enum PipelineBuilder {
             settings.localCorrection = options.subtraction && options.localCorrection
             stages.append(MotionCompensation(parameters: settings, subtraction: options.subtraction, splitting: options.splitting))
         }
-        stages.append(options.subtraction ? DisplayChoice.subtraction(of: source.geometry, splitting: options.splitting)
-                                          : DisplayChoice.recorded(of: source, splitting: options.splitting))
+        stages.append(
+            options.subtraction
+                ? DisplayChoice.subtraction(of: source.geometry, splitting: options.splitting)
+                : DisplayChoice.recorded(of: source, splitting: options.splitting))
         if let roadmap = options.roadmap {
             let moved = CArmCheck.movement(between: options.roadmapBuildRun, and: source)
             if let moved { warnings.append("roadmap: \(moved): the roadmap stays invalid") }
             // Live: the map is completed off the frames' path (a late frame is worse than a later roadmap).
-            stages.append(RoadmapOverlay(parameters: roadmap, buildRun: options.roadmapBuildRun, cArmMoved: moved != nil,
-                                         splitting: options.splitting, backgroundCompletion: options.policy == .live))
+            stages.append(
+                RoadmapOverlay(
+                    parameters: roadmap, buildRun: options.roadmapBuildRun, cArmMoved: moved != nil,
+                    splitting: options.splitting, backgroundCompletion: options.policy == .live))
         }
         var publisher: ZeroMQPublisher?
         if let publishing = options.publishing {
-            let made = try ZeroMQPublisher(address: publishing.address, policy: options.policy == .live ? .live : .replay,
-                                           upstreamStages: stages.map(\.name), encoding: publishing.encoding,
-                                           layers: publishing.layers, curve: publishing.curve,
-                                           allowPlaintextNonLoopback: publishing.allowPlaintextNonLoopback)
+            let made = try ZeroMQPublisher(
+                address: publishing.address, policy: options.policy == .live ? .live : .replay,
+                upstreamStages: stages.map(\.name), encoding: publishing.encoding,
+                layers: publishing.layers, curve: publishing.curve,
+                allowPlaintextNonLoopback: publishing.allowPlaintextNonLoopback)
             stages.append(made)
             publisher = made
         }
         var recorder: DICOMRecorder?
         if let recording = options.recording {
-            let made = try DICOMRecorder(path: recording.path, upstreamStages: stages.map(\.name),
-                                         frameTimeMilliseconds: source.frameInterval.map { $0 * 1000 },
-                                         patient: recording.patient, replace: recording.replace, inputs: recording.inputs)
+            let made = try DICOMRecorder(
+                path: recording.path, upstreamStages: stages.map(\.name),
+                frameTimeMilliseconds: source.frameInterval.map { $0 * 1000 },
+                patient: recording.patient, replace: recording.replace, inputs: recording.inputs)
             stages.append(made)
             recorder = made
         }

@@ -55,7 +55,8 @@ final class CurveAuthenticator: @unchecked Sendable {
             guard socket.waitReadable(milliseconds: 50), let request = socket.receiveMessageNow() else { continue }
             // version, request id, domain, address, routing id, mechanism, credentials (CURVE: the client's key).
             // A REP socket must answer every request, a malformed one too.
-            let admit = request.count >= 7 && String(decoding: request[0], as: UTF8.self) == "1.0"
+            let admit =
+                request.count >= 7 && String(decoding: request[0], as: UTF8.self) == "1.0"
                 && String(decoding: request[5], as: UTF8.self) == "CURVE" && allowed.contains(request[6])
             if admit {
                 admitted.add(1, ordering: .relaxed)
@@ -63,8 +64,10 @@ final class CurveAuthenticator: @unchecked Sendable {
                 refused.add(1, ordering: .relaxed)
             }
             let status = admit ? "200" : "400", text = admit ? "OK" : "client key not allowed"
-            try? socket.sendMessage([Array("1.0".utf8), request.count > 1 ? request[1] : [], Array(status.utf8),
-                                     Array(text.utf8), [], []])
+            try? socket.sendMessage([
+                Array("1.0".utf8), request.count > 1 ? request[1] : [], Array(status.utf8),
+                Array(text.utf8), [], [],
+            ])
         }
         socket.close(lingerMilliseconds: 0)
         stopped.signal()

@@ -55,12 +55,15 @@ public struct CurveCertificate: Sendable, Equatable {
         let stamp = ISO8601DateFormatter().string(from: Date())
         let paths = [".key", ".key_secret"].map { (directory as NSString).appendingPathComponent(name + $0) }
         // Both targets are checked before either is written, so a refusal leaves no half pair.
-        let outputs = try [OutputFile(path: paths[0], mode: 0o644, replace: replace)]
+        let outputs =
+            try [OutputFile(path: paths[0], mode: 0o644, replace: replace)]
             + (secretKey == nil ? [] : [OutputFile(path: paths[1], mode: 0o600, replace: replace)])
         for (index, output) in outputs.enumerated() {
             let secret = index == 1
             var text = "#   ****  Generated on \(stamp) by fluoro keys  ****\n"
-            text += secret ? "#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\n"
+            text +=
+                secret
+                ? "#   ZeroMQ CURVE **Secret** Certificate\n#   DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions.\n\n"
                 : "#   ZeroMQ CURVE Public Certificate\n#   Exchange securely, or verify its contents after exchange.\n\n"
             text += "metadata\ncurve\n    public-key = \"\(publicKey)\"\n"
             if secret, let secretKey { text += "    secret-key = \"\(secretKey)\"\n" }

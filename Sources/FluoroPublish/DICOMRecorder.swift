@@ -1,7 +1,7 @@
 import FluoroCore
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The attributes that identify a patient, copied into a recording only when the user asks (`--keep-phi`).
@@ -38,8 +38,10 @@ public final class DICOMRecorder: Stage {
     ///   - frameTimeMilliseconds: the run's frame interval, recorded as Frame Time.
     ///   - replace: an existing file at `path` may be replaced.
     ///   - inputs: the run's input files, which `path` may not name.
-    public init(path: String, upstreamStages: [String], frameTimeMilliseconds: Double?, patient: RecordedPatient? = nil,
-                replace: Bool = false, inputs: [String] = []) throws {
+    public init(
+        path: String, upstreamStages: [String], frameTimeMilliseconds: Double?, patient: RecordedPatient? = nil,
+        replace: Bool = false, inputs: [String] = []
+    ) throws {
         self.path = path
         self.patient = patient
         self.frameTimeMilliseconds = frameTimeMilliseconds
@@ -84,7 +86,9 @@ public final class DICOMRecorder: Stage {
     public func finish() throws {
         guard let geometry, pixels >= 0, measurements >= 0 else { return }
         let end = recorded == 0 ? "[]" : "]"
-        try end.utf8CString.withUnsafeBytes { try Self.write(UnsafeRawBufferPointer(rebasing: $0.dropLast()), to: measurements, path: path) }
+        try end.utf8CString.withUnsafeBytes {
+            try Self.write(UnsafeRawBufferPointer(rebasing: $0.dropLast()), to: measurements, path: path)
+        }
         let json = try Self.readAll(measurements, path: path)
         let frameBytes = geometry.width * geometry.height * 3
         try output.write(Array(dataSetHeader(geometry: geometry, measurements: json, pixelBytes: recorded * frameBytes)))

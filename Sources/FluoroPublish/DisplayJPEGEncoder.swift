@@ -33,8 +33,11 @@ final class DisplayJPEGEncoder {
     func encode(_ rgb: UnsafeBufferPointer<UInt8>) throws -> UnsafeRawBufferPointer {
         precondition(rgb.count >= width * height * 3)
         var size = capacity
-        guard tjCompress2(handle, rgb.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &buffer, &size,
-                          Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_NOREALLOC | TJFLAG_FASTDCT) == 0 else {
+        guard
+            tjCompress2(
+                handle, rgb.baseAddress, Int32(width), 0, Int32(height), Int32(TJPF_RGB.rawValue), &buffer, &size,
+                Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_NOREALLOC | TJFLAG_FASTDCT) == 0
+        else {
             throw FluoroError.messaging(detail: "JPEG encoding: \(String(cString: tjGetErrorStr2(handle)))")
         }
         return UnsafeRawBufferPointer(start: buffer, count: Int(size))

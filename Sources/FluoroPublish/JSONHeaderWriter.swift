@@ -14,7 +14,7 @@ struct JSONHeaderWriter {
     mutating func reset() {
         count = 0
         needsComma = false
-        raw(0x7B) // {
+        raw(0x7B)  // {
     }
 
     /// Closes the top-level object.
@@ -48,7 +48,7 @@ struct JSONHeaderWriter {
         for byte in value.utf8 {
             switch byte {
             case 0x22, 0x5C: raw(0x5C); raw(byte)
-            case 0..<0x20: raw(0x20) // control characters never occur in our names; keep the JSON valid
+            case 0..<0x20: raw(0x20)  // control characters never occur in our names; keep the JSON valid
             default: raw(byte)
             }
         }
@@ -64,9 +64,12 @@ struct JSONHeaderWriter {
     mutating func integer(_ value: Int) {
         if value < 0 { raw(0x2D) }
         var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var used = 0
         withUnsafeMutableBytes(of: &digits) { storage in
             repeat {

@@ -57,7 +57,11 @@ final class SendBufferPool: @unchecked Sendable {
         let deadline = MonotonicClock.now() + UInt64(max(nanoseconds, 0))
         var found = takeFree()
         while found == nil, MonotonicClock.now() < deadline {
-            _ = released.wait(until: { found = takeFree(); return found != nil }, timeoutNanoseconds: 50_000_000)
+            let ready = { () -> Bool in
+                found = self.takeFree()
+                return found != nil
+            }
+            _ = released.wait(until: ready, timeoutNanoseconds: 50_000_000)
         }
         return found
     }

@@ -1,7 +1,7 @@
 import CZeroMQ
 import FluoroCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The last stage: publishes each annotated frame over ZeroMQ (libzmq's XPUB socket) in the imagezmq-compatible format.
@@ -41,8 +41,9 @@ public final class ZeroMQPublisher: Stage {
     private var header: FrameHeader
     /// What the first part of a message can start with; a subscription must be a prefix of one of these.
     private let messageLeads: [[UInt8]]
-    private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZeroMQPublisher.maximumSubscription,
-                                                                            alignment: 8)
+    private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: ZeroMQPublisher.maximumSubscription,
+        alignment: 8)
     private var subscriptionsSeen = 0
     private var pool: SendBufferPool?
     /// Every frame that reached this stage, published or not: the header's `sequence`.
@@ -79,14 +80,18 @@ public final class ZeroMQPublisher: Stage {
     ///     read the frames). Without CURVE or this, such an address is refused.
     ///   - replayStallMilliseconds: replay only: how long a frame may wait for a subscriber that stopped reading
     ///     before the run fails.
-    public init(address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-                upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, curve: CurveSecurity? = nil,
-                allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000) throws {
+    public init(
+        address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
+        upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, curve: CurveSecurity? = nil,
+        allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000
+    ) throws {
         guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
-            throw FluoroError.cannotBind(address: address.endpoint, reason: "not a loopback address; frames are patient images "
-                                         + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
-                                         + "--curve-secret and --curve-clients (see fluoro keys), or pass "
-                                         + "--insecure-plaintext to do it anyway)")
+            throw FluoroError.cannotBind(
+                address: address.endpoint,
+                reason: "not a loopback address; frames are patient images "
+                    + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
+                    + "--curve-secret and --curve-clients (see fluoro keys), or pass "
+                    + "--insecure-plaintext to do it anyway)")
         }
         self.address = address
         self.policy = policy
@@ -94,7 +99,8 @@ public final class ZeroMQPublisher: Stage {
         self.layers = layers
         self.replayStallMilliseconds = replayStallMilliseconds
         header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
-        messageLeads = [FrameHeader.lead(streamName: streamName)]
+        messageLeads =
+            [FrameHeader.lead(streamName: streamName)]
             + [FrameHeader.Layer.frame, .devices, .roadmap].map { Array($0.rawValue.utf8) }
         let socket = try ZeroMQSocket(type: ZMQ_XPUB)
         self.socket = socket
@@ -172,16 +178,20 @@ public final class ZeroMQPublisher: Stage {
 
     /// Replay: a send waited `replayStallMilliseconds` for a subscriber.
     private var stalled: FluoroError {
-        .messaging(detail: "\(address): a subscriber has not read for \(Double(replayStallMilliseconds) / 1000) s; "
-                   + "replay waits for every subscriber")
+        .messaging(
+            detail: "\(address): a subscriber has not read for \(Double(replayStallMilliseconds) / 1000) s; "
+                + "replay waits for every subscriber")
     }
 
     /// Sends one message of two or three parts (subscribers match their prefixes against the first), from a pool
     /// buffer without copying, or by copy when none is free. Live: false when libzmq would not queue it.
-    private func send(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                      _ third: UnsafeRawBufferPointer? = nil) throws -> Bool {
+    private func send(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        _ third: UnsafeRawBufferPointer? = nil
+    ) throws -> Bool {
         guard let pool else { throw FluoroError.messaging(detail: "\(address): a frame came before prepare(for:)") }
-        let buffer = policy == .replay
+        let buffer =
+            policy == .replay
             ? pool.waitForFree(nanoseconds: Int64(replayStallMilliseconds) * 1_000_000) : pool.takeFree()
         guard let buffer else {
             if policy == .replay { throw stalled }
@@ -212,8 +222,10 @@ public final class ZeroMQPublisher: Stage {
     }
 
     /// Sends the parts by copy (libzmq allocates and copies each). Live: false when libzmq would not queue it.
-    private func sendCopies(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                            _ third: UnsafeRawBufferPointer?) throws -> Bool {
+    private func sendCopies(
+        _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        _ third: UnsafeRawBufferPointer?
+    ) throws -> Bool {
         guard try socket.send(first, more: true, dontWait: policy == .live) else {
             if policy == .replay { throw stalled }
             return false
@@ -250,8 +262,10 @@ public final class ZeroMQPublisher: Stage {
     }
 
     /// Draws a device's centre line, one pixel wide, into `mask` with `value`.
-    private static func rasterise(_ trace: DeviceTrace, value: UInt8, into mask: UnsafeMutableBufferPointer<UInt8>,
-                                  width: Int) {
+    private static func rasterise(
+        _ trace: DeviceTrace, value: UInt8, into mask: UnsafeMutableBufferPointer<UInt8>,
+        width: Int
+    ) {
         let line = trace.centerline, height = mask.count / width
         guard line.count > 1 else { return }
         // A segment is drawn with at most one step per pixel of the frame's perimeter (points far outside cost nothing).

@@ -1,7 +1,7 @@
 import CZeroMQ
 import FluoroCore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Owns a ZeroMQ context and one socket (or, made with `sharingContextOf:`, a second socket in another one's

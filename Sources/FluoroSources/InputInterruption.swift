@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Wakes every input reader of the process that is waiting for data (a stalled pipe, a FIFO with no writer, a slow
@@ -29,15 +29,17 @@ public enum InputInterruption {
 
     /// Waits until `input` can be read (true), or an interruption was requested or `wake` became readable (false).
     static func waitReadable(_ input: Int32, orWake wake: Int32) -> Bool {
-        var fds = (pollfd(fd: input, events: Int16(POLLIN), revents: 0), pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
+        var fds = (
+            pollfd(fd: input, events: Int16(POLLIN), revents: 0), pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+        )
         return withUnsafeMutableBytes(of: &fds) { raw in
             let fd = raw.bindMemory(to: pollfd.self)
             while true {
                 let ready = poll(fd.baseAddress, 3, -1)
                 if ready < 0, errno == EINTR { continue }
                 if fd[1].revents != 0 || fd[2].revents != 0 { return false }
-                return true // readable, hung up or in error: the read that follows says which
+                return true  // readable, hung up or in error: the read that follows says which
             }
         }
     }

@@ -52,8 +52,9 @@ public final class DisplayRenderer: Stage {
     public func process(_ frame: Frame) throws {
         guard lookUpTable != nil, let histogram else { return }
         if window == nil, suppliedLevels == nil {
-            let chosen = DisplayWindow.automatic(for: UnsafeBufferPointer(frame.pixels), bitsStored: frame.geometry.bitsStored,
-                                                 histogram: histogram)
+            let chosen = DisplayWindow.automatic(
+                for: UnsafeBufferPointer(frame.pixels), bitsStored: frame.geometry.bitsStored,
+                histogram: histogram)
             window = chosen
             fillTable(chosen)
         }
@@ -109,7 +110,9 @@ struct OverlayPainter {
         let steps = min(max(Int(clampingFinite: max(abs(b.x - a.x), abs(b.y - a.y)).rounded(.up)), 1), 8192)
         for step in 0...steps {
             let t = Float(step) / Float(steps)
-            plot(x: Int(clampingFinite: (a.x + t * (b.x - a.x)).rounded()), y: Int(clampingFinite: (a.y + t * (b.y - a.y)).rounded()), colour: colour)
+            plot(
+                x: Int(clampingFinite: (a.x + t * (b.x - a.x)).rounded()), y: Int(clampingFinite: (a.y + t * (b.y - a.y)).rounded()),
+                colour: colour)
         }
     }
 

@@ -8,8 +8,10 @@ public struct DisplayWindow: Sendable, Equatable {
 
     /// The window covering the samples between the 0.5th and 99.5th percentiles of `pixels`, using
     /// `histogram` (at least `1 << bitsStored` entries) as workspace so no memory is allocated.
-    public static func automatic(for pixels: UnsafeBufferPointer<UInt16>, bitsStored: Int,
-                                 histogram: UnsafeMutableBufferPointer<Int>) -> DisplayWindow {
+    public static func automatic(
+        for pixels: UnsafeBufferPointer<UInt16>, bitsStored: Int,
+        histogram: UnsafeMutableBufferPointer<Int>
+    ) -> DisplayWindow {
         let bins = 1 << bitsStored
         histogram.update(repeating: 0)
         for value in pixels { histogram[min(Int(value), bins - 1)] += 1 }

@@ -61,7 +61,8 @@ final class LogReduction: SplittableWork {
                 // The common case (1024² frames to a 512² level): each block's four pixels summed in place.
                 let second = first + fullWidth
                 for x in 0..<width {
-                    let sum = UInt32(first[2 * x]) &+ UInt32(first[2 * x + 1]) &+ UInt32(second[2 * x])
+                    let sum =
+                        UInt32(first[2 * x]) &+ UInt32(first[2 * x + 1]) &+ UInt32(second[2 * x])
                         &+ UInt32(second[2 * x + 1])
                     target[x] = table[Int(min(sum >> shift, limit))]
                 }
@@ -83,5 +84,5 @@ final class LogReduction: SplittableWork {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

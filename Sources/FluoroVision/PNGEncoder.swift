@@ -8,7 +8,7 @@ public enum PNGEncoder {
         var raw: [UInt8] = []
         raw.reserveCapacity((width * channels + 1) * height)
         for y in 0..<height {
-            raw.append(0) // filter type: none
+            raw.append(0)  // filter type: none
             raw.append(contentsOf: pixels[(y * width * channels)..<((y + 1) * width * channels)])
         }
         var zlib: [UInt8] = [0x78, 0x01]

@@ -13,13 +13,17 @@ struct CaptureOptions: ParsableArguments {
     var captureBuffers = 4
     @Option(parsing: .unconditional, help: "Seconds without a frame after which the device counts as stopped.")
     var captureTimeout = 2.0
-    @Flag(help: "When the device disappears, fails or stops delivering, reopen it with back-off (0.25 s doubling to 4 s) instead of ending the run.")
+    @Flag(
+        help:
+            "When the device disappears, fails or stops delivering, reopen it with back-off (0.25 s doubling to 4 s) instead of ending the run."
+    )
     var reconnect = false
 
     /// The capture settings for `device`.
     func settings(device: String) throws -> CaptureSettings {
-        var settings = CaptureSettings(device: device, pixelFormat: try CapturePixelFormat(name: pixelFormat),
-                                       frameRate: captureRate, bufferCount: captureBuffers, timeout: captureTimeout)
+        var settings = CaptureSettings(
+            device: device, pixelFormat: try CapturePixelFormat(name: pixelFormat),
+            frameRate: captureRate, bufferCount: captureBuffers, timeout: captureTimeout)
         if let captureSize {
             let parts = captureSize.lowercased().split(separator: "x").map { Int($0) }
             guard parts.count == 2, let width = parts[0], let height = parts[1], width > 0, height > 0 else {

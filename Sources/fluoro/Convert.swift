@@ -17,12 +17,14 @@ struct Convert: ParsableCommand {
     @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
 
     func run() throws {
-        let source: FrameSource = input == "synthetic"
+        let source: FrameSource =
+            input == "synthetic"
             ? try SyntheticSource(parameters: try synthetic.parameters()) : try openRecordedSource(input)
         let interval = source.frameInterval ?? 1.0 / 30
-        let writer = try Y4MWriter(path: out, geometry: source.geometry,
-                                   frameRate: (Int(clampingFinite: (1000 / interval).rounded()), 1000),
-                                   replace: force, inputs: [input])
+        let writer = try Y4MWriter(
+            path: out, geometry: source.geometry,
+            frameRate: (Int(clampingFinite: (1000 / interval).rounded()), 1000),
+            replace: force, inputs: [input])
         let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
         var count = 0
         while try source.read(into: frame) {

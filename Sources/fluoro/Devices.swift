@@ -37,13 +37,15 @@ struct Devices: ParsableCommand {
         }
         if described.isEmpty { print("no V4L2 video capture devices (/dev/video*)") }
         for device in described {
-            print("\(device.path): \(device.card) (driver \(device.driver), \(device.busInfo))"
-                  + (device.capture ? "" : " — not a streaming capture device"))
+            print(
+                "\(device.path): \(device.card) (driver \(device.driver), \(device.busInfo))"
+                    + (device.capture ? "" : " — not a streaming capture device"))
             let shown = device.formats.filter { all || $0.captured }
             for format in shown {
-                print("  \(format.name.padding(toLength: 8, withPad: " ", startingAt: 0))"
-                      + "\(format.description.padding(toLength: 24, withPad: " ", startingAt: 0))"
-                      + format.sizes.joined(separator: "; "))
+                print(
+                    "  \(format.name.padding(toLength: 8, withPad: " ", startingAt: 0))"
+                        + "\(format.description.padding(toLength: 24, withPad: " ", startingAt: 0))"
+                        + format.sizes.joined(separator: "; "))
             }
             let others = device.formats.filter { !$0.captured }.count
             if !all, others > 0 { print("  (\(others) other formats FluoroStream does not capture; --all lists them)") }
@@ -74,8 +76,9 @@ struct DeviceDescription: Encodable {
         busInfo = device.busInfo
         capture = device.isStreamingCapture
         formats = device.formats().map {
-            Format(name: $0.name, description: $0.description, emulated: $0.emulated, captured: $0.isCapturable,
-                   sizes: $0.sizes.map(\.description))
+            Format(
+                name: $0.name, description: $0.description, emulated: $0.emulated, captured: $0.isCapturable,
+                sizes: $0.sizes.map(\.description))
         }
     }
 

@@ -35,21 +35,34 @@ struct Inspect: ParsableCommand {
         show("modality", run.modality)
         show("SOP class", run.sopClassUID.map { $0 + (Self.sopClassNames[$0].map { " (\($0))" } ?? "") })
         show("manufacturer", run.manufacturer)
-        show("size", "\(run.columns) x \(run.rows), \(run.bitsStored) of \(run.bitsAllocated) bits" + (run.isMonochrome1 ? ", MONOCHROME1 (inverted on reading)" : "") + (run.isColour ? ", RGB (inspected only, not processed)" : ""))
+        show(
+            "size",
+            "\(run.columns) x \(run.rows), \(run.bitsStored) of \(run.bitsAllocated) bits"
+                + (run.isMonochrome1 ? ", MONOCHROME1 (inverted on reading)" : "")
+                + (run.isColour ? ", RGB (inspected only, not processed)" : ""))
         show("frames", String(run.numberOfFrames))
         show("syntax", "\(run.transferSyntax.name) (\(run.transferSyntax.rawValue))")
-        show("frame rate", run.frameTimeMilliseconds.map { String(format: "%.2f frames/s (%.1f ms per frame)", 1000 / $0, $0) }
-             .map { $0 + (run.frameTimeVector != nil ? ", variable (Frame Time Vector)" : "") })
-        show("pixel spacing", run.imagerPixelSpacing.isEmpty ? nil : run.imagerPixelSpacing.map { String(format: "%.4g", $0) }.joined(separator: " x ") + " mm (imager)")
+        show(
+            "frame rate",
+            run.frameTimeMilliseconds.map { String(format: "%.2f frames/s (%.1f ms per frame)", 1000 / $0, $0) }
+                .map { $0 + (run.frameTimeVector != nil ? ", variable (Frame Time Vector)" : "") })
+        show(
+            "pixel spacing",
+            run.imagerPixelSpacing.isEmpty
+                ? nil : run.imagerPixelSpacing.map { String(format: "%.4g", $0) }.joined(separator: " x ") + " mm (imager)")
         show("angles", run.positionerAngles.map { String(format: "primary %.1f°, secondary %.1f°", $0.primary, $0.secondary) })
         show("window", run.windowCenterWidth.map { String(format: "centre %.1f, width %.1f", $0.center, $0.width) })
         show("VOI LUT", run.voiLookUpTable.map { "\($0.entries.count) entries from \($0.firstMapped), \($0.bits) bits (used for display)" })
-        show("cardiac", run.rWavePointer.isEmpty && !run.hasECG ? nil
-             : "R waves at frames \(run.rWavePointer.map(String.init).joined(separator: ", "))"
-               + (run.hasECG ? "; ECG present" + (run.ecgCurve.map { " (\($0.samples.count) samples)" } ?? "") : ""))
+        show(
+            "cardiac",
+            run.rWavePointer.isEmpty && !run.hasECG
+                ? nil
+                : "R waves at frames \(run.rWavePointer.map(String.init).joined(separator: ", "))"
+                    + (run.hasECG ? "; ECG present" + (run.ecgCurve.map { " (\($0.samples.count) samples)" } ?? "") : ""))
         if run.dataSet.string(DICOMTag(0x0029, 0x0010)) == "FLUOROSTREAM 1",
-           let text = run.dataSet.string(DICOMTag(0x0029, 0x1000)),
-           let entries = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any] {
+            let text = run.dataSet.string(DICOMTag(0x0029, 0x1000)),
+            let entries = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [Any]
+        {
             show("measurements", "\(entries.count) frames (FluoroStream recording, private element (0029,1000))")
         }
         if showPHI {

@@ -13,12 +13,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process a run through the graph and publish it over ZeroMQ.",
         discussion: """
-        SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, `-` for Y4M on standard input \
-        (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`), or a V4L2 frame grabber \
-        (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE the bundled \
-        recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
-        statistics print.
-        """)
+            SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, `-` for Y4M on standard input \
+            (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`), or a V4L2 frame grabber \
+            (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE the bundled \
+            recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
+            statistics print.
+            """)
 
     static let bundledRecording = "Recordings/synthetic-512.y4m"
 
@@ -31,13 +31,24 @@ struct Run: ParsableCommand {
     var noPublish = false
     @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
     var insecurePlaintext = false
-    @Flag(help: "Layers mode: publish the grey frame, the devices' centre lines and the roadmap as separate topic messages (frame, devices, roadmap) instead of the annotated image.")
+    @Flag(
+        help:
+            "Layers mode: publish the grey frame, the devices' centre lines and the roadmap as separate topic messages (frame, devices, roadmap) instead of the annotated image."
+    )
     var layers = false
-    @Option(parsing: .unconditional, help: "Send the frames as JPEG at this quality (1-100): lossy, for display-only subscribers on a network (imagezmq's recv_jpg reads it).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Send the frames as JPEG at this quality (1-100): lossy, for display-only subscribers on a network (imagezmq's recv_jpg reads it)."
+    )
     var jpeg: Int?
-    @Option(help: "Record the processed run (annotated frames and each frame's measurements) as a DICOM multi-frame Secondary Capture file.")
+    @Option(
+        help: "Record the processed run (annotated frames and each frame's measurements) as a DICOM multi-frame Secondary Capture file.")
     var record: String?
-    @Flag(help: "With --record and a DICOM source: copy the patient's name, ID, birth date, sex and study UID into the recording (left empty otherwise).")
+    @Flag(
+        help:
+            "With --record and a DICOM source: copy the patient's name, ID, birth date, sex and study UID into the recording (left empty otherwise)."
+    )
     var keepPHI = false
     @Option(help: "Encrypt with CURVE using this publisher certificate (NAME.key_secret from fluoro keys); needs --curve-clients.")
     var curveSecret: String?
@@ -54,16 +65,27 @@ struct Run: ParsableCommand {
     var dsa = false
     @Flag(help: "With --dsa: warp the mask by a local control-point field (non-rigid motion), not one shift.")
     var local = false
-    @Option(help: "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter) or learned (a small U-Net, OpenBLAS), both with tracking; implies --motion.")
+    @Option(
+        help:
+            "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter) or learned (a small U-Net, OpenBLAS), both with tracking; implies --motion."
+    )
     var segmenter: SegmentationMethod?
     @Flag(help: "Build a vessel map from the run's contrast frames and draw it on the frames after them (roadmap); implies --motion.")
     var roadmap = false
-    @Option(help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
+    @Option(
+        help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
     var roadmapFrames: String?
-    @Option(help: "Build the roadmap from this earlier run (a DICOM or Y4M file with a contrast injection) and draw it from the first live frame; implies --roadmap.")
+    @Option(
+        help:
+            "Build the roadmap from this earlier run (a DICOM or Y4M file with a contrast injection) and draw it from the first live frame; implies --roadmap."
+    )
     var roadmapFrom: String?
 
-    @Flag(exclusivity: .exclusive, help: "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise).")
+    @Flag(
+        exclusivity: .exclusive,
+        help:
+            "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise)."
+    )
     var policy: DeliveryPolicy?
     @Option(parsing: .unconditional, help: "Replay speed relative to the recorded frame rate, 0.01 to 100; 0 = as fast as possible.")
     var speed = 1.0
@@ -94,7 +116,9 @@ struct Run: ParsableCommand {
             throw ValidationError("--wait-subscribers \(waitSubscribers) is outside 0...1000")
         }
         if let frames, frames <= 0 { throw ValidationError("--frames must be positive") }
-        if roadmapFrames != nil, !roadmap, roadmapFrom == nil { throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from") }
+        if roadmapFrames != nil, !roadmap, roadmapFrom == nil {
+            throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from")
+        }
         if let roadmapFrames { _ = try Self.frameRange(roadmapFrames) }
         if roadmap || roadmapFrom != nil, dsa {
             throw ValidationError("--roadmap draws on the live frames; it cannot be combined with --dsa (subtraction images)")
@@ -150,8 +174,9 @@ struct Run: ParsableCommand {
         }
         // A capture device paces itself.
         let paced = speed > 0 && !(frameSource is V4L2Source)
-        let configuration = GraphConfiguration(policy: deliveryPolicy, pacing: paced ? .recorded(speed: speed) : .asFastAsPossible,
-                                               frameLimit: frames)
+        let configuration = GraphConfiguration(
+            policy: deliveryPolicy, pacing: paced ? .recorded(speed: speed) : .asFastAsPossible,
+            frameLimit: frames)
         let graph = try FrameGraph(source: frameSource, stages: pipeline.stages, configuration: configuration)
         if ShutdownSignal.requested { graph.requestStop() }
 
@@ -172,19 +197,22 @@ struct Run: ParsableCommand {
 
         print("source: \(frameSource.name), \(frameSource.geometry)")
         if let publisher {
-            print("published \(publisher.published) frames on \(publisher.address)"
-                  + (publisher.refused > 0 ? " (\(publisher.refused) not queued: subscribers were at their limit; "
-                     + "the gaps show in `sequence`)" : "")
-                  + (publisher.copied > 0 ? "; \(publisher.copied) sent by copy (slow subscribers held every zero-copy buffer)" : "")
-                  + (publisher.ignoredSubscriptions > 0
-                     ? "; \(publisher.ignoredSubscriptions) subscription(s) ignored (their prefix matches nothing published)" : "")
-                  + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
+            print(
+                "published \(publisher.published) frames on \(publisher.address)"
+                    + (publisher.refused > 0
+                        ? " (\(publisher.refused) not queued: subscribers were at their limit; "
+                            + "the gaps show in `sequence`)" : "")
+                    + (publisher.copied > 0 ? "; \(publisher.copied) sent by copy (slow subscribers held every zero-copy buffer)" : "")
+                    + (publisher.ignoredSubscriptions > 0
+                        ? "; \(publisher.ignoredSubscriptions) subscription(s) ignored (their prefix matches nothing published)" : "")
+                    + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {
-            print("capture: \(captured.delivered) frames delivered, \(captured.lostByDevice) lost by the device (sequence gaps), "
-                  + "\(captured.overtaken) overtaken by newer frames, \(captured.corrupt) corrupt, \(captured.reconnects) reconnects; "
-                  + "latencies from the kernel's capture timestamp")
+            print(
+                "capture: \(captured.delivered) frames delivered, \(captured.lostByDevice) lost by the device (sequence gaps), "
+                    + "\(captured.overtaken) overtaken by newer frames, \(captured.corrupt) corrupt, \(captured.reconnects) reconnects; "
+                    + "latencies from the kernel's capture timestamp")
         }
         print(statistics.formattedTable())
         if let statisticsOutput {
@@ -200,14 +228,18 @@ struct Run: ParsableCommand {
     private func openSource() throws -> FrameSource {
         if source == "synthetic" { return try SyntheticSource(parameters: try synthetic.parameters()) }
         if CaptureOptions.isDevice(source) {
-            return try V4L2Source(settings: try capture.settings(device: source), newestWins: deliveryPolicy == .live,
-                                  reconnect: capture.reconnect) { message in
+            return try V4L2Source(
+                settings: try capture.settings(device: source), newestWins: deliveryPolicy == .live,
+                reconnect: capture.reconnect
+            ) { message in
                 FileHandle.standardError.write(Data((message + "\n").utf8))
             }
         }
         if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
-            throw FluoroError.cannotOpen(path: source, reason: "the bundled recording is missing; run fluoro from the "
-                                         + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
+            throw FluoroError.cannotOpen(
+                path: source,
+                reason: "the bundled recording is missing; run fluoro from the "
+                    + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
         }
         return try openRecordedSource(source)
     }
@@ -325,10 +357,12 @@ extension Run {
         case (nil, nil):
             return nil
         case let (secret?, clients?):
-            return try CurveSecurity(server: CurveCertificate(path: secret),
-                                     allowedClients: CurveCertificate.publicKeys(inDirectory: clients))
+            return try CurveSecurity(
+                server: CurveCertificate(path: secret),
+                allowedClients: CurveCertificate.publicKeys(inDirectory: clients))
         default:
-            throw ValidationError("--curve-secret and --curve-clients go together (the publisher's secret certificate and the allowed clients)")
+            throw ValidationError(
+                "--curve-secret and --curve-clients go together (the publisher's secret certificate and the allowed clients)")
         }
     }
 }

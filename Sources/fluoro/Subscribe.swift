@@ -9,11 +9,11 @@ struct Subscribe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Subscribe to a FluoroStream publisher: save PNG snapshots and record the measurements.",
         discussion: """
-        Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
-        --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
-        --frames frames, or when nothing arrives for --timeout seconds; reports frames received and frames lost \
-        (gaps in the publisher's sequence numbers).
-        """)
+            Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
+            --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
+            --frames frames, or when nothing arrives for --timeout seconds; reports frames received and frames lost \
+            (gaps in the publisher's sequence numbers).
+            """)
 
     @Argument(help: "The publisher's address, e.g. tcp://127.0.0.1:5555.")
     var address = PublisherAddress.defaultEndpoint
@@ -60,10 +60,11 @@ struct Subscribe: ParsableCommand {
             }
             silentSince = MonotonicClock.now()
             guard parts.count == 2,
-                  let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any],
-                  let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
-                  (1...FrameGeometry.maximumSide).contains(shape[0]), (1...FrameGeometry.maximumSide).contains(shape[1]),
-                  parts[1].count == shape[0] * shape[1] * 3 else {
+                let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any],
+                let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
+                (1...FrameGeometry.maximumSide).contains(shape[0]), (1...FrameGeometry.maximumSide).contains(shape[1]),
+                parts[1].count == shape[0] * shape[1] * 3
+            else {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
             received += 1

@@ -8,10 +8,10 @@ struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a synthetic fluoroscopy run (Y4M) with its exact ground truth.",
         discussion: """
-        Writes OUT (YUV4MPEG2, Cmono12 for 12 bits), OUT-without-extension.truth.json (per-frame shift, \
-        guidewire and catheter centre lines and tips, contrast level) and .vessels.pgm (the reference vessel \
-        mask). The README's "Synthetic runs" section documents the truth format.
-        """)
+            Writes OUT (YUV4MPEG2, Cmono12 for 12 bits), OUT-without-extension.truth.json (per-frame shift, \
+            guidewire and catheter centre lines and tips, contrast level) and .vessels.pgm (the reference vessel \
+            mask). The README's "Synthetic runs" section documents the truth format.
+            """)
 
     @Option(name: .shortAndLong, help: "Output .y4m path.")
     var out: String

@@ -21,7 +21,10 @@ struct SyntheticOptions: ParsableArguments {
     var contrast = "30:45:75"
     @Option(help: "A table move as FRAME:DX:DY (pixels), e.g. 40:25:-10.")
     var tableJump: String?
-    @Option(help: "intervention (a guidewire through a catheter in the vessel) or diagnostic (a contrast-filled catheter at the vessel's ostium, no guidewire).")
+    @Option(
+        help:
+            "intervention (a guidewire through a catheter in the vessel) or diagnostic (a contrast-filled catheter at the vessel's ostium, no guidewire)."
+    )
     var procedure = "intervention"
     @Option(parsing: .unconditional, help: "The catheter's radius in pixels at 512² (scaled with the size).")
     var catheterRadius = 2.8
@@ -61,7 +64,8 @@ struct SyntheticOptions: ParsableArguments {
         if let collimator {
             let parts = collimator.split(separator: ":")
             guard parts.count == 2, let shape = SyntheticParameters.Collimator.Shape(rawValue: String(parts[0])),
-                  let radius = Double(parts[1]) else {
+                let radius = Double(parts[1])
+            else {
                 throw ValidationError("--collimator takes SHAPE:RADIUS with SHAPE circle or octagon, got '\(collimator)'")
             }
             parameters.collimator = .init(shape: shape, radius: radius)

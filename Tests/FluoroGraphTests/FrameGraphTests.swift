@@ -6,8 +6,9 @@ import Testing
     @Test func replayDeliversEveryFrameInOrderThroughEveryStage() throws {
         let source = try CountingSource(frames: 500, interval: 1.0 / 30)
         let first = RecordingStage(name: "first"), last = RecordingStage(name: "last")
-        let graph = try FrameGraph(source: source, stages: [first, last],
-                                   configuration: GraphConfiguration(policy: .replay, pacing: .asFastAsPossible, poolSize: 3))
+        let graph = try FrameGraph(
+            source: source, stages: [first, last],
+            configuration: GraphConfiguration(policy: .replay, pacing: .asFastAsPossible, poolSize: 3))
         let statistics = try graph.run()
         #expect(first.indices == Array(0..<500))
         #expect(last.indices == Array(0..<500))
@@ -33,8 +34,9 @@ import Testing
         let frames = 60, interval = 0.010, work = 0.030
         func run(_ policy: DeliveryPolicy) throws -> (RunStatistics, [Int], settled: Int) {
             let stage = RecordingStage(name: "slow", delay: work)
-            let graph = try FrameGraph(source: try CountingSource(frames: frames, interval: interval), stages: [stage],
-                                       configuration: GraphConfiguration(policy: policy, pacing: .recorded(speed: 1)))
+            let graph = try FrameGraph(
+                source: try CountingSource(frames: frames, interval: interval), stages: [stage],
+                configuration: GraphConfiguration(policy: policy, pacing: .recorded(speed: 1)))
             return (try graph.run(), stage.indices, graph.settledCount)
         }
         let (live, liveIndices, liveSettled) = try run(.live)
@@ -42,18 +44,21 @@ import Testing
 
         #expect(replayIndices == Array(0..<frames))
         #expect(live.framesDelivered < frames / 2, "a stage 3x too slow cannot see every live frame")
-        #expect(live.framesDelivered + live.droppedAtSource + live.stages[0].latency.dropped == frames,
-                "every live frame is either delivered or counted as dropped")
+        #expect(
+            live.framesDelivered + live.droppedAtSource + live.stages[0].latency.dropped == frames,
+            "every live frame is either delivered or counted as dropped")
         #expect(liveIndices == liveIndices.sorted() && Set(liveIndices).count == liveIndices.count)
         // Frames out of the graph count the stages' drops too (a benchmark's window ends by them).
-        #expect(liveSettled == frames - live.droppedAtSource && replaySettled == frames,
-                "settled live \(liveSettled), replay \(replaySettled)")
+        #expect(
+            liveSettled == frames - live.droppedAtSource && replaySettled == frames,
+            "settled live \(liveSettled), replay \(replaySettled)")
         // Live latency stays near one work time (plus a frame); replay slows down instead, and its frames
         // wait behind the whole pool.
         #expect(live.endToEnd.max < 4 * work * 1000, "live max latency \(live.endToEnd.max) ms")
         #expect(replay.wallSeconds >= Double(frames) * work * 0.95)
-        #expect(replay.endToEnd.p50 > 2 * live.endToEnd.p50,
-                "replay p50 \(replay.endToEnd.p50) ms vs live p50 \(live.endToEnd.p50) ms")
+        #expect(
+            replay.endToEnd.p50 > 2 * live.endToEnd.p50,
+            "replay p50 \(replay.endToEnd.p50) ms vs live p50 \(live.endToEnd.p50) ms")
     }
 
     /// At the frame rate with nothing slow, live mode loses nothing (the end of the input is not a "newer frame").
@@ -61,8 +66,9 @@ import Testing
     /// interval, and the live policy then rightly drops (seen once in CI while a build ran beside it).
     @Test func liveAtAnEasyPaceDeliversEveryFrame() throws {
         let stage = RecordingStage()
-        let graph = try FrameGraph(source: try CountingSource(frames: 20, interval: 0.02), stages: [stage, RecordingStage(name: "b")],
-                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let graph = try FrameGraph(
+            source: try CountingSource(frames: 20, interval: 0.02), stages: [stage, RecordingStage(name: "b")],
+            configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
         let statistics = try graph.run()
         #expect(stage.indices == Array(0..<20))
         #expect(statistics.framesDelivered == 20 && statistics.endToEnd.dropped == 0)
@@ -75,11 +81,13 @@ import Testing
         let interval = 0.010
         let stage = RecordingStage()
         let source = try CountingSource(frames: 30, interval: interval, readTime: { _ in 1.5 * interval })
-        let graph = try FrameGraph(source: source, stages: [stage],
-                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let graph = try FrameGraph(
+            source: source, stages: [stage],
+            configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
         let statistics = try graph.run()
-        #expect(statistics.framesDelivered >= 27,
-                "delivered \(statistics.framesDelivered) of 30, dropped \(statistics.droppedAtSource) at the source")
+        #expect(
+            statistics.framesDelivered >= 27,
+            "delivered \(statistics.framesDelivered) of 30, dropped \(statistics.droppedAtSource) at the source")
         #expect(stage.indices == stage.indices.sorted())
     }
 
@@ -89,8 +97,9 @@ import Testing
         let interval = 0.010
         let stage = RecordingStage()
         let source = try CountingSource(frames: 40, interval: interval, readTime: { $0 == 10 ? 5.5 * interval : 0 })
-        let graph = try FrameGraph(source: source, stages: [stage],
-                                   configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
+        let graph = try FrameGraph(
+            source: source, stages: [stage],
+            configuration: GraphConfiguration(policy: .live, pacing: .recorded(speed: 1)))
         let statistics = try graph.run()
         #expect((3...7).contains(statistics.droppedAtSource), "dropped \(statistics.droppedAtSource) at the source")
         #expect(stage.indices.starts(with: Array(0..<10)), "frames before the stall: \(stage.indices)")
@@ -101,8 +110,9 @@ import Testing
     @Test func stageFailureStopsTheRunAndIsReported() throws {
         let source = try CountingSource(frames: 1000, interval: 0.001)
         let after = RecordingStage(name: "after")
-        let graph = try FrameGraph(source: source, stages: [FailingStage(failAt: 10), after],
-                                   configuration: GraphConfiguration(policy: .replay, pacing: .asFastAsPossible))
+        let graph = try FrameGraph(
+            source: source, stages: [FailingStage(failAt: 10), after],
+            configuration: GraphConfiguration(policy: .replay, pacing: .asFastAsPossible))
         do {
             _ = try graph.run()
             Issue.record("the run should have failed")
@@ -116,8 +126,9 @@ import Testing
     @Test func stopRequestDrainsInFlightFrames() throws {
         let source = try CountingSource(frames: 100_000, interval: 0.001)
         let stage = RecordingStage(name: "record")
-        let graph = try FrameGraph(source: source, stages: [stage],
-                                   configuration: GraphConfiguration(policy: .replay, pacing: .recorded(speed: 1)))
+        let graph = try FrameGraph(
+            source: source, stages: [stage],
+            configuration: GraphConfiguration(policy: .replay, pacing: .recorded(speed: 1)))
         var ticks = 0
         let statistics = try graph.run {
             ticks += 1
@@ -130,8 +141,9 @@ import Testing
     }
 
     @Test func statisticsSerialiseWithDocumentedKeys() throws {
-        let graph = try FrameGraph(source: try CountingSource(frames: 5, interval: 0.01), stages: [RecordingStage()],
-                                   configuration: GraphConfiguration(pacing: .asFastAsPossible))
+        let graph = try FrameGraph(
+            source: try CountingSource(frames: 5, interval: 0.01), stages: [RecordingStage()],
+            configuration: GraphConfiguration(pacing: .asFastAsPossible))
         let statistics = try graph.run()
         let table = statistics.formattedTable()
         #expect(table.contains("record") && table.contains("end-to-end") && table.contains("p99.9"))

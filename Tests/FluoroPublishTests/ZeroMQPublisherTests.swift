@@ -82,7 +82,8 @@ func freeAddress() -> String { "tcp://127.0.0.1:\(Int.random(in: 20_000..<60_000
         let motion = try #require(header["motion"] as? [String: Any])
         #expect(motion["dx"] as? Double == -1.25 && motion["state"] as? String == "tracking")
         let field = try #require(motion["local_field"] as? [String: Any])
-        #expect(field["grid"] as? Int == 2 && field["dx"] as? [Double] == [0.5, -0.25, 1, 2] && field["dy"] as? [Double] == [0.5, -0.25, 1, 2])
+        #expect(
+            field["grid"] as? Int == 2 && field["dx"] as? [Double] == [0.5, -0.25, 1, 2] && field["dy"] as? [Double] == [0.5, -0.25, 1, 2])
         let wire = try #require(header["guidewire"] as? [String: Any])
         #expect(wire["present"] as? Bool == true)
         #expect(wire["tip"] as? [Double] == [3.5, 2.25])

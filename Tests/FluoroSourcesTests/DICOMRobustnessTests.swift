@@ -8,13 +8,15 @@ import Testing
 @Suite struct DICOMRobustnessTests {
     static let dataDirectory: String = {
         if let configured = ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"] { return configured }
-        let here = URL(fileURLWithPath: #filePath) // Tests/FluoroSourcesTests/...
+        let here = URL(fileURLWithPath: #filePath)  // Tests/FluoroSourcesTests/...
         return here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/data").path
     }()
-    static let files = ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm", "wg04/XA1_RLE.dcm",
-                        "wg04/XA1_JPLL.dcm", "wg04/XA1_UNC.dcm", "wg04/XA1_JLSL.dcm", "wg04/XA1_J2KR.dcm",
-                        "rf/KarstenHilbertRF.dcm"]
+    static let files = [
+        "xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm", "wg04/XA1_RLE.dcm",
+        "wg04/XA1_JPLL.dcm", "wg04/XA1_UNC.dcm", "wg04/XA1_JLSL.dcm", "wg04/XA1_J2KR.dcm",
+        "rf/KarstenHilbertRF.dcm",
+    ]
     static var available: Bool { FileManager.default.fileExists(atPath: dataDirectory + "/xa") }
     /// Corruption rounds per file (FLUORO_FUZZ_ROUNDS raises it for a longer run outside CI).
     static let rounds = Int(ProcessInfo.processInfo.environment["FLUORO_FUZZ_ROUNDS"] ?? "") ?? 60

@@ -11,12 +11,14 @@ import Testing
     static let randomCases = Int(ProcessInfo.processInfo.environment["FLUORO_FUZZ_CASES"] ?? "") ?? 300
 
     /// Texts for DS/IS attributes.
-    static let specialTexts = ["nan", "NaN", "inf", "-inf", "Infinity", "1e19", "-1e19", "9223372036854775807",
-                               "9223372036854775808", "-9223372036854775809", "1e308", "-1e308", "1e-300", "-0", "0",
-                               "-1", "1.5", "65535", "65536", "4294967296", "", " ", "1\\nan", "nan\\nan\\nan"]
+    static let specialTexts = [
+        "nan", "NaN", "inf", "-inf", "Infinity", "1e19", "-1e19", "9223372036854775807",
+        "9223372036854775808", "-9223372036854775809", "1e308", "-1e308", "1e-300", "-0", "0",
+        "-1", "1.5", "65535", "65536", "4294967296", "", " ", "1\\nan", "nan\\nan\\nan",
+    ]
     /// Binary encodings: (VR, little-endian bytes).
     static let specialBinaries: [(String, [UInt8])] = [
-        ("FD", Array(repeating: 0xFF, count: 8)),                     // NaN with every bit set
+        ("FD", Array(repeating: 0xFF, count: 8)),  // NaN with every bit set
         ("FD", withUnsafeBytes(of: Double.infinity.bitPattern.littleEndian, Array.init)),
         ("FD", withUnsafeBytes(of: (-Double.infinity).bitPattern.littleEndian, Array.init)),
         ("FD", withUnsafeBytes(of: (1e300).bitPattern.littleEndian, Array.init)),
@@ -26,7 +28,7 @@ import Testing
         ("UL", Array(repeating: 0xFF, count: 4)),
         ("SL", [0, 0, 0, 0x80]),
         ("US", [0xFF, 0xFF]), ("US", [0, 0]), ("SS", [0, 0x80]),
-        ("US", []), ("FD", [1, 2, 3]),                                // empty and short values
+        ("US", []), ("FD", [1, 2, 3]),  // empty and short values
     ]
     /// Every numeric attribute the readers look at.
     static let attributes: [DICOMTag] = [
@@ -72,8 +74,9 @@ import Testing
             for _ in 0..<Int.random(in: 2...6, using: &random) {
                 let tag = Self.attributes.randomElement(using: &random)!
                 if Bool.random(using: &random) {
-                    file.set(tag, vr: ["DS", "IS"].randomElement(using: &random)!,
-                             value: Array(Self.specialTexts.randomElement(using: &random)!.utf8))
+                    file.set(
+                        tag, vr: ["DS", "IS"].randomElement(using: &random)!,
+                        value: Array(Self.specialTexts.randomElement(using: &random)!.utf8))
                 } else {
                     let (vr, bytes) = Self.specialBinaries.randomElement(using: &random)!
                     file.set(tag, vr: vr, value: bytes)
@@ -123,8 +126,10 @@ import Testing
         do {
             let source = try DICOMSource(path: path)
             let run = source.file
-            _ = (run.frameTimeMilliseconds, run.frameTimeVector, run.windowCenterWidth, run.imagerPixelSpacing,
-                 run.positionerAngles, run.voiLookUpTable, run.ecgCurve, run.rWavePointer, run.hasECG)
+            _ = (
+                run.frameTimeMilliseconds, run.frameTimeVector, run.windowCenterWidth, run.imagerPixelSpacing,
+                run.positionerAngles, run.voiLookUpTable, run.ecgCurve, run.rWavePointer, run.hasECG
+            )
             let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
             var frames = 0
             while try source.read(into: frame) {
@@ -227,8 +232,9 @@ struct TestDICOMFile {
         }
         let syntax = Array("1.2.840.10008.1.2.1\0".utf8)
         let meta = Self.element(DICOMTag(0x0002, 0x0010), vr: "UI", value: syntax)
-        let metaLength = Self.element(DICOMTag(0x0002, 0x0000), vr: "UL",
-                                      value: withUnsafeBytes(of: UInt32(meta.count).littleEndian, Array.init))
+        let metaLength = Self.element(
+            DICOMTag(0x0002, 0x0000), vr: "UL",
+            value: withUnsafeBytes(of: UInt32(meta.count).littleEndian, Array.init))
         let bytes = [UInt8](repeating: 0, count: 128) + Array("DICM".utf8) + metaLength + meta + body
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }

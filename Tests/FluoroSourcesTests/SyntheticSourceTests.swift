@@ -86,8 +86,9 @@ func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> 
                 for x in 8..<120 {
                     let rx = Int((Double(x) - truth.dx).rounded()), ry = Int((Double(y) - truth.dy).rounded())
                     guard rx >= 0, ry >= 0, rx < 128, ry < 128 else { continue }
-                    (mask[ry * 128 + rx] == 1 ? { inside.append(Double(frames[index][y * 128 + x])) }
-                                              : { outside.append(Double(frames[index][y * 128 + x])) })()
+                    (mask[ry * 128 + rx] == 1
+                        ? { inside.append(Double(frames[index][y * 128 + x])) }
+                        : { outside.append(Double(frames[index][y * 128 + x])) })()
                 }
             }
             return (inside.reduce(0, +) / Double(inside.count)) / (outside.reduce(0, +) / Double(outside.count))
@@ -133,9 +134,11 @@ func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> 
         let missed = inBoth.filter { lumen[$0] == 0 }.count
         let differs = { (other: [UInt8]) in lumen.indices.filter { lumen[$0] != other[$0] }.count }
         let vesselPixels = half.reference.filter { $0 != 0 }.count
-        #expect(missed * 100 <= inBoth.count, "\(missed) of \(inBoth.count) pixels inside the lumen at both roundings are outside at the half")
-        #expect(differs(left) * 20 >= vesselPixels && differs(right) * 20 >= vesselPixels,
-                "half a pixel is a rounding: \(differs(left)), \(differs(right)) of \(vesselPixels) pixels differ")
+        #expect(
+            missed * 100 <= inBoth.count, "\(missed) of \(inBoth.count) pixels inside the lumen at both roundings are outside at the half")
+        #expect(
+            differs(left) * 20 >= vesselPixels && differs(right) * 20 >= vesselPixels,
+            "half a pixel is a rounding: \(differs(left)), \(differs(right)) of \(vesselPixels) pixels differ")
     }
 
     /// The true shift is what the image shows: the cross-correlation between two frames (a brute-force
@@ -171,8 +174,9 @@ func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> 
             let row = scores[best.dy + 8], column = scores.map { $0[best.dx + 8] }
             let measuredX = Double(best.dx) + vertex(row[best.dx + 7], row[best.dx + 8], row[best.dx + 9])
             let measuredY = Double(best.dy) + vertex(column[best.dy + 7], column[best.dy + 8], column[best.dy + 9])
-            #expect(abs(measuredX - (b.dx - a.dx)) < 0.3 && abs(measuredY - (b.dy - a.dy)) < 0.3,
-                    "frame \(later): measured (\(measuredX), \(measuredY)), truth (\(b.dx - a.dx), \(b.dy - a.dy))")
+            #expect(
+                abs(measuredX - (b.dx - a.dx)) < 0.3 && abs(measuredY - (b.dy - a.dy)) < 0.3,
+                "frame \(later): measured (\(measuredX), \(measuredY)), truth (\(b.dx - a.dx), \(b.dy - a.dy))")
         }
     }
 
@@ -240,7 +244,9 @@ func meanValue(_ pixels: [UInt16], size: Int, at points: [(Double, Double)]) -> 
         let alongCatheter = catheter.dropLast(3).filter { isVessel($0.0, $0.1) }.count
         #expect(alongCatheter == 0, "\(alongCatheter) catheter points inside an opacified vessel")
         let tip = truth.catheter.tip, reach = Int(truth.catheter.radius.rounded(.up)) + 2
-        let nearTip = (-reach...reach).flatMap { dy in (-reach...reach).map { dx in (Double(tip.x) + Double(dx), Double(tip.y) + Double(dy)) } }
+        let nearTip = (-reach...reach).flatMap { dy in
+            (-reach...reach).map { dx in (Double(tip.x) + Double(dx), Double(tip.y) + Double(dy)) }
+        }
         #expect(nearTip.contains { isVessel($0.0, $0.1) }, "no vessel at the catheter's tip")
         // The intervention's tree covers the catheter's course.
         var open = parameters

@@ -7,14 +7,15 @@ import Testing
 /// Pixel formats and device errors: no device needed.
 @Suite struct CapturePixelFormatTests {
     @Test func namesAndFourCCsFollowV4L2() throws {
-        #expect(CapturePixelFormat.grey.fourCC == 0x5945_5247) // v4l2_fourcc('G','R','E','Y')
+        #expect(CapturePixelFormat.grey.fourCC == 0x5945_5247)  // v4l2_fourcc('G','R','E','Y')
         #expect(CapturePixelFormat.y16.fourCC == 0x2036_3159)  // 'Y16 '
         #expect(try CapturePixelFormat(name: "Y16 ") == .y16)
         #expect(try CapturePixelFormat(name: "yuyv") == .yuyv)
         #expect(CapturePixelFormat(fourCC: 0x2032_3159) == .y12)
         #expect(fourCCText(0x2036_3159 | 0x8000_0000) == "Y16 -BE")
         #expect(throws: FluoroError.self) { try CapturePixelFormat(name: "MJPG") }
-        #expect(try CapturePixelFormat.y12.geometry(width: 4, height: 2)
+        #expect(
+            try CapturePixelFormat.y12.geometry(width: 4, height: 2)
                 == FrameGeometry(width: 4, height: 2, format: .grey16, bitsStored: 12))
     }
 
@@ -36,10 +37,10 @@ import Testing
                     expected.append(UInt16(value & 0xFF))
                 case .yuyv:
                     buffer[line + 2 * x] = UInt8(value & 0xFF)
-                    buffer[line + 2 * x + 1] = 0x80 // chroma
+                    buffer[line + 2 * x + 1] = 0x80  // chroma
                     expected.append(UInt16(value & 0xFF))
                 default:
-                    let word = UInt16(value) | 0xC000 // bits above the depth must be ignored (except for Y16)
+                    let word = UInt16(value) | 0xC000  // bits above the depth must be ignored (except for Y16)
                     buffer[line + 2 * x] = UInt8(word & 0xFF)
                     buffer[line + 2 * x + 1] = UInt8(word >> 8)
                     expected.append(word & UInt16((1 << format.bitsStored) - 1))
@@ -49,16 +50,20 @@ import Testing
         var pixels = [UInt16](repeating: 0, count: width * height)
         buffer.withUnsafeBytes { raw in
             pixels.withUnsafeMutableBufferPointer {
-                format.copyLuma(from: raw.baseAddress!, bytesPerLine: bytesPerLine, width: width, height: height,
-                                into: $0.baseAddress!)
+                format.copyLuma(
+                    from: raw.baseAddress!, bytesPerLine: bytesPerLine, width: width, height: height,
+                    into: $0.baseAddress!)
             }
         }
         #expect(pixels == expected)
     }
 
     @Test func missingDeviceIsNamed() {
-        #expect(throws: FluoroError.cannotOpen(path: "/dev/video-fluorostream-missing",
-                                               reason: "no such device (is the frame grabber connected and its driver loaded?)")) {
+        #expect(
+            throws: FluoroError.cannotOpen(
+                path: "/dev/video-fluorostream-missing",
+                reason: "no such device (is the frame grabber connected and its driver loaded?)")
+        ) {
             try V4L2Source(settings: CaptureSettings(device: "/dev/video-fluorostream-missing"), newestWins: true)
         }
     }
@@ -126,9 +131,11 @@ struct V4L2DeviceTests {
         var levels: [CapturePixelFormat: [Double]] = [:]
         for format in [CapturePixelFormat.grey, .y16, .y10, .y12, .yuyv] {
             let rate: Double? = input == "webcam" ? 25 : nil
-            let source = try V4L2Source(settings: CaptureSettings(device: device, pixelFormat: format, width: width,
-                                                                  height: height, frameRate: rate),
-                                        newestWins: false)
+            let source = try V4L2Source(
+                settings: CaptureSettings(
+                    device: device, pixelFormat: format, width: width,
+                    height: height, frameRate: rate),
+                newestWins: false)
             #expect(source.geometry == (try format.geometry(width: width, height: height)))
             if let rate { #expect(abs(source.frameInterval! - 1 / rate) < 1e-6) }
             let count = format == .grey || format == .y16 ? 12 : 3
@@ -139,8 +146,9 @@ struct V4L2DeviceTests {
                 #expect(later.index > earlier.index && later.time > earlier.time && later.captured > earlier.captured)
             }
             let now = MonotonicClock.now()
-            #expect(frames.last!.captured <= now && now - frames.last!.captured < 5_000_000_000,
-                    "the buffer timestamp is on the pipeline's monotonic clock")
+            #expect(
+                frames.last!.captured <= now && now - frames.last!.captured < 5_000_000_000,
+                "the buffer timestamp is on the pipeline's monotonic clock")
             let bars = Vivid.barLevels(frames.last!.pixels, width: width, height: height)
             levels[format] = bars
             #expect(zip(bars, bars.dropFirst()).allSatisfy { $0 > $1 }, "bars \(bars) fall from white to black")
@@ -178,8 +186,9 @@ struct V4L2DeviceTests {
             try V4L2Source(settings: CaptureSettings(device: Vivid.webcam!, width: 1024, height: 1024), newestWins: true)
         }
         #expect(throws: FluoroError.self) {
-            try V4L2Source(settings: CaptureSettings(device: Vivid.webcam!, width: 640, height: 480, frameRate: 60),
-                           newestWins: true)
+            try V4L2Source(
+                settings: CaptureSettings(device: Vivid.webcam!, width: 640, height: 480, frameRate: 60),
+                newestWins: true)
         }
     }
 
@@ -200,8 +209,9 @@ struct V4L2DeviceTests {
         let device = Vivid.spare!
         try Vivid.setControl(device, "percentage_of_dropped_buffers=50")
         defer { try? Vivid.setControl(device, "percentage_of_dropped_buffers=0") }
-        let source = try V4L2Source(settings: CaptureSettings(device: device, width: 320, height: 180, frameRate: 60),
-                                    newestWins: false)
+        let source = try V4L2Source(
+            settings: CaptureSettings(device: device, width: 320, height: 180, frameRate: 60),
+            newestWins: false)
         let frames = try Vivid.capture(source, count: 20)
         #expect(frames.count == 20)
         #expect(source.counters.lostByDevice > 0)
@@ -210,14 +220,19 @@ struct V4L2DeviceTests {
 
     @Test func aDeviceThatStopsDeliveringEndsTheCaptureWithAClearError() throws {
         let device = Vivid.spare!
-        let source = try V4L2Source(settings: CaptureSettings(device: device, width: 320, height: 180, timeout: 1),
-                                    newestWins: true)
+        let source = try V4L2Source(
+            settings: CaptureSettings(device: device, width: 320, height: 180, timeout: 1),
+            newestWins: true)
         #expect(try Vivid.capture(source, count: 2).count == 2)
         try Vivid.setControl(device, "percentage_of_dropped_buffers=100")
         defer { try? Vivid.setControl(device, "percentage_of_dropped_buffers=0") }
         let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
-        #expect(throws: FluoroError.deviceFailed(device: device, detail: "no frame for 1.0 s: the device stopped delivering "
-                                                 + "(is the video signal connected?)")) {
+        #expect(
+            throws: FluoroError.deviceFailed(
+                device: device,
+                detail: "no frame for 1.0 s: the device stopped delivering "
+                    + "(is the video signal connected?)")
+        ) {
             while try source.read(into: frame) {}
         }
     }

@@ -36,8 +36,10 @@ func ffmpeg(_ arguments: [String]) throws {
 @Suite struct Y4MTests {
     /// ffmpeg writes a test pattern both as Y4M and as raw video in the same pixel format; the reader's
     /// frames must equal the raw luma planes exactly.
-    @Test(arguments: [("gray", 1, 0), ("gray16le", 2, 0), ("gray12le", 2, 0), ("yuv420p", 1, 2 * 48 * 32),
-                      ("yuv420p10le", 2, 2 * 48 * 32), ("yuv444p", 1, 2 * 96 * 64)])
+    @Test(arguments: [
+        ("gray", 1, 0), ("gray16le", 2, 0), ("gray12le", 2, 0), ("yuv420p", 1, 2 * 48 * 32),
+        ("yuv420p10le", 2, 2 * 48 * 32), ("yuv444p", 1, 2 * 96 * 64),
+    ])
     func ffmpegTestPatternReadsFrameExact(pixelFormat: String, bytesPerSample: Int, chromaSamples: Int) throws {
         let scratch = ScratchDirectory()
         let y4m = scratch.file("pattern.y4m"), raw = scratch.file("pattern.raw")

@@ -16,8 +16,8 @@ import Testing
     @Test func automaticWindowSpansTheMiddle99Percent() throws {
         let geometry = try FrameGeometry(width: 100, height: 100, format: .grey16, bitsStored: 12)
         let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
-        for i in 0..<10_000 { frame.pixels[i] = UInt16(1000 + i / 10) } // 1000...1999, ten of each
-        frame.pixels[0] = 4000 // an outlier must not stretch the window
+        for i in 0..<10_000 { frame.pixels[i] = UInt16(1000 + i / 10) }  // 1000...1999, ten of each
+        frame.pixels[0] = 4000  // an outlier must not stretch the window
         let histogram = UnsafeMutableBufferPointer<Int>.allocate(capacity: 4096)
         defer { histogram.deallocate() }
         let window = DisplayWindow.automatic(for: UnsafeBufferPointer(frame.pixels), bitsStored: 12, histogram: histogram)
@@ -33,7 +33,7 @@ import Testing
         frame.annotations.guidewire.append(Point2(x: 17, y: 10))
         frame.annotations.catheter.tip = Point2(x: 5, y: 5)
         frame.annotations.catheter.append(Point2(x: 5, y: 5))
-        frame.annotations.catheter.append(Point2(x: .nan, y: 3)) // bad coordinates are ignored, not a crash
+        frame.annotations.catheter.append(Point2(x: .nan, y: 3))  // bad coordinates are ignored, not a crash
         try renderer.process(frame)
         func rgb(_ x: Int, _ y: Int) -> [UInt8] { Array(frame.display[(3 * (y * 20 + x))..<(3 * (y * 20 + x) + 3)]) }
         #expect(rgb(9, 10) == [255, 230, 0])

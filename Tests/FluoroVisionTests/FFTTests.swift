@@ -13,8 +13,11 @@ func numpy(_ script: String, input: [Float]) throws -> [Float] {
     try input.withUnsafeBytes { try Data($0).write(to: inputFile) }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: python)
-    process.arguments = ["-c", "import numpy as np, sys\nx = np.fromfile(sys.argv[1], dtype='<f4')\n" + script
-                         + "\nnp.asarray(y, dtype='<f4').tofile(sys.argv[2])", inputFile.path, outputFile.path]
+    process.arguments = [
+        "-c",
+        "import numpy as np, sys\nx = np.fromfile(sys.argv[1], dtype='<f4')\n" + script
+            + "\nnp.asarray(y, dtype='<f4').tofile(sys.argv[2])", inputFile.path, outputFile.path,
+    ]
     try process.run()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else { throw NumpyFailure(python: python, status: process.terminationStatus) }
@@ -34,15 +37,16 @@ struct NumpyFailure: Error, CustomStringConvertible {
     func twoDimensionalTransformMatchesNumpy(size: Int) throws {
         var random = SystemRandomNumberGenerator()
         let count = size * size
-        let input = (0..<(2 * count)).map { _ in Float.random(in: -1...1, using: &random) } // real, then imaginary
+        let input = (0..<(2 * count)).map { _ in Float.random(in: -1...1, using: &random) }  // real, then imaginary
         var real = Array(input[0..<count]), imaginary = Array(input[count...])
         let fft = FFT2D(size: size)
         fft.transform(real: &real, imaginary: &imaginary)
-        let reference = try numpy("""
+        let reference = try numpy(
+            """
             n = int(round((x.size // 2) ** 0.5)); z = np.fft.fft2((x[:n*n] + 1j * x[n*n:]).astype(np.complex128).reshape(n, n))
             y = np.concatenate([z.real.ravel(), z.imag.ravel()])
             """, input: input)
-        let scale = Float(size) // values grow like sqrt(count)
+        let scale = Float(size)  // values grow like sqrt(count)
         var worst: Float = 0
         for i in 0..<count {
             worst = max(worst, abs(real[i] - reference[i]), abs(imaginary[i] - reference[count + i]))

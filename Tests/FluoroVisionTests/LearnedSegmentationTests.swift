@@ -15,15 +15,18 @@ import Testing
         let data = try #require(FileManager.default.contents(atPath: path))
         #expect(data.starts(with: Data("FSNC1\n".utf8)))
         let floats = data.dropFirst(14).withUnsafeBytes { raw in
-            (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            (0..<(raw.count / 4)).map {
+                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+            }
         }
         let (height, width) = data.dropFirst(6).withUnsafeBytes { raw in
             (Int(raw.loadUnaligned(as: UInt32.self)), Int(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
         }
         let pixels = height * width
         #expect(floats.count == 4 * pixels, "the input and three logit planes")
-        let network = try DeviceNetwork(width: width, height: height,
-                                        splitter: split ? WorkSplitter(name: "network-helper") : nil)
+        let network = try DeviceNetwork(
+            width: width, height: height,
+            splitter: split ? WorkSplitter(name: "network-helper") : nil)
         let input = network.inputMap
         for i in 0..<pixels { input.data[i] = floats[i] }
         let logits = network.logits(of: input)
@@ -33,8 +36,10 @@ import Testing
             largest = max(largest, abs(logits[i] - floats[pixels + i]))
             largestLogit = max(largestLogit, abs(floats[pixels + i]))
         }
-        print(String(format: "learned network%@ vs PyTorch on %d×%d: largest logit difference %.2e (logits up to %.1f)",
-                     split ? " (split)" : "", width, height, largest, largestLogit))
+        print(
+            String(
+                format: "learned network%@ vs PyTorch on %d×%d: largest logit difference %.2e (logits up to %.1f)",
+                split ? " (split)" : "", width, height, largest, largestLogit))
         #expect(largest <= 1e-4)
         #expect(largestLogit > 1, "the fixture's logits are not trivial")
     }

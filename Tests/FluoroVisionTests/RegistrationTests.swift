@@ -116,13 +116,15 @@ let figuresDirectory: String = {
 
 /// Real runs: frames minus the first frame (log domain), with and without motion compensation.
 @Suite struct RealRunRegistrationTests {
-    static let data: String = ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"]
+    static let data: String =
+        ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"]
         ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data").path
+        .deletingLastPathComponent().appendingPathComponent("shared/data").path
     static var available: Bool { FileManager.default.fileExists(atPath: data + "/xa") }
 
-    @Test(.enabled(if: available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
-          arguments: [("xa/rubo-0002-rca-contrast.dcm", 18), ("xa/XA-MONO2-8-12x-catheter.dcm", 12)])
+    @Test(
+        .enabled(if: available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
+        arguments: [("xa/rubo-0002-rca-contrast.dcm", 18), ("xa/XA-MONO2-8-12x-catheter.dcm", 12)])
     func compensationReducesTheSubtractionResidual(name: String, frames: Int) throws {
         let source = try DICOMSource(path: Self.data + "/" + name)
         let geometry = source.geometry
@@ -169,8 +171,9 @@ let figuresDirectory: String = {
         let exposureOnly = 1 - (sumExposureOnly / sumWithout).squareRoot()
         let localReduction = 1 - (sumLocal / sumWithout).squareRoot()
         print("\(name): with the local control-point field: \(String(format: "%.1f", localReduction * 100)) % lower")
-        print("\(name): frames 0-\(frames - 1), DSA residual RMS lower by \(String(format: "%.1f", reduction * 100)) % with "
-              + "compensation (shift and exposure), \(String(format: "%.1f", exposureOnly * 100)) % with the exposure alone")
+        print(
+            "\(name): frames 0-\(frames - 1), DSA residual RMS lower by \(String(format: "%.1f", reduction * 100)) % with "
+                + "compensation (shift and exposure), \(String(format: "%.1f", exposureOnly * 100)) % with the exposure alone")
         // Most of the gain on these cardiac runs is the exposure equalisation (automatic dose control changes the
         // brightness frame to frame); the global shift adds little, since the heart's motion is not a translation.
         #expect(reduction >= 0.30, "\(name): residual RMS lower by \(Int(reduction * 100)) %")

@@ -7,7 +7,8 @@ import Testing
 /// Builds a roadmap from a synthetic run (registration feeding it as in the graph); returns the builder, the
 /// source and the registration estimates per frame.
 func buildSyntheticRoadmap(size: Int, frames: Int, seed: UInt64, contrast: SyntheticParameters.ContrastWindow)
-    throws -> (builder: VesselMapBuilder, source: SyntheticSource, shifts: [(Float, Float)], completedAt: Int?) {
+    throws -> (builder: VesselMapBuilder, source: SyntheticSource, shifts: [(Float, Float)], completedAt: Int?)
+{
     var parameters = SyntheticParameters()
     parameters.size = size
     parameters.frameCount = frames
@@ -57,8 +58,12 @@ func trueMaskInFrameZero(_ source: SyntheticSource) -> [Bool] {
             }
             try Data(PNGEncoder.encode(picture, width: size, height: size, channels: 3))
                 .write(to: URL(fileURLWithPath: figuresDirectory + "/roadmap-synthetic-\(size)-seed\(seed).png"))
-            print(String(format: "roadmap %d² seed %d: IoU %.3f against the true vessel mask (%d vs %d true pixels), completed at frame %@, %d contrast frames",
-                         size, seed, iou, run.builder.map(forPhase: .nan).vesselPixels, truth.filter { $0 }.count, run.completedAt.map(String.init) ?? "-", run.builder.contrastFrames))
+            print(
+                String(
+                    format:
+                        "roadmap %d² seed %d: IoU %.3f against the true vessel mask (%d vs %d true pixels), completed at frame %@, %d contrast frames",
+                    size, seed, iou, run.builder.map(forPhase: .nan).vesselPixels, truth.filter { $0 }.count,
+                    run.completedAt.map(String.init) ?? "-", run.builder.contrastFrames))
             #expect(iou >= required, "seed \(seed): IoU \(iou)")
         }
     }
@@ -123,8 +128,11 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         #expect(run.states[first...].allSatisfy { $0 == .active })
         let rms = (run.offsetErrors.map { $0 * $0 }.reduce(0, +) / Double(run.offsetErrors.count)).squareRoot()
         let meanIoU = run.drawnIoU.reduce(0, +) / Double(run.drawnIoU.count)
-        print(String(format: "overlay: active from frame %d; drawn offset RMS error %.3f px over %d frames; tinted pixels vs the frame's true vessels IoU %.3f (min %.3f)",
-                     first, rms, run.offsetErrors.count, meanIoU, run.drawnIoU.min() ?? 0))
+        print(
+            String(
+                format:
+                    "overlay: active from frame %d; drawn offset RMS error %.3f px over %d frames; tinted pixels vs the frame's true vessels IoU %.3f (min %.3f)",
+                first, rms, run.offsetErrors.count, meanIoU, run.drawnIoU.min() ?? 0))
         #expect(rms <= 1, "overlay misalignment \(rms) px RMS")
         #expect(run.drawnIoU.min() ?? 0 >= 0.65, "the drawn overlay does not cover the frame's vessels: \(run.drawnIoU)")
         #expect(run.annotations.last?.vesselPixels ?? 0 > 0 && run.annotations.last?.contrastFrames ?? 0 > 3)
@@ -249,7 +257,10 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
             errors.append((ex * ex + ey * ey).squareRoot())
         }
         let rms = (errors.map { $0 * $0 }.reduce(0, +) / Double(errors.count)).squareRoot()
-        print(String(format: "roadmap from another run: placement and motion, RMS %.3f px over %d frames (max %.3f)", rms, errors.count, errors.max() ?? 0))
+        print(
+            String(
+                format: "roadmap from another run: placement and motion, RMS %.3f px over %d frames (max %.3f)", rms, errors.count,
+                errors.max() ?? 0))
         #expect(rms <= 1 && errors.count == 20)
     }
 
@@ -316,9 +327,13 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         }
         let activeAt = try #require(states.firstIndex(of: .active), "the roadmap was not completed: \(states)")
         let vesselShare = Double(frame.annotations.roadmap.vesselPixels) / Double(geometry.pixelCount)
-        print(String(format: "rubo-0002: contrast detected at frame %@, map complete at frame %d from %d contrast frames, vessels %.1f %% of the image",
-                     firstContrast.map(String.init) ?? "-", activeAt, frame.annotations.roadmap.contrastFrames, vesselShare * 100))
-        #expect((14...26).contains(firstContrast ?? -1), "contrast arrives after frame ~18, detected at \(String(describing: firstContrast))")
+        print(
+            String(
+                format:
+                    "rubo-0002: contrast detected at frame %@, map complete at frame %d from %d contrast frames, vessels %.1f %% of the image",
+                firstContrast.map(String.init) ?? "-", activeAt, frame.annotations.roadmap.contrastFrames, vesselShare * 100))
+        #expect(
+            (14...26).contains(firstContrast ?? -1), "contrast arrives after frame ~18, detected at \(String(describing: firstContrast))")
         // Without cardiac gating the beating heart smears the coronary over its motion range: the map is a band
         // around the artery, not its lumen (see the README). Here only: not empty, not everything.
         #expect(vesselShare > 0.005 && vesselShare < 0.5, "vessel share \(vesselShare)")

@@ -43,7 +43,8 @@ struct CenterlineScore {
             let cx = Int((p.x / cell).rounded(.down)), cy = Int((p.y / cell).rounded(.down))
             for dy in -1...1 {
                 for dx in -1...1 {
-                    for q in grid[key(cx + dx, cy + dy)] ?? [] where (p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y) <= tolerance * tolerance {
+                    for q in grid[key(cx + dx, cy + dy)] ?? []
+                    where (p.x - q.x) * (p.x - q.x) + (p.y - q.y) * (p.y - q.y) <= tolerance * tolerance {
                         return true
                     }
                 }
@@ -92,9 +93,11 @@ struct SegmentationRun {
 /// A synthetic run of `size`², `frames` frames with contrast arriving at a third and washed out 5 frames before the
 /// end (`configure` changes the rest: a collimator, say) through registration and the segmenter: `inspect` sees
 /// each segmented frame and the run's source (for its truth).
-func segmentFrames(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod,
-                   configure: (inout SyntheticParameters) -> Void = { _ in },
-                   inspect: (Frame, SyntheticSource) throws -> Void) throws {
+func segmentFrames(
+    size: Int, frames: Int, seed: UInt64, method: SegmentationMethod,
+    configure: (inout SyntheticParameters) -> Void = { _ in },
+    inspect: (Frame, SyntheticSource) throws -> Void
+) throws {
     var parameters = SyntheticParameters()
     parameters.size = size
     parameters.frameCount = frames
@@ -115,8 +118,10 @@ func segmentFrames(size: Int, frames: Int, seed: UInt64, method: SegmentationMet
 }
 
 /// Per-device centre-line F1 and tip error of each frame of a synthetic run (see `segmentFrames`).
-func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge,
-                      configure: (inout SyntheticParameters) -> Void = { _ in }) throws -> SegmentationRun {
+func segmentSynthetic(
+    size: Int, frames: Int, seed: UInt64, method: SegmentationMethod = .ridge,
+    configure: (inout SyntheticParameters) -> Void = { _ in }
+) throws -> SegmentationRun {
     var run = SegmentationRun()
     try segmentFrames(size: size, frames: frames, seed: seed, method: method, configure: configure) { frame, source in
         /// Behind a collimator's blades, and within the segmenter's 12-pixel margin of them, nothing can be seen:
@@ -126,9 +131,12 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             return collimator.depth(x: Double(point.x), y: Double(point.y), size: size) > Double(12 * max(size / 512, 1) + 3)
         }
         let truth = source.truth(forFrame: frame.index)
-        for (trace, device) in [(frame.annotations.guidewire, try #require(truth.guidewire)), (frame.annotations.catheter, truth.catheter)] {
+        for (trace, device) in [(frame.annotations.guidewire, try #require(truth.guidewire)), (frame.annotations.catheter, truth.catheter)]
+        {
             run.f1[trace.kind, default: []].append(CenterlineScore(detected: trace.centerline, truth: device.centerline.filter(visible)).f1)
-            let tipError = trace.tip.map { Double((($0.x - device.tip.x) * ($0.x - device.tip.x) + ($0.y - device.tip.y) * ($0.y - device.tip.y)).squareRoot()) }
+            let tipError = trace.tip.map {
+                Double((($0.x - device.tip.x) * ($0.x - device.tip.x) + ($0.y - device.tip.y) * ($0.y - device.tip.y)).squareRoot())
+            }
             run.tipError[trace.kind, default: []].append(tipError ?? .infinity)
         }
     }
@@ -156,8 +164,12 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             let meanF1 = f1.reduce(0, +) / Double(f1.count), tipMedian = median(tips)
             let f1Interval = bootstrapInterval(f1) { $0.reduce(0, +) / Double($0.count) }
             let tipInterval = bootstrapInterval(tips, statistic: median)
-            print(String(format: "%@ %d² %@ (%d frames): centre-line F1 %.3f (95 %% CI %.3f–%.3f), tip error median %.2f px (95 %% CI %.2f–%.2f)",
-                         method.rawValue, size, kind.rawValue, f1.count, meanF1, f1Interval.low, f1Interval.high, tipMedian, tipInterval.low, tipInterval.high))
+            print(
+                String(
+                    format:
+                        "%@ %d² %@ (%d frames): centre-line F1 %.3f (95 %% CI %.3f–%.3f), tip error median %.2f px (95 %% CI %.2f–%.2f)",
+                    method.rawValue, size, kind.rawValue, f1.count, meanF1, f1Interval.low, f1Interval.high, tipMedian, tipInterval.low,
+                    tipInterval.high))
             #expect(meanF1 >= 0.9, "\(method) \(size)² \(kind): F1 \(meanF1)")
             #expect(tipMedian <= 3, "\(method) \(size)² \(kind): tip error median \(tipMedian) px")
         }
@@ -176,14 +188,18 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         for kind in DeviceKind.allCases {
             let tips = classic.tipError[kind]!, f1 = classic.f1[kind]!
             let interval = bootstrapInterval(tips, statistic: median)
-            print(String(format: "ridge on the learned path's seeds, %d² %@: centre-line F1 %.3f, tip error median %.2f px (95 %% CI %.2f–%.2f)",
-                         size, kind.rawValue, f1.reduce(0, +) / Double(f1.count), median(tips), interval.low, interval.high))
+            print(
+                String(
+                    format: "ridge on the learned path's seeds, %d² %@: centre-line F1 %.3f, tip error median %.2f px (95 %% CI %.2f–%.2f)",
+                    size, kind.rawValue, f1.reduce(0, +) / Double(f1.count), median(tips), interval.low, interval.high))
         }
         let learnedTip = median(pooled.tipError[.catheter]!), classicTip = median(classic.tipError[.catheter]!)
         if size >= 1024 {
             #expect(learnedTip < classicTip, "\(size)²: learned catheter tip \(learnedTip) px, classic \(classicTip) px on the same seeds")
         } else {
-            #expect(learnedTip <= classicTip + 0.25, "\(size)²: learned catheter tip \(learnedTip) px, classic \(classicTip) px on the same seeds")
+            #expect(
+                learnedTip <= classicTip + 0.25,
+                "\(size)²: learned catheter tip \(learnedTip) px, classic \(classicTip) px on the same seeds")
         }
     }
 
@@ -195,14 +211,18 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// (README, "Device segmentation"). Seeds 3501–3502 were not used for anything else.
     @Test(arguments: SegmentationMethod.allCases)
     func aCollimatedFieldIsNotADevice(method: SegmentationMethod) throws {
-        for (seed, collimator) in [(UInt64(3501), SyntheticParameters.Collimator(shape: .circle, radius: 1.1)),
-                                   (3502, .init(shape: .octagon, radius: 0.9))] {
+        for (seed, collimator) in [
+            (UInt64(3501), SyntheticParameters.Collimator(shape: .circle, radius: 1.1)),
+            (3502, .init(shape: .octagon, radius: 0.9)),
+        ] {
             let run = try segmentSynthetic(size: 512, frames: 30, seed: seed, method: method) { $0.collimator = collimator }
             for kind in DeviceKind.allCases {
                 let f1 = run.f1[kind]!, tips = run.tipError[kind]!
                 let meanF1 = f1.reduce(0, +) / Double(f1.count)
-                print(String(format: "%@ collimated (%@) seed %d %@: centre-line F1 %.3f, tip error median %.2f px",
-                             method.rawValue, collimator.shape.rawValue, seed, kind.rawValue, meanF1, median(tips)))
+                print(
+                    String(
+                        format: "%@ collimated (%@) seed %d %@: centre-line F1 %.3f, tip error median %.2f px",
+                        method.rawValue, collimator.shape.rawValue, seed, kind.rawValue, meanF1, median(tips)))
                 #expect(meanF1 >= 0.9 && median(tips) <= 3, "\(method) \(collimator.shape) \(kind): F1 \(meanF1), tip \(median(tips)) px")
             }
         }
@@ -224,13 +244,16 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
         var frames = 0, withCatheter = 0, withWire = 0
         for seed in [3411, 3412] as [UInt64] {
-            try segmentFrames(size: 512, frames: 40, seed: seed, method: method, configure: { $0.procedure = .diagnostic }) { frame, _ in
-                frames += 1
-                if frame.annotations.catheter.isPresent { withCatheter += 1 }
-                if frame.annotations.guidewire.isPresent { withWire += 1 }
-            }
+            try segmentFrames(
+                size: 512, frames: 40, seed: seed, method: method, configure: { $0.procedure = .diagnostic },
+                inspect: { frame, _ in
+                    frames += 1
+                    if frame.annotations.catheter.isPresent { withCatheter += 1 }
+                    if frame.annotations.guidewire.isPresent { withWire += 1 }
+                })
         }
-        print("\(method) diagnostic runs (seeds 3411–3412): a catheter in \(withCatheter) of \(frames) frames, a phantom wire in \(withWire)")
+        print(
+            "\(method) diagnostic runs (seeds 3411–3412): a catheter in \(withCatheter) of \(frames) frames, a phantom wire in \(withWire)")
         #expect(Double(withCatheter) >= 0.9 * Double(frames), "a catheter in \(withCatheter) of \(frames) frames")
         #expect(Double(withWire) <= (method == .ridge ? 0.35 : 0.6) * Double(frames), "a phantom wire in \(withWire) of \(frames) frames")
     }
@@ -249,19 +272,23 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         var settings = SegmentationParameters()
         settings.method = method
         let single = try DeviceSegmenter(geometry: source.geometry, parameters: settings)
-        let split = try DeviceSegmenter(geometry: source.geometry, parameters: settings,
-                                        splitter: WorkSplitter(name: "segment-helper"))
+        let split = try DeviceSegmenter(
+            geometry: source.geometry, parameters: settings,
+            splitter: WorkSplitter(name: "segment-helper"))
         var splitAnnotations = FrameAnnotations()
         while try source.read(into: frame) {
             frame.annotations.motion = registration.estimate(UnsafeBufferPointer(frame.pixels))
             splitAnnotations.motion = frame.annotations.motion
             single.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
             split.segment(UnsafeBufferPointer(frame.pixels), into: &splitAnnotations)
-            for (one, two) in [(frame.annotations.guidewire, splitAnnotations.guidewire),
-                               (frame.annotations.catheter, splitAnnotations.catheter)] {
+            for (one, two) in [
+                (frame.annotations.guidewire, splitAnnotations.guidewire),
+                (frame.annotations.catheter, splitAnnotations.catheter),
+            ] {
                 #expect(one.isPresent)
-                #expect(one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
-                        "frame \(frame.index) \(one.kind)")
+                #expect(
+                    one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
+                    "frame \(frame.index) \(one.kind)")
             }
         }
     }
@@ -289,11 +316,14 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             try combined.process(twin)
             #expect(frame.annotations.motion.state == .tracking || frame.index == 0)
             #expect(frame.annotations.motion == twin.annotations.motion, "frame \(frame.index)")
-            for (one, two) in [(frame.annotations.guidewire, twin.annotations.guidewire),
-                               (frame.annotations.catheter, twin.annotations.catheter)] {
+            for (one, two) in [
+                (frame.annotations.guidewire, twin.annotations.guidewire),
+                (frame.annotations.catheter, twin.annotations.catheter),
+            ] {
                 #expect(one.isPresent)
-                #expect(one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
-                        "frame \(frame.index) \(one.kind)")
+                #expect(
+                    one.centerline == two.centerline && one.tip == two.tip && one.confidence == two.confidence,
+                    "frame \(frame.index) \(one.kind)")
             }
         }
     }
@@ -321,8 +351,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
 @Suite struct RealRunSegmentationTests {
     /// Both paths on both runs (the learned network, trained on synthetic runs alone, found nothing on rubo-0002
     /// until it was trained on blurred crops too; README, "The learned path").
-    @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
-          arguments: SegmentationMethod.allCases, ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm"])
+    @Test(
+        .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
+        arguments: SegmentationMethod.allCases, ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm"])
     func centerlinesFollowTheDevice(method: SegmentationMethod, name: String) throws {
         let source = try DICOMSource(path: RealRunRegistrationTests.data + "/" + name)
         let geometry = source.geometry
@@ -356,7 +387,8 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
                         return Float(frame.pixels[iy * geometry.width + ix])
                     }
                     guard let centre = sample(line[k].x, line[k].y), let left = sample(line[k].x + nx, line[k].y + ny),
-                          let right = sample(line[k].x - nx, line[k].y - ny) else { continue }
+                        let right = sample(line[k].x - nx, line[k].y - ny)
+                    else { continue }
                     points += 1
                     if centre < min(left, right) { onDarkLine += 1 }
                 }
@@ -367,7 +399,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
             }
         }
         let share = Double(onDarkLine) / Double(max(points, 1))
-        print("\(method) \(name): a device in \(found) of \(frames) frames; \(String(format: "%.1f", share * 100)) % of \(points) centre-line points darker than the image 5 px away on both sides")
+        print(
+            "\(method) \(name): a device in \(found) of \(frames) frames; \(String(format: "%.1f", share * 100)) % of \(points) centre-line points darker than the image 5 px away on both sides"
+        )
         #expect(Double(found) >= 0.8 * Double(frames), "\(method) \(name): a device in \(found) of \(frames) frames")
         #expect(share >= 0.8, "\(method) \(name): \(share) of centre-line points on a dark line")
         // Overlays for people: the chosen frames side by side.
@@ -411,16 +445,23 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// of the field for the device from frame 24 on (21 of 96 frames started at the entry). The learned path found
     /// a device in 2 of 96 frames until the network was trained on blurred crops (session 22: it had taken the
     /// blurred catheter for a contrast-filled vessel; README, "The learned path").
-    @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
-          arguments: SegmentationMethod.allCases)
+    @Test(
+        .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
+        arguments: SegmentationMethod.allCases)
     func theTraceStaysOnRubosCatheter(method: SegmentationMethod) throws {
         let lines = try longestLines("xa/rubo-0002-rca-contrast.dcm", method: method), entry = Point2(x: 262, y: 4)
         let atEntry = lines.filter { $0.first.map { distance($0, entry) <= 12 } ?? false }
         let downTheCatheter = atEntry.filter { $0.contains { distance($0, entry) >= 100 } }
-        print("\(method) rubo-0002: the trace starts at the catheter's entry in \(atEntry.count) of \(lines.count) frames and reaches 100 px down it in \(downTheCatheter.count)")
+        print(
+            "\(method) rubo-0002: the trace starts at the catheter's entry in \(atEntry.count) of \(lines.count) frames and reaches 100 px down it in \(downTheCatheter.count)"
+        )
         #expect(lines.count == 96)
-        #expect(Double(atEntry.count) >= 0.95 * Double(lines.count), "the trace starts at the catheter's entry in \(atEntry.count) of \(lines.count) frames")
-        #expect(Double(downTheCatheter.count) >= 0.9 * Double(lines.count), "the trace reaches 100 px down the catheter in \(downTheCatheter.count) of \(lines.count) frames")
+        #expect(
+            Double(atEntry.count) >= 0.95 * Double(lines.count),
+            "the trace starts at the catheter's entry in \(atEntry.count) of \(lines.count) frames")
+        #expect(
+            Double(downTheCatheter.count) >= 0.9 * Double(lines.count),
+            "the trace reaches 100 px down the catheter in \(downTheCatheter.count) of \(lines.count) frames")
     }
 
     /// rubo-0002 has no wire. The classic path used to report one in 45 of its 96 frames, most of them from frame 57
@@ -429,8 +470,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
     /// `vesselContrastShare` of its contrast (14; chosen on this run and XA-MONO2-8-12x, so not independent of it).
     /// Asserted: at most 20. The learned path puts the catheter's tip about halfway down the catheter from frame 55
     /// on and reports the distal half as a wire (40 of 96 frames; README, "Blur"). Asserted: at most 45.
-    @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
-          arguments: SegmentationMethod.allCases)
+    @Test(
+        .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
+        arguments: SegmentationMethod.allCases)
     func aWireIsSeldomReportedOnRubosDiagnosticRun(method: SegmentationMethod) throws {
         let frames = try annotations("xa/rubo-0002-rca-contrast.dcm", method: method)
         let withWire = frames.filter { $0.guidewire.isPresent }.count
@@ -467,7 +509,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         let frames = try annotations("xa/XA-MONO2-8-12x-catheter.dcm", method: .ridge), housingEnd = Point2(x: 288, y: 248)
         let near = frames.filter { $0.catheter.tip.map { distance($0, housingEnd) <= 30 } ?? false }.count
         let withWire = frames.filter { $0.guidewire.isPresent }.count
-        print("ridge XA-MONO2-8-12x: the catheter's tip is within 30 px of the housing's end in \(near) of \(frames.count) frames; a wire in \(withWire)")
+        print(
+            "ridge XA-MONO2-8-12x: the catheter's tip is within 30 px of the housing's end in \(near) of \(frames.count) frames; a wire in \(withWire)"
+        )
         #expect(frames.count == 12)
         #expect(near >= 10, "the catheter's tip is within 30 px of the housing's end in \(near) of \(frames.count) frames")
         #expect(withWire >= 10, "a wire beyond the catheter in \(withWire) of \(frames.count) frames")
@@ -488,7 +532,9 @@ func segmentSynthetic(size: Int, frames: Int, seed: UInt64, method: Segmentation
         let tips = frames.compactMap(\.guidewire.tip)
         let freeSide = tips.filter { distance($0, tip) < distance($0, balloon) }.count
         let atTip = tips.filter { distance($0, tip) <= 12 }.count
-        print("learned XA-MONO2-8-12x: the wire's tip is on the free side in \(freeSide) of \(frames.count) frames, within 12 px of it in \(atTip)")
+        print(
+            "learned XA-MONO2-8-12x: the wire's tip is on the free side in \(freeSide) of \(frames.count) frames, within 12 px of it in \(atTip)"
+        )
         #expect(frames.count == 12)
         #expect(freeSide >= 10, "the wire's tip is on the free side in \(freeSide) of \(frames.count) frames")
         #expect(atTip >= 9, "the wire's tip is within 12 px of the true one in \(atTip) of \(frames.count) frames")

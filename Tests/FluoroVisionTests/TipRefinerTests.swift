@@ -35,12 +35,15 @@ import Testing
         let refiner = TipRefiner(geometry: geometry, factor: 2)
         let end = Self.tipX + offset
         let xs = Array(stride(from: Float(20), through: end, by: 2))
-        let refined = try #require(pixels.withUnsafeBufferPointer { frame in
-            refiner.refine(frame, count: xs.count, catheterTip: 0, point: { Point2(x: xs[$0], y: 60 + Self.slope * xs[$0]) },
-                           isInsideField: { _, _ in true })
-        })
+        let refined = try #require(
+            pixels.withUnsafeBufferPointer { frame in
+                refiner.refine(
+                    frame, count: xs.count, catheterTip: 0, point: { Point2(x: xs[$0], y: 60 + Self.slope * xs[$0]) },
+                    isInsideField: { _, _ in true })
+            })
         let truth = Point2(x: Self.tipX, y: 60 + Self.slope * Self.tipX)
-        let error = ((refined.tip.x - truth.x) * (refined.tip.x - truth.x) + (refined.tip.y - truth.y) * (refined.tip.y - truth.y)).squareRoot()
+        let error = ((refined.tip.x - truth.x) * (refined.tip.x - truth.x) + (refined.tip.y - truth.y) * (refined.tip.y - truth.y))
+            .squareRoot()
         #expect(error <= 1.5, "traced end \(offset) px from the tip: refined to (\(refined.tip.x), \(refined.tip.y)), \(error) px off")
         // The points kept before the tip all lie proximal to it.
         #expect(refined.pointsBefore <= xs.count && xs[0..<refined.pointsBefore].allSatisfy { $0 < refined.tip.x })
@@ -54,10 +57,14 @@ import Testing
         let xs = Array(stride(from: Float(20), through: Self.tipX, by: 2))
         pixels.withUnsafeBufferPointer { frame in
             let point = { (k: Int) in Point2(x: xs[k], y: 60 + Self.slope * xs[k]) }
-            #expect(refiner.refine(frame, count: xs.count, catheterTip: 0, point: point,
-                                   isInsideField: { x, _ in x < Self.tipX + 1 }) == nil)
-            #expect(refiner.refine(frame, count: xs.count, catheterTip: xs.count - 2, point: point,
-                                   isInsideField: { _, _ in true }) == nil, "nothing behind the end but the catheter")
+            #expect(
+                refiner.refine(
+                    frame, count: xs.count, catheterTip: 0, point: point,
+                    isInsideField: { x, _ in x < Self.tipX + 1 }) == nil)
+            #expect(
+                refiner.refine(
+                    frame, count: xs.count, catheterTip: xs.count - 2, point: point,
+                    isInsideField: { _, _ in true }) == nil, "nothing behind the end but the catheter")
         }
     }
 }

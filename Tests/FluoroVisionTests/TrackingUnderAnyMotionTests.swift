@@ -13,7 +13,7 @@ import Testing
     static func motion(_ random: inout SplitMix) -> Float {
         switch random.next() % 8 {
         case 0: return Float(random.next() % 64) - 32
-        case 1: return Float(random.next() % 40) + 240        // around a 256-pixel frame's far edge
+        case 1: return Float(random.next() % 40) + 240  // around a 256-pixel frame's far edge
         case 2: return -Float(random.next() % 40) - 240
         case 3: return Float(random.next() % 2_000_000) - 1_000_000
         case 4: return [Float.infinity, -.infinity, .nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude][Int(random.next() % 5)]

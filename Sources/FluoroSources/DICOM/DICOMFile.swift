@@ -43,8 +43,10 @@ public final class DICOMFile: @unchecked Sendable {
                 throw FluoroError.malformed(path: path, detail: "missing \(name) \(tag)")
             }
             guard let value = Int(checked: first), Double(value) == first, range.contains(value) else {
-                throw FluoroError.malformed(path: path, detail: "\(name) \(tag) is \(first), expected an integer in "
-                                            + "\(range.lowerBound)...\(range.upperBound)")
+                throw FluoroError.malformed(
+                    path: path,
+                    detail: "\(name) \(tag) is \(first), expected an integer in "
+                        + "\(range.lowerBound)...\(range.upperBound)")
             }
             return value
         }
@@ -53,8 +55,9 @@ public final class DICOMFile: @unchecked Sendable {
         bitsAllocated = try integer(DICOMDictionary.bitsAllocated, "Bits Allocated", in: 1...64)
         bitsStored = try integer(DICOMDictionary.bitsStored, "Bits Stored", in: 1...64, fallback: bitsAllocated)
         highBit = try integer(DICOMDictionary.highBit, "High Bit", in: 0...63, fallback: bitsStored - 1)
-        numberOfFrames = try integer(DICOMDictionary.numberOfFrames, "Number of Frames", in: 0...Self.maximumFrames,
-                                     fallback: 1)
+        numberOfFrames = try integer(
+            DICOMDictionary.numberOfFrames, "Number of Frames", in: 0...Self.maximumFrames,
+            fallback: 1)
         guard numberOfFrames > 0 else {
             throw FluoroError.malformed(path: path, detail: "Number of Frames \(DICOMDictionary.numberOfFrames) is 0")
         }
@@ -65,12 +68,15 @@ public final class DICOMFile: @unchecked Sendable {
             throw FluoroError.malformed(path: path, detail: "image size \(columns)x\(rows) is outside 1...16384")
         }
         samplesPerPixel = try integer(DICOMDictionary.samplesPerPixel, "Samples per Pixel", in: 1...4, fallback: 1)
-        isColour = photometric == "RGB" && samplesPerPixel == 3 && bitsAllocated == 8
+        isColour =
+            photometric == "RGB" && samplesPerPixel == 3 && bitsAllocated == 8
             && (data.integer(DICOMDictionary.planarConfiguration) ?? 0) == 0
         // Colour is read for inspection only (e.g. FluoroStream's own recordings); `geometry()` refuses it.
         guard photometric == "MONOCHROME1" || photometric == "MONOCHROME2" || isColour else {
-            throw FluoroError.unsupported(path: path, detail: "photometric interpretation \(photometric): only greyscale "
-                                          + "(MONOCHROME1/2) X-ray runs are processed")
+            throw FluoroError.unsupported(
+                path: path,
+                detail: "photometric interpretation \(photometric): only greyscale "
+                    + "(MONOCHROME1/2) X-ray runs are processed")
         }
         guard samplesPerPixel == 1 || isColour else {
             throw FluoroError.unsupported(path: path, detail: "more than one sample per pixel")
@@ -79,22 +85,27 @@ public final class DICOMFile: @unchecked Sendable {
             throw FluoroError.unsupported(path: path, detail: "Bits Allocated \(bitsAllocated) (8 or 16 are supported)")
         }
         guard (1...bitsAllocated).contains(bitsStored), highBit >= bitsStored - 1, highBit < bitsAllocated else {
-            throw FluoroError.malformed(path: path, detail: "Bits Stored \(bitsStored) / High Bit \(highBit) do not fit "
-                                        + "Bits Allocated \(bitsAllocated)")
+            throw FluoroError.malformed(
+                path: path,
+                detail: "Bits Stored \(bitsStored) / High Bit \(highBit) do not fit "
+                    + "Bits Allocated \(bitsAllocated)")
         }
         isSigned = (data.integer(DICOMDictionary.pixelRepresentation) ?? 0) == 1
         guard let pixels = data[DICOMDictionary.pixelData] else {
             throw FluoroError.malformed(path: path, detail: "no Pixel Data (7FE0,0010)")
         }
-        frameFragments = try Self.locateFrames(pixels, in: file, data: data, syntax: transferSyntax, frames: numberOfFrames,
-                                               frameBytes: rows * columns * samplesPerPixel * bitsAllocated / 8, path: path)
+        frameFragments = try Self.locateFrames(
+            pixels, in: file, data: data, syntax: transferSyntax, frames: numberOfFrames,
+            frameBytes: rows * columns * samplesPerPixel * bitsAllocated / 8, path: path)
     }
 
     /// The pipeline geometry of the frames; colour (RGB) files are refused.
     public func geometry() throws -> FrameGeometry {
         guard !isColour else {
-            throw FluoroError.unsupported(path: path, detail: "photometric interpretation RGB: only greyscale "
-                                          + "(MONOCHROME1/2) X-ray runs are processed")
+            throw FluoroError.unsupported(
+                path: path,
+                detail: "photometric interpretation RGB: only greyscale "
+                    + "(MONOCHROME1/2) X-ray runs are processed")
         }
         return try FrameGeometry(width: columns, height: rows, format: bitsAllocated == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
     }
@@ -122,8 +133,9 @@ public final class DICOMFile: @unchecked Sendable {
     }
     public var windowCenterWidth: (center: Double, width: Double)? {
         guard let center = dataSet.numbers(DICOMDictionary.windowCenter).first,
-              let width = dataSet.numbers(DICOMDictionary.windowWidth).first,
-              center.isFinite, width.isFinite, width > 0 else { return nil }
+            let width = dataSet.numbers(DICOMDictionary.windowWidth).first,
+            center.isFinite, width.isFinite, width > 0
+        else { return nil }
         return (center, width)
     }
     /// Imager Pixel Spacing in mm (row spacing, column spacing).
@@ -133,8 +145,9 @@ public final class DICOMFile: @unchecked Sendable {
     }
     public var positionerAngles: (primary: Double, secondary: Double)? {
         guard let primary = dataSet.numbers(DICOMDictionary.positionerPrimaryAngle).first,
-              let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first,
-              primary.isFinite, secondary.isFinite else { return nil }
+            let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first,
+            primary.isFinite, secondary.isFinite
+        else { return nil }
         return (primary, secondary)
     }
     /// The first VOI LUT of the VOI LUT Sequence, when present (it takes precedence over the window).
@@ -142,8 +155,8 @@ public final class DICOMFile: @unchecked Sendable {
         guard let item = dataSet[DICOMDictionary.voiLUTSequence]?.items.first else { return nil }
         let descriptor = item.numbers(DICOMDictionary.lutDescriptor)
         guard descriptor.count == 3, let raw = item.bytes(DICOMDictionary.lutData),
-              let entryCount = Int(checked: descriptor[0]), let mapped = Int(checked: descriptor[1]),
-              let bits = Int(checked: descriptor[2]), (0...65535).contains(entryCount), (-32768...65535).contains(mapped)
+            let entryCount = Int(checked: descriptor[0]), let mapped = Int(checked: descriptor[1]),
+            let bits = Int(checked: descriptor[2]), (0...65535).contains(entryCount), (-32768...65535).contains(mapped)
         else { return nil }
         // PS3.3 C.11.2.1.1: 0 entries means 65536; the first mapped value is US or SS as the pixels are.
         let count = entryCount == 0 ? 65536 : entryCount
@@ -159,7 +172,7 @@ public final class DICOMFile: @unchecked Sendable {
     /// The ECG stored as a (retired) curve in group 5000, when present.
     public var ecgCurve: ECGCurve? {
         guard dataSet.string(DICOMDictionary.curveTypeOfData) == "ECG", let raw = dataSet.bytes(DICOMDictionary.curveData),
-              let points = dataSet.integer(DICOMDictionary.curveNumberOfPoints), (1...raw.count).contains(points)
+            let points = dataSet.integer(DICOMDictionary.curveNumberOfPoints), (1...raw.count).contains(points)
         else { return nil }
         let representation = dataSet.integer(DICOMDictionary.curveDataValueRepresentation) ?? 0
         let size = [0: 2, 1: 2, 2: 4, 3: 8, 4: 4][representation] ?? 0
@@ -181,9 +194,10 @@ public final class DICOMFile: @unchecked Sendable {
             default: return Double(word(Int32.self))
             }
         }
-        return ECGCurve(samples: samples, axisUnits: dataSet.string(DICOMDictionary.curveAxisUnits, all: true),
-                        coordinateStart: dataSet.numbers(DICOMDictionary.curveCoordinateStartValue).first,
-                        coordinateStep: dataSet.numbers(DICOMDictionary.curveCoordinateStepValue).first)
+        return ECGCurve(
+            samples: samples, axisUnits: dataSet.string(DICOMDictionary.curveAxisUnits, all: true),
+            coordinateStart: dataSet.numbers(DICOMDictionary.curveCoordinateStartValue).first,
+            coordinateStep: dataSet.numbers(DICOMDictionary.curveCoordinateStepValue).first)
     }
 
     /// R Wave Pointer: frame numbers (1-based in the file) at the R waves.
@@ -199,15 +213,19 @@ public final class DICOMFile: @unchecked Sendable {
 
     // MARK: - Frames
 
-    private static func locateFrames(_ pixels: DICOMElement, in file: MappedFile, data: DICOMDataSet,
-                                     syntax: TransferSyntax, frames: Int, frameBytes: Int, path: String) throws -> [[Range<Int>]] {
+    private static func locateFrames(
+        _ pixels: DICOMElement, in file: MappedFile, data: DICOMDataSet,
+        syntax: TransferSyntax, frames: Int, frameBytes: Int, path: String
+    ) throws -> [[Range<Int>]] {
         if !syntax.isEncapsulated {
             guard pixels.fragments.isEmpty else {
                 throw FluoroError.malformed(path: path, detail: "encapsulated pixel data in a native transfer syntax")
             }
             guard pixels.valueLength >= frames * frameBytes else {
-                throw FluoroError.truncated(path: path, detail: "pixel data holds \(pixels.valueLength) bytes, \(frames) frames "
-                                            + "of \(frameBytes) bytes need \(frames * frameBytes)")
+                throw FluoroError.truncated(
+                    path: path,
+                    detail: "pixel data holds \(pixels.valueLength) bytes, \(frames) frames "
+                        + "of \(frameBytes) bytes need \(frames * frameBytes)")
             }
             return (0..<frames).map { [(pixels.valueOffset + $0 * frameBytes)..<(pixels.valueOffset + ($0 + 1) * frameBytes)] }
         }
@@ -218,7 +236,9 @@ public final class DICOMFile: @unchecked Sendable {
         if let extended = data.bytes(DICOMDictionary.extendedOffsetTable), extended.count == frames * 8 {
             offsets = (0..<frames).map { Int(UInt64(littleEndian: extended.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self))) }
         } else if let table = pixels.basicOffsetTable, table.count == frames * 4 {
-            offsets = (0..<frames).map { Int(UInt32(littleEndian: file.bytes.loadUnaligned(fromByteOffset: table.lowerBound + $0 * 4, as: UInt32.self))) }
+            offsets = (0..<frames).map {
+                Int(UInt32(littleEndian: file.bytes.loadUnaligned(fromByteOffset: table.lowerBound + $0 * 4, as: UInt32.self)))
+            }
         }
         if !offsets.isEmpty {
             let base = fragments[0].lowerBound - 8
@@ -244,8 +264,10 @@ public final class DICOMFile: @unchecked Sendable {
             if startsFrame || result.isEmpty { result.append([fragment]) } else { result[result.count - 1].append(fragment) }
         }
         guard result.count == frames else {
-            throw FluoroError.malformed(path: path, detail: "\(fragments.count) fragments cannot be split into \(frames) frames "
-                                        + "(no offset table; \(result.count) JPEG start-of-image markers)")
+            throw FluoroError.malformed(
+                path: path,
+                detail: "\(fragments.count) fragments cannot be split into \(frames) frames "
+                    + "(no offset table; \(result.count) JPEG start-of-image markers)")
         }
         return result
     }

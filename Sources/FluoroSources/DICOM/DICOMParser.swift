@@ -34,8 +34,10 @@ struct DICOMParser {
             throw FluoroError.malformed(path: path, detail: "the meta group has no Transfer Syntax UID (0002,0010)")
         }
         guard let syntax = TransferSyntax(rawValue: uid) else {
-            throw FluoroError.unsupported(path: path, detail: "transfer syntax \(uid) is not one this reader knows; transcode "
-                                          + "it, e.g. with dcmconv +te (Explicit VR Little Endian)")
+            throw FluoroError.unsupported(
+                path: path,
+                detail: "transfer syntax \(uid) is not one this reader knows; transcode "
+                    + "it, e.g. with dcmconv +te (Explicit VR Little Endian)")
         }
         guard syntax != .deflatedExplicitVRLittleEndian else {
             throw FluoroError.unsupported(path: path, detail: "\(syntax.name) (\(uid)); transcode it, e.g. with dcmconv +te")
@@ -78,39 +80,48 @@ struct DICOMParser {
         if length == 0xFFFF_FFFF {
             if tag == DICOMDictionary.pixelData {
                 let (table, fragments) = try readFragments(at: &offset, tag: tag)
-                return DICOMElement(tag: tag, vr: vr, valueOffset: start, valueLength: offset - start, items: [],
-                                    fragments: fragments, basicOffsetTable: table)
+                return DICOMElement(
+                    tag: tag, vr: vr, valueOffset: start, valueLength: offset - start, items: [],
+                    fragments: fragments, basicOffsetTable: table)
             }
             guard vr == "SQ" || vr == "UN" else {
                 throw FluoroError.malformed(path: path, detail: "element \(tag) (\(vr)) at byte \(start) has undefined length")
             }
             // Undefined-length UN is a sequence in Implicit VR Little Endian (PS3.5 6.2.2).
-            let items = try readItems(at: &offset, end: nil, explicit: vr == "UN" ? false : explicit,
-                                      bigEndian: bigEndian, depth: depth + 1, owner: tag)
-            return DICOMElement(tag: tag, vr: "SQ", valueOffset: start, valueLength: offset - start, items: items,
-                                fragments: [], basicOffsetTable: nil)
+            let items = try readItems(
+                at: &offset, end: nil, explicit: vr == "UN" ? false : explicit,
+                bigEndian: bigEndian, depth: depth + 1, owner: tag)
+            return DICOMElement(
+                tag: tag, vr: "SQ", valueOffset: start, valueLength: offset - start, items: items,
+                fragments: [], basicOffsetTable: nil)
         }
 
         let valueLength = Int(length)
         guard valueLength <= bytes.count - offset else {
-            throw FluoroError.truncated(path: path, detail: "element \(tag) at byte \(start) needs \(valueLength) bytes, "
-                                        + "only \(bytes.count - offset) remain")
+            throw FluoroError.truncated(
+                path: path,
+                detail: "element \(tag) at byte \(start) needs \(valueLength) bytes, "
+                    + "only \(bytes.count - offset) remain")
         }
         var items: [DICOMDataSet] = []
         if vr == "SQ" {
             var inner = offset
-            items = try readItems(at: &inner, end: offset + valueLength, explicit: explicit, bigEndian: bigEndian,
-                                  depth: depth + 1, owner: tag)
+            items = try readItems(
+                at: &inner, end: offset + valueLength, explicit: explicit, bigEndian: bigEndian,
+                depth: depth + 1, owner: tag)
         }
-        let element = DICOMElement(tag: tag, vr: vr, valueOffset: offset, valueLength: valueLength, items: items,
-                                   fragments: [], basicOffsetTable: nil)
+        let element = DICOMElement(
+            tag: tag, vr: vr, valueOffset: offset, valueLength: valueLength, items: items,
+            fragments: [], basicOffsetTable: nil)
         offset += valueLength
         return element
     }
 
     /// Items of a sequence, up to `end` (defined length) or the Sequence Delimitation Item.
-    private func readItems(at offset: inout Int, end: Int?, explicit: Bool, bigEndian: Bool, depth: Int,
-                           owner: DICOMTag) throws -> [DICOMDataSet] {
+    private func readItems(
+        at offset: inout Int, end: Int?, explicit: Bool, bigEndian: Bool, depth: Int,
+        owner: DICOMTag
+    ) throws -> [DICOMDataSet] {
         guard depth <= Self.maximumDepth else {
             throw FluoroError.malformed(path: path, detail: "sequences nested deeper than \(Self.maximumDepth) levels at byte \(offset)")
         }
@@ -165,11 +176,14 @@ struct DICOMParser {
             offset += 8
             if itemTag == DICOMDictionary.sequenceDelimitation { break }
             guard itemTag == DICOMDictionary.item else {
-                throw FluoroError.malformed(path: path, detail: "expected a fragment item in pixel data at byte \(offset - 8), found \(itemTag)")
+                throw FluoroError.malformed(
+                    path: path, detail: "expected a fragment item in pixel data at byte \(offset - 8), found \(itemTag)")
             }
             guard length <= bytes.count - offset else {
-                throw FluoroError.truncated(path: path, detail: "pixel data fragment \(fragments.count) at byte \(offset - 8) "
-                                            + "needs \(length) bytes, only \(bytes.count - offset) remain")
+                throw FluoroError.truncated(
+                    path: path,
+                    detail: "pixel data fragment \(fragments.count) at byte \(offset - 8) "
+                        + "needs \(length) bytes, only \(bytes.count - offset) remain")
             }
             if first { table = offset..<(offset + length) } else { fragments.append(offset..<(offset + length)) }
             first = false

@@ -24,16 +24,18 @@ public final class DICOMSource: FrameSource {
         let syntax = file.transferSyntax
         switch syntax {
         case .implicitVRLittleEndian, .explicitVRLittleEndian, .explicitVRBigEndian, .rleLossless, .jpegLossless, .jpegLosslessSV1,
-             .jpegLSLossless, .jpegLSNearLossless, .jpeg2000Lossless, .jpeg2000:
+            .jpegLSLossless, .jpegLSNearLossless, .jpeg2000Lossless, .jpeg2000:
             break
         case .jpegBaseline:
             guard file.bitsAllocated == 8 else {
                 throw FluoroError.unsupported(path: path, detail: "\(syntax.name) with \(file.bitsAllocated) bits allocated")
             }
         default:
-            throw FluoroError.unsupported(path: path, detail: "transfer syntax \(syntax.name) (\(syntax.rawValue)) is not decoded "
-                                          + "by this build; transcode the run, e.g. `gdcmconv --raw` or `dcmdjpeg`, to an "
-                                          + "uncompressed or lossless syntax")
+            throw FluoroError.unsupported(
+                path: path,
+                detail: "transfer syntax \(syntax.name) (\(syntax.rawValue)) is not decoded "
+                    + "by this build; transcode the run, e.g. `gdcmconv --raw` or `dcmdjpeg`, to an "
+                    + "uncompressed or lossless syntax")
         }
         let largestFrame = file.frameFragments.map { $0.reduce(0) { $0 + $1.count } }.max() ?? 0
         contiguous = .allocate(byteCount: max(largestFrame, 1), alignment: 64)
@@ -113,10 +115,12 @@ public final class DICOMSource: FrameSource {
             try jpegBaseline!.decode(bytes, width: geometry.width, height: geometry.height, frame: index, into: bytePlane)
             for i in 0..<count { out[i] = UInt16(bytePlane[i]) }
         case .jpegLSLossless, .jpegLSNearLossless, .jpeg2000Lossless, .jpeg2000:
-            let codec: LibraryCodecs.Codec = file.transferSyntax == .jpegLSLossless || file.transferSyntax == .jpegLSNearLossless
+            let codec: LibraryCodecs.Codec =
+                file.transferSyntax == .jpegLSLossless || file.transferSyntax == .jpegLSNearLossless
                 ? .jpegLS : .jpeg2000
-            try LibraryCodecs.decode(codec, bytes, width: geometry.width, height: geometry.height,
-                                     bytesPerSample: file.bitsAllocated / 8, into: output, bytePlane: bytePlane, path: path, frame: index)
+            try LibraryCodecs.decode(
+                codec, bytes, width: geometry.width, height: geometry.height,
+                bytesPerSample: file.bitsAllocated / 8, into: output, bytePlane: bytePlane, path: path, frame: index)
         default:
             if file.bitsAllocated == 8 {
                 for i in 0..<count { out[i] = UInt16(bytes[i]) }

@@ -73,11 +73,15 @@ struct TubeRasterizer {
     let height: Int
 
     /// Draws the segment from `a` to `b` (pixel centres at integer coordinates).
-    func drawSegment(from a: (x: Double, y: Double), to b: (x: Double, y: Double), profile: TubeProfile,
-                     into image: UnsafeMutablePointer<Float>) {
+    func drawSegment(
+        from a: (x: Double, y: Double), to b: (x: Double, y: Double), profile: TubeProfile,
+        into image: UnsafeMutablePointer<Float>
+    ) {
         let reach = profile.reach + 1
-        let x0 = max(0, Int(clampingFinite: (min(a.x, b.x) - reach).rounded(.down))), x1 = min(width - 1, Int(clampingFinite: (max(a.x, b.x) + reach).rounded(.up)))
-        let y0 = max(0, Int(clampingFinite: (min(a.y, b.y) - reach).rounded(.down))), y1 = min(height - 1, Int(clampingFinite: (max(a.y, b.y) + reach).rounded(.up)))
+        let x0 = max(0, Int(clampingFinite: (min(a.x, b.x) - reach).rounded(.down))),
+            x1 = min(width - 1, Int(clampingFinite: (max(a.x, b.x) + reach).rounded(.up)))
+        let y0 = max(0, Int(clampingFinite: (min(a.y, b.y) - reach).rounded(.down))),
+            y1 = min(height - 1, Int(clampingFinite: (max(a.y, b.y) + reach).rounded(.up)))
         guard x0 <= x1, y0 <= y1 else { return }
         let ex = b.x - a.x, ey = b.y - a.y
         let lengthSquared = ex * ex + ey * ey
@@ -97,8 +101,10 @@ struct TubeRasterizer {
     }
 
     /// Draws the part of `path` between arc lengths `from` and `to`, shifted by `offset`.
-    func drawPath(_ path: Polyline, from: Double, to: Double, offset: (x: Double, y: Double), profile: TubeProfile,
-                  into image: UnsafeMutablePointer<Float>) {
+    func drawPath(
+        _ path: Polyline, from: Double, to: Double, offset: (x: Double, y: Double), profile: TubeProfile,
+        into image: UnsafeMutablePointer<Float>
+    ) {
         var previous: (x: Double, y: Double)?
         path.sample(from: from, to: to, step: 1.5) { point in
             let shifted = (x: point.x + offset.x, y: point.y + offset.y)
@@ -109,5 +115,5 @@ struct TubeRasterizer {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -39,13 +39,15 @@ final class SyntheticAnatomy: @unchecked Sendable {
         iodineAttenuation = 0.08 / scale
         var random = RandomGenerator(seed: parameters.seed ^ 0xA5A5_5A5A_0F0F_F0F0)
 
-        Self.paintBackground(into: background.baseAddress!, side: mapSize, margin: margin, frameSize: size,
-                             scale: scale, random: &random)
+        Self.paintBackground(
+            into: background.baseAddress!, side: mapSize, margin: margin, frameSize: size,
+            scale: scale, random: &random)
         var trunkPath = Polyline(), segments: [VesselSegment] = []
-        Self.growVesselTree(into: vesselPathLength.baseAddress!, side: mapSize, margin: margin, frameSize: size,
-                            scale: scale,
-                            startingAt: parameters.procedure == .diagnostic ? SyntheticParameters.catheterShare : 0,
-                            random: &random, trunk: &trunkPath, segments: &segments)
+        Self.growVesselTree(
+            into: vesselPathLength.baseAddress!, side: mapSize, margin: margin, frameSize: size,
+            scale: scale,
+            startingAt: parameters.procedure == .diagnostic ? SyntheticParameters.catheterShare : 0,
+            random: &random, trunk: &trunkPath, segments: &segments)
         trunk = trunkPath
         vesselSegments = segments
     }
@@ -74,9 +76,10 @@ final class SyntheticAnatomy: @unchecked Sendable {
         var lumen = [Float](repeating: 0, count: frameSize * frameSize)
         lumen.withUnsafeMutableBufferPointer { image in
             for segment in vesselSegments {
-                rasterizer.drawSegment(from: (segment.from.x + offset.x, segment.from.y + offset.y),
-                                       to: (segment.to.x + offset.x, segment.to.y + offset.y),
-                                       profile: .cylinder(radius: segment.radius, attenuation: 1), into: image.baseAddress!)
+                rasterizer.drawSegment(
+                    from: (segment.from.x + offset.x, segment.from.y + offset.y),
+                    to: (segment.to.x + offset.x, segment.to.y + offset.y),
+                    profile: .cylinder(radius: segment.radius, attenuation: 1), into: image.baseAddress!)
             }
         }
         return lumen.map { $0 > 0 ? 1 : 0 }
@@ -84,8 +87,10 @@ final class SyntheticAnatomy: @unchecked Sendable {
 
     // MARK: - Construction
 
-    private static func paintBackground(into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
-                                        scale: Double, random: inout RandomGenerator) {
+    private static func paintBackground(
+        into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
+        scale: Double, random: inout RandomGenerator
+    ) {
         let centre = Double(side) / 2
         let size = Double(frameSize)
         // Texture: value noise in four octaves (coarse to fine).
@@ -122,7 +127,8 @@ final class SyntheticAnatomy: @unchecked Sendable {
                 let hu = (fx - heart.x) / heart.rx, hv = (fy - heart.y) / heart.ry
                 mu += 0.4 * smoothFalloff(hu * hu + hv * hv)
                 for rib in 0..<ribCount {
-                    let ribY = Double(margin) + ribOffset + Double(rib + 1) * ribGap - 0.2 * ribGap
+                    let ribY =
+                        Double(margin) + ribOffset + Double(rib + 1) * ribGap - 0.2 * ribGap
                         + 0.00045 / scale * (fx - centre) * (fx - centre)
                     let d = abs(fy - ribY) / ribHalfWidth
                     if d < 1 { mu += 0.3 * (1 - d * d).squareRoot() }
@@ -161,15 +167,20 @@ final class SyntheticAnatomy: @unchecked Sendable {
     /// reference-frame coordinates. With `startingAt` > 0 (a diagnostic injection) the tree is drawn only from
     /// that share of the trunk's length on (the catheter's tip): the trunk before it and the branches leaving it
     /// there are grown (the random choices stay those of the full tree) but hold no contrast.
-    private static func growVesselTree(into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
-                                       scale: Double, startingAt share: Double, random: inout RandomGenerator,
-                                       trunk: inout Polyline, segments: inout [VesselSegment]) {
+    private static func growVesselTree(
+        into map: UnsafeMutablePointer<Float>, side: Int, margin: Int, frameSize: Int,
+        scale: Double, startingAt share: Double, random: inout RandomGenerator,
+        trunk: inout Polyline, segments: inout [VesselSegment]
+    ) {
         let size = Double(frameSize), m = Double(margin)
         /// `trunkArc`: arc length along the trunk where the branch (or its ancestor) leaves it.
         struct Branch { var x, y, angle, radius, length, trunkArc: Double; var depth: Int }
-        var pending = [Branch(x: m + size * random.uniform(0.12...0.22), y: m - 4 * scale,
-                              angle: Double.pi / 2 - random.uniform(0.25...0.45), radius: 4.5 * scale,
-                              length: size * 1.05, trunkArc: 0, depth: 0)]
+        var pending = [
+            Branch(
+                x: m + size * random.uniform(0.12...0.22), y: m - 4 * scale,
+                angle: Double.pi / 2 - random.uniform(0.25...0.45), radius: 4.5 * scale,
+                length: size * 1.05, trunkArc: 0, depth: 0)
+        ]
         let step = 2 * scale
         var isTrunk = true
         var grown: [(segment: VesselSegment, trunkArc: Double)] = []
@@ -191,17 +202,22 @@ final class SyntheticAnatomy: @unchecked Sendable {
                 angle += curvature * step
                 let nx = x + step * cos(angle), ny = y + step * sin(angle)
                 if isTrunk { trunk.append(x: x - m, y: y - m) }
-                grown.append((VesselSegment(from: (x, y), to: (nx, ny), radius: radius),
-                               isTrunk ? trunk.length : branch.trunkArc))
+                grown.append(
+                    (
+                        VesselSegment(from: (x, y), to: (nx, ny), radius: radius),
+                        isTrunk ? trunk.length : branch.trunkArc
+                    ))
                 x = nx
                 y = ny
                 if nx < -20 || ny < -20 || nx > Double(side) + 20 || ny > Double(side) + 20 { break }
                 if branch.depth < 3, i == nextBranch {
                     let turn = random.uniform(0...1) < 0.5 ? -1.0 : 1.0
-                    pending.append(Branch(x: x, y: y, angle: angle + turn * random.uniform(0.45...0.9),
-                                          radius: max(radius * 0.62, 1.2 * scale),
-                                          length: branch.length * random.uniform(0.3...0.5),
-                                          trunkArc: isTrunk ? trunk.length : branch.trunkArc, depth: branch.depth + 1))
+                    pending.append(
+                        Branch(
+                            x: x, y: y, angle: angle + turn * random.uniform(0.45...0.9),
+                            radius: max(radius * 0.62, 1.2 * scale),
+                            length: branch.length * random.uniform(0.3...0.5),
+                            trunkArc: isTrunk ? trunk.length : branch.trunkArc, depth: branch.depth + 1))
                     nextBranch += Int(clampingFinite: random.uniform(30...70))
                 }
             }
@@ -211,13 +227,14 @@ final class SyntheticAnatomy: @unchecked Sendable {
         let rasterizer = TubeRasterizer(width: side, height: side)
         let start = share * trunk.length
         for (segment, trunkArc) in grown where share == 0 || trunkArc >= start {
-            rasterizer.drawSegment(from: segment.from, to: segment.to,
-                                   profile: .cylinder(radius: segment.radius, attenuation: 1), into: map)
+            rasterizer.drawSegment(
+                from: segment.from, to: segment.to,
+                profile: .cylinder(radius: segment.radius, attenuation: 1), into: map)
             segments.append(segment)
         }
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

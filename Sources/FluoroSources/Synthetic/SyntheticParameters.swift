@@ -73,10 +73,11 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
         /// behind the blades); the octagon's edge is its nearest side.
         public func depth(x: Double, y: Double, size: Int) -> Double {
             let centre = Double(size - 1) / 2, u = abs(x - centre), v = abs(y - centre)
-            let distance = switch shape {
-            case .circle: (u * u + v * v).squareRoot()
-            case .octagon: max(u, v, (u + v) / 2.squareRoot())
-            }
+            let distance =
+                switch shape {
+                case .circle: (u * u + v * v).squareRoot()
+                case .octagon: max(u, v, (u + v) / 2.squareRoot())
+                }
             return radius * Double(size) / 2 - distance
         }
     }
@@ -115,13 +116,18 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
         if let tableJump {
             let limit = Double(size) / 4
             guard tableJump.frame >= 0, abs(tableJump.dx) <= limit, abs(tableJump.dy) <= limit else {
-                throw FluoroError.invalidArgument("table jump \(tableJump.frame):\(tableJump.dx):\(tableJump.dy) needs a frame >= 0 "
-                                                  + "and moves within ±\(limit) px (a quarter of the frame)")
+                throw FluoroError.invalidArgument(
+                    "table jump \(tableJump.frame):\(tableJump.dx):\(tableJump.dy) needs a frame >= 0 "
+                        + "and moves within ±\(limit) px (a quarter of the frame)")
             }
         }
         guard detectorBlur >= 0, detectorBlur <= 3 else { throw FluoroError.invalidArgument("detector blur must be in 0...3 px") }
-        guard (0.5...8).contains(catheterRadius) else { throw FluoroError.invalidArgument("catheter radius \(catheterRadius) is outside 0.5...8 px") }
-        guard (0...3).contains(catheterWall) else { throw FluoroError.invalidArgument("catheter wall attenuation \(catheterWall) is outside 0...3") }
+        guard (0.5...8).contains(catheterRadius) else {
+            throw FluoroError.invalidArgument("catheter radius \(catheterRadius) is outside 0.5...8 px")
+        }
+        guard (0...3).contains(catheterWall) else {
+            throw FluoroError.invalidArgument("catheter wall attenuation \(catheterWall) is outside 0...3")
+        }
         if let collimator {
             guard (0.3...1.5).contains(collimator.radius) else {
                 throw FluoroError.invalidArgument("collimator radius \(collimator.radius) is outside 0.3...1.5 (a share of half the frame)")
@@ -140,10 +146,14 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
     public func shift(atFrame index: Int) -> (dx: Double, dy: Double) {
         let t = Double(index) / frameRate
         let respiration = 2 * Double.pi * 0.25 * t, heartbeat = 2 * Double.pi * 1.15 * t
-        var dx = scale * (respiratoryAmplitude * 0.35 * sin(respiration)
-                          + cardiacAmplitude * (0.8 * sin(heartbeat + 0.4) + 0.25 * sin(2 * heartbeat)))
-        var dy = scale * (respiratoryAmplitude * 0.5 * (sin(respiration - 0.3))
-                          + cardiacAmplitude * (0.6 * sin(heartbeat) + 0.3 * sin(2 * heartbeat + 1)))
+        var dx =
+            scale
+            * (respiratoryAmplitude * 0.35 * sin(respiration)
+                + cardiacAmplitude * (0.8 * sin(heartbeat + 0.4) + 0.25 * sin(2 * heartbeat)))
+        var dy =
+            scale
+            * (respiratoryAmplitude * 0.5 * (sin(respiration - 0.3))
+                + cardiacAmplitude * (0.6 * sin(heartbeat) + 0.3 * sin(2 * heartbeat + 1)))
         if let jump = tableJump, index >= jump.frame {
             dx += jump.dx
             dy += jump.dy
@@ -173,5 +183,5 @@ public struct SyntheticParameters: Sendable, Codable, Equatable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

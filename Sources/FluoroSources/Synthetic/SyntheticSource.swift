@@ -29,8 +29,9 @@ public final class SyntheticSource: FrameSource {
     public init(parameters: SyntheticParameters) throws {
         try parameters.validate()
         self.parameters = parameters
-        geometry = try FrameGeometry(width: parameters.size, height: parameters.size, format: .grey16,
-                                     bitsStored: parameters.bitsStored)
+        geometry = try FrameGeometry(
+            width: parameters.size, height: parameters.size, format: .grey16,
+            bitsStored: parameters.bitsStored)
         anatomy = SyntheticAnatomy(parameters: parameters)
         attenuation = .allocate(capacity: geometry.pixelCount)
         scratch = .allocate(capacity: geometry.pixelCount)
@@ -80,17 +81,19 @@ public final class SyntheticSource: FrameSource {
             return .init(centerline: points, tip: Point2((tip.x + shift.dx, tip.y + shift.dy)), radius: radius)
         }
         let radii = deviceRadii
-        return SyntheticFrameTruth(index: index, time: Double(index) / parameters.frameRate, dx: shift.dx, dy: shift.dy,
-                                   contrast: parameters.contrastLevel(atFrame: index),
-                                   guidewire: wireLength.map { device(length: $0, radius: radii.wire) },
-                                   catheter: device(length: catheterLength, radius: radii.catheter))
+        return SyntheticFrameTruth(
+            index: index, time: Double(index) / parameters.frameRate, dx: shift.dx, dy: shift.dy,
+            contrast: parameters.contrastLevel(atFrame: index),
+            guidewire: wireLength.map { device(length: $0, radius: radii.wire) },
+            catheter: device(length: catheterLength, radius: radii.catheter))
     }
 
     /// The truth of the whole run, for the sidecar file.
     public func runTruth(vesselMaskFileName: String) -> SyntheticRunTruth {
         let frames = (0..<parameters.frameCount).map { truth(forFrame: $0) }
-        return SyntheticRunTruth(parameters: parameters, vesselMask: vesselMaskFileName,
-                                 contrastFrames: frames.filter { $0.contrast > 0.05 }.map(\.index), frames: frames)
+        return SyntheticRunTruth(
+            parameters: parameters, vesselMask: vesselMaskFileName,
+            contrastFrames: frames.filter { $0.contrast > 0.05 }.map(\.index), frames: frames)
     }
 
     // MARK: - Rendering
@@ -135,13 +138,16 @@ public final class SyntheticSource: FrameSource {
         let (wireLength, catheterLength) = deviceLengths(atFrame: index)
         let radii = deviceRadii
         // Contrast is injected through a diagnostic catheter: its lumen holds iodine as the vessels do.
-        let catheterAttenuation = parameters.catheterWall / (2 * radii.catheter)
+        let catheterAttenuation =
+            parameters.catheterWall / (2 * radii.catheter)
             + (parameters.procedure == .diagnostic ? Double(contrast) : 0)
-        rasterizer.drawPath(anatomy.trunk, from: 0, to: catheterLength, offset: (shift.dx, shift.dy),
-                            profile: .cylinder(radius: radii.catheter, attenuation: catheterAttenuation), into: mu)
+        rasterizer.drawPath(
+            anatomy.trunk, from: 0, to: catheterLength, offset: (shift.dx, shift.dy),
+            profile: .cylinder(radius: radii.catheter, attenuation: catheterAttenuation), into: mu)
         if let wireLength {
-            rasterizer.drawPath(anatomy.trunk, from: 0, to: wireLength, offset: (shift.dx, shift.dy),
-                                profile: .gaussian(sigma: radii.wire, peak: 0.45), into: transmitted)
+            rasterizer.drawPath(
+                anatomy.trunk, from: 0, to: wireLength, offset: (shift.dx, shift.dy),
+                profile: .gaussian(sigma: radii.wire, peak: 0.45), into: transmitted)
         }
 
         // Anatomy, shifted with constant bilinear weights, then Beer–Lambert.
@@ -155,9 +161,11 @@ public final class SyntheticSource: FrameSource {
             let top = (y + iy) * side + ix, bottom = top + side
             let row = y * size
             for x in 0..<size {
-                let b = w00 * background[top + x] + w01 * background[top + x + 1]
+                let b =
+                    w00 * background[top + x] + w01 * background[top + x + 1]
                     + w10 * background[bottom + x] + w11 * background[bottom + x + 1]
-                let v = w00 * vessels[top + x] + w01 * vessels[top + x + 1]
+                let v =
+                    w00 * vessels[top + x] + w01 * vessels[top + x + 1]
                     + w10 * vessels[bottom + x] + w11 * vessels[bottom + x + 1]
                 transmitted[row + x] = expf(-(b + contrast * v + mu[row + x] + transmitted[row + x]))
             }
@@ -242,5 +250,5 @@ public final class SyntheticSource: FrameSource {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

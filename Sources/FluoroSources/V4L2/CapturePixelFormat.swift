@@ -20,8 +20,9 @@ public enum CapturePixelFormat: String, CaseIterable, Sendable {
     public init(name: String) throws {
         let trimmed = name.trimmingTrailingSpaces().uppercased()
         guard let format = CapturePixelFormat(rawValue: trimmed) else {
-            throw FluoroError.invalidArgument("pixel format '\(name)' is not one FluoroStream captures; use one of "
-                                              + CapturePixelFormat.allCases.map(\.rawValue).joined(separator: ", "))
+            throw FluoroError.invalidArgument(
+                "pixel format '\(name)' is not one FluoroStream captures; use one of "
+                    + CapturePixelFormat.allCases.map(\.rawValue).joined(separator: ", "))
         }
         self = format
     }
@@ -59,8 +60,10 @@ public enum CapturePixelFormat: String, CaseIterable, Sendable {
 
     /// Copies the grey samples (the luma, for YUYV) of a device buffer into `destination`, `width` × `height`,
     /// reading lines `bytesPerLine` apart. 10- to 14-bit samples are masked to their bit depth.
-    public func copyLuma(from buffer: UnsafeRawPointer, bytesPerLine: Int, width: Int, height: Int,
-                         into destination: UnsafeMutablePointer<UInt16>) {
+    public func copyLuma(
+        from buffer: UnsafeRawPointer, bytesPerLine: Int, width: Int, height: Int,
+        into destination: UnsafeMutablePointer<UInt16>
+    ) {
         for row in 0..<height {
             let line = buffer + row * bytesPerLine
             let out = destination + row * width

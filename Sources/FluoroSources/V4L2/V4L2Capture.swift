@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import CV4L2
 import FluoroCore
@@ -19,8 +19,10 @@ public struct CaptureSettings: Sendable, Equatable {
     /// Seconds without a frame after which the device counts as stopped.
     public var timeout: Double
 
-    public init(device: String, pixelFormat: CapturePixelFormat = .grey, width: Int? = nil, height: Int? = nil,
-                frameRate: Double? = nil, bufferCount: Int = 4, timeout: Double = 2) {
+    public init(
+        device: String, pixelFormat: CapturePixelFormat = .grey, width: Int? = nil, height: Int? = nil,
+        frameRate: Double? = nil, bufferCount: Int = 4, timeout: Double = 2
+    ) {
         self.device = device
         self.pixelFormat = pixelFormat
         self.width = width
@@ -61,15 +63,19 @@ final class V4L2Capture {
         self.device = device
         pixelFormat = settings.pixelFormat
         guard device.isStreamingCapture else {
-            throw FluoroError.unsupported(path: device.path, detail: "\(device.card) (driver \(device.driver)) is not a video "
-                                          + "capture device with streaming I/O")
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "\(device.card) (driver \(device.driver)) is not a video "
+                    + "capture device with streaming I/O")
         }
         let offered = device.formats().filter { !$0.emulated }
         guard offered.contains(where: { $0.fourCC == settings.pixelFormat.fourCC }) else {
             let usable = offered.filter(\.isCapturable).map { "'\($0.name)'" }
-            throw FluoroError.unsupported(path: device.path, detail: "\(device.card) does not offer pixel format "
-                + "'\(settings.pixelFormat.rawValue)'; of the formats FluoroStream captures it offers "
-                + (usable.isEmpty ? "none" : usable.joined(separator: ", ")))
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "\(device.card) does not offer pixel format "
+                    + "'\(settings.pixelFormat.rawValue)'; of the formats FluoroStream captures it offers "
+                    + (usable.isEmpty ? "none" : usable.joined(separator: ", ")))
         }
 
         var format = v4l2_format()
@@ -83,21 +89,27 @@ final class V4L2Capture {
         try Self.check(device.control(fluoro_vidioc_s_fmt(), &format), "VIDIOC_S_FMT", device)
         let pixels = format.fmt.pix
         guard pixels.pixelformat == settings.pixelFormat.fourCC else {
-            throw FluoroError.unsupported(path: device.path, detail: "asked for '\(settings.pixelFormat.rawValue)', the "
-                                          + "device set '\(fourCCText(pixels.pixelformat))'")
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "asked for '\(settings.pixelFormat.rawValue)', the "
+                    + "device set '\(fourCCText(pixels.pixelformat))'")
         }
         let setWidth = Int(pixels.width), setHeight = Int(pixels.height)
         if settings.width.map({ $0 != setWidth }) ?? false || settings.height.map({ $0 != setHeight }) ?? false {
             let sizes = offered.first { $0.fourCC == settings.pixelFormat.fourCC }?.sizes.map(\.description) ?? []
-            throw FluoroError.unsupported(path: device.path, detail: "cannot capture \(settings.width ?? setWidth)x"
-                + "\(settings.height ?? setHeight) '\(settings.pixelFormat.rawValue)' (the device chose \(setWidth)x"
-                + "\(setHeight)); it offers " + sizes.joined(separator: "; "))
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "cannot capture \(settings.width ?? setWidth)x"
+                    + "\(settings.height ?? setHeight) '\(settings.pixelFormat.rawValue)' (the device chose \(setWidth)x"
+                    + "\(setHeight)); it offers " + sizes.joined(separator: "; "))
         }
         width = setWidth
         height = setHeight
         guard pixels.field == V4L2_FIELD_NONE.rawValue || pixels.field == V4L2_FIELD_ANY.rawValue else {
-            throw FluoroError.unsupported(path: device.path, detail: "interlaced video (field order \(pixels.field)); "
-                                          + "FluoroStream captures progressive frames")
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "interlaced video (field order \(pixels.field)); "
+                    + "FluoroStream captures progressive frames")
         }
         bytesPerLine = max(Int(pixels.bytesperline), width * settings.pixelFormat.bytesPerPixel)
 
@@ -133,8 +145,10 @@ final class V4L2Capture {
         }
         guard ready > 0 else { return nil }
         if descriptor.revents & Int16(POLLIN) == 0, descriptor.revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-            throw FluoroError.deviceFailed(device: device.path, detail: "the device reports an error on its stream "
-                                           + "(disconnected or a fatal streaming error)")
+            throw FluoroError.deviceFailed(
+                device: device.path,
+                detail: "the device reports an error on its stream "
+                    + "(disconnected or a fatal streaming error)")
         }
         var buffer = v4l2_buffer()
         buffer.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
@@ -144,18 +158,23 @@ final class V4L2Capture {
         case 0: break
         case EAGAIN: return nil
         case ENODEV: throw FluoroError.deviceFailed(device: device.path, detail: "the device disappeared (disconnected)")
-        case EIO, EPIPE: throw FluoroError.deviceFailed(device: device.path, detail: "the device reported a fatal "
-                                                       + "streaming error (\(VideoDevice.errnoText(failure)))")
+        case EIO, EPIPE:
+            throw FluoroError.deviceFailed(
+                device: device.path,
+                detail: "the device reported a fatal "
+                    + "streaming error (\(VideoDevice.errnoText(failure)))")
         default: throw FluoroError.deviceFailed(device: device.path, detail: "VIDIOC_DQBUF failed: \(VideoDevice.errnoText(failure))")
         }
         let flags = buffer.flags
         // Drivers stamp with the monotonic clock (the pipeline's); the rare one that does not is stamped on arrival.
         let monotonic = flags & UInt32(V4L2_BUF_FLAG_TIMESTAMP_MASK) == UInt32(V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC)
-        let timestamp = monotonic
+        let timestamp =
+            monotonic
             ? UInt64(buffer.timestamp.tv_sec) &* 1_000_000_000 &+ UInt64(buffer.timestamp.tv_usec) &* 1000
             : MonotonicClock.now()
-        return CapturedBuffer(index: Int(buffer.index), bytesUsed: Int(buffer.bytesused), sequence: buffer.sequence,
-                              timestamp: timestamp, isCorrupt: flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0)
+        return CapturedBuffer(
+            index: Int(buffer.index), bytesUsed: Int(buffer.bytesused), sequence: buffer.sequence,
+            timestamp: timestamp, isCorrupt: flags & UInt32(V4L2_BUF_FLAG_ERROR) != 0)
     }
 
     /// The pixels of a dequeued buffer.
@@ -169,8 +188,11 @@ final class V4L2Capture {
         buffer.index = UInt32(captured.index)
         let failure = device.control(fluoro_vidioc_qbuf(), &buffer)
         guard failure == 0 else {
-            throw FluoroError.deviceFailed(device: device.path, detail: failure == ENODEV ? "the device disappeared (disconnected)"
-                                           : "VIDIOC_QBUF failed: \(VideoDevice.errnoText(failure))")
+            throw FluoroError.deviceFailed(
+                device: device.path,
+                detail: failure == ENODEV
+                    ? "the device disappeared (disconnected)"
+                    : "VIDIOC_QBUF failed: \(VideoDevice.errnoText(failure))")
         }
     }
 
@@ -181,8 +203,10 @@ final class V4L2Capture {
         request.memory = V4L2_MEMORY_MMAP.rawValue
         try Self.check(device.control(fluoro_vidioc_reqbufs(), &request), "VIDIOC_REQBUFS", device)
         guard request.count >= 2 else {
-            throw FluoroError.deviceFailed(device: device.path, detail: "the driver granted \(request.count) buffer(s); "
-                                           + "streaming needs at least 2")
+            throw FluoroError.deviceFailed(
+                device: device.path,
+                detail: "the driver granted \(request.count) buffer(s); "
+                    + "streaming needs at least 2")
         }
         for index in 0..<Int(request.count) {
             var buffer = v4l2_buffer()
@@ -191,13 +215,17 @@ final class V4L2Capture {
             buffer.index = UInt32(index)
             try Self.check(device.control(fluoro_vidioc_querybuf(), &buffer), "VIDIOC_QUERYBUF", device)
             guard Int(buffer.length) >= frameBytes else {
-                throw FluoroError.deviceFailed(device: device.path, detail: "driver buffer \(index) holds \(buffer.length) "
-                                               + "bytes, a frame needs \(frameBytes)")
+                throw FluoroError.deviceFailed(
+                    device: device.path,
+                    detail: "driver buffer \(index) holds \(buffer.length) "
+                        + "bytes, a frame needs \(frameBytes)")
             }
             let address = fluoro_v4l2_mmap(Int(buffer.length), device.descriptor, Int64(buffer.m.offset))
             guard let address, address != MAP_FAILED else {
-                throw FluoroError.deviceFailed(device: device.path, detail: "cannot map driver buffer \(index): "
-                                               + VideoDevice.errnoText())
+                throw FluoroError.deviceFailed(
+                    device: device.path,
+                    detail: "cannot map driver buffer \(index): "
+                        + VideoDevice.errnoText())
             }
             buffers.append(UnsafeMutableRawBufferPointer(start: address, count: Int(buffer.length)))
             try requeue(CapturedBuffer(index: index, bytesUsed: 0, sequence: 0, timestamp: 0, isCorrupt: false))
@@ -208,7 +236,8 @@ final class V4L2Capture {
     private static func setFrameRate(_ rate: Double?, on device: VideoDevice) throws -> Double? {
         var parameters = v4l2_streamparm()
         parameters.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
-        let canSet = device.control(fluoro_vidioc_g_parm(), &parameters) == 0
+        let canSet =
+            device.control(fluoro_vidioc_g_parm(), &parameters) == 0
             && parameters.parm.capture.capability & UInt32(V4L2_CAP_TIMEPERFRAME) != 0
         if let rate {
             guard canSet else {
@@ -221,8 +250,10 @@ final class V4L2Capture {
         guard interval.numerator > 0, interval.denominator > 0 else { return nil }
         let seconds = Double(interval.numerator) / Double(interval.denominator)
         if let rate, abs(seconds * rate - 1) > 0.01 {
-            throw FluoroError.unsupported(path: device.path, detail: "cannot capture at \(rate) fps at this format and size "
-                                          + "(the device chose \(String(format2: 1 / seconds)) fps)")
+            throw FluoroError.unsupported(
+                path: device.path,
+                detail: "cannot capture at \(rate) fps at this format and size "
+                    + "(the device chose \(String(format2: 1 / seconds)) fps)")
         }
         return seconds
     }

@@ -42,8 +42,10 @@ public final class V4L2Source: FrameSource {
 
     /// Opens the device and starts streaming; fails with a message naming the device when it is missing, busy,
     /// or cannot give the format, size or rate asked for. `log` receives reconnection messages.
-    public init(settings: CaptureSettings, newestWins: Bool, reconnect: Bool = false,
-                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    public init(
+        settings: CaptureSettings, newestWins: Bool, reconnect: Bool = false,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
         guard settings.bufferCount >= 2, settings.bufferCount <= 32 else {
             throw FluoroError.invalidArgument("capture buffers must be 2...32, got \(settings.bufferCount)")
         }
@@ -76,8 +78,10 @@ public final class V4L2Source: FrameSource {
                     if cancelled.load(ordering: .relaxed) { return false }
                     let waited = MonotonicClock.now() &- waitStarted
                     guard waited < timeout else {
-                        throw FluoroError.deviceFailed(device: settings.device, detail: "no frame for \(settings.timeout) s: "
-                                                       + "the device stopped delivering (is the video signal connected?)")
+                        throw FluoroError.deviceFailed(
+                            device: settings.device,
+                            detail: "no frame for \(settings.timeout) s: "
+                                + "the device stopped delivering (is the video signal connected?)")
                     }
                     next = try capture.dequeue(timeoutNanoseconds: min(timeout - waited, 100_000_000))
                 }
@@ -98,13 +102,16 @@ public final class V4L2Source: FrameSource {
                 }
                 guard buffer.bytesUsed == 0 || buffer.bytesUsed >= capture.frameBytes else {
                     try capture.requeue(buffer)
-                    throw FluoroError.deviceFailed(device: settings.device, detail: "delivered a frame of \(buffer.bytesUsed) "
-                                                   + "bytes; \(capture.width)x\(capture.height) '\(capture.pixelFormat.rawValue)' "
-                                                   + "needs \(capture.frameBytes)")
+                    throw FluoroError.deviceFailed(
+                        device: settings.device,
+                        detail: "delivered a frame of \(buffer.bytesUsed) "
+                            + "bytes; \(capture.width)x\(capture.height) '\(capture.pixelFormat.rawValue)' "
+                            + "needs \(capture.frameBytes)")
                 }
-                capture.pixelFormat.copyLuma(from: capture.data(of: buffer), bytesPerLine: capture.bytesPerLine,
-                                             width: capture.width, height: capture.height,
-                                             into: frame.pixels.baseAddress!)
+                capture.pixelFormat.copyLuma(
+                    from: capture.data(of: buffer), bytesPerLine: capture.bytesPerLine,
+                    width: capture.width, height: capture.height,
+                    into: frame.pixels.baseAddress!)
                 try capture.requeue(buffer)
                 let first = firstTimestamp ?? buffer.timestamp
                 firstTimestamp = first
@@ -153,11 +160,13 @@ public final class V4L2Source: FrameSource {
                 continue
             }
             guard try reopened.geometry() == geometry else {
-                throw FluoroError.unsupported(path: settings.device, detail: "after reconnecting the device gives "
-                                              + "\(try reopened.geometry()), not \(geometry)")
+                throw FluoroError.unsupported(
+                    path: settings.device,
+                    detail: "after reconnecting the device gives "
+                        + "\(try reopened.geometry()), not \(geometry)")
             }
             capture = reopened
-            lastSequence = nil // the driver's counter restarts
+            lastSequence = nil  // the driver's counter restarts
             counters.reconnects += 1
             log("\(settings.device): reconnected")
             return

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import CV4L2
 import FluoroCore
@@ -21,9 +21,12 @@ public final class VideoDevice {
         self.path = path
         let descriptor = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         guard descriptor >= 0 else {
-            let reason = errno == ENOENT ? "no such device (is the frame grabber connected and its driver loaded?)"
-                : errno == ENODEV ? "the device disappeared (disconnected)"
-                : errno == EACCES ? "permission denied (add the user to the 'video' group)" : Self.errnoText()
+            let reason =
+                errno == ENOENT
+                ? "no such device (is the frame grabber connected and its driver loaded?)"
+                : errno == ENODEV
+                    ? "the device disappeared (disconnected)"
+                    : errno == EACCES ? "permission denied (add the user to the 'video' group)" : Self.errnoText()
             throw FluoroError.cannotOpen(path: path, reason: reason)
         }
         // Ask the kernel first, so a file that is not a V4L2 device gets our message rather than libv4l2's.
@@ -72,9 +75,11 @@ public final class VideoDevice {
         description.type = V4L2_BUF_TYPE_VIDEO_CAPTURE.rawValue
         while control(fluoro_vidioc_enum_fmt(), &description) == 0 {
             let code = description.pixelformat
-            formats.append(DeviceFormat(fourCC: code, description: Self.text(of: description.description),
-                                        emulated: description.flags & UInt32(V4L2_FMT_FLAG_EMULATED) != 0,
-                                        sizes: frameSizes(of: code)))
+            formats.append(
+                DeviceFormat(
+                    fourCC: code, description: Self.text(of: description.description),
+                    emulated: description.flags & UInt32(V4L2_FMT_FLAG_EMULATED) != 0,
+                    sizes: frameSizes(of: code)))
             description.index += 1
         }
         return formats
@@ -87,13 +92,17 @@ public final class VideoDevice {
         while control(fluoro_vidioc_enum_framesizes(), &size) == 0 {
             if size.type == V4L2_FRMSIZE_TYPE_DISCRETE.rawValue {
                 let width = Int(size.discrete.width), height = Int(size.discrete.height)
-                sizes.append(.fixed(width: width, height: height,
-                                    rates: frameRates(of: code, width: width, height: height)))
+                sizes.append(
+                    .fixed(
+                        width: width, height: height,
+                        rates: frameRates(of: code, width: width, height: height)))
             } else {
                 let range = size.stepwise
-                sizes.append(.range(minimumWidth: Int(range.min_width), maximumWidth: Int(range.max_width),
-                                    minimumHeight: Int(range.min_height), maximumHeight: Int(range.max_height),
-                                    step: Int(range.step_width)))
+                sizes.append(
+                    .range(
+                        minimumWidth: Int(range.min_width), maximumWidth: Int(range.max_width),
+                        minimumHeight: Int(range.min_height), maximumHeight: Int(range.max_height),
+                        step: Int(range.step_width)))
                 break
             }
             size.index += 1

@@ -45,31 +45,38 @@ public struct Y4MHeader: Sendable, Equatable {
             case "F":
                 let parts = value.split(separator: ":")
                 guard parts.count == 2, let n = Int(parts[0]), let d = Int(parts[1]), n > 0, d > 0 else {
-                    throw FluoroError.malformed(path: path, detail: "bad frame rate '\(field)' (expected F<num>:<den>, "
-                                                + "both positive)")
+                    throw FluoroError.malformed(
+                        path: path,
+                        detail: "bad frame rate '\(field)' (expected F<num>:<den>, "
+                            + "both positive)")
                 }
                 (numerator, denominator) = (n, d)
             case "C": colourSpace = String(value)
             case "I":
                 // Fields of an interlaced frame are woven line by line: the luma plane is not one picture.
                 guard value == "p" || value == "?" else {
-                    throw FluoroError.unsupported(path: path, detail: "interlaced Y4M ('I\(value)'): only progressive "
-                                                  + "frames are processed (deinterlace first, e.g. ffmpeg -vf yadif)")
+                    throw FluoroError.unsupported(
+                        path: path,
+                        detail: "interlaced Y4M ('I\(value)'): only progressive "
+                            + "frames are processed (deinterlace first, e.g. ffmpeg -vf yadif)")
                 }
-            default: break // aspect ratio and X- extensions do not change the luma plane
+            default: break  // aspect ratio and X- extensions do not change the luma plane
             }
         }
         guard width > 0, height > 0 else {
             throw FluoroError.malformed(path: path, detail: "header lacks a valid width and height ('\(text.printable)')")
         }
         guard width <= FrameGeometry.maximumSide, height <= FrameGeometry.maximumSide else {
-            throw FluoroError.unsupported(path: path, detail: "frame size \(width)x\(height): the pipeline takes at most "
-                                          + "\(FrameGeometry.maximumSide) pixels a side")
+            throw FluoroError.unsupported(
+                path: path,
+                detail: "frame size \(width)x\(height): the pipeline takes at most "
+                    + "\(FrameGeometry.maximumSide) pixels a side")
         }
         let (bits, chromaSamples) = try layout(of: colourSpace, width: width, height: height, path: path)
-        return Y4MHeader(width: width, height: height, frameRateNumerator: numerator, frameRateDenominator: denominator,
-                         colourSpace: colourSpace, bitsPerSample: bits,
-                         chromaBytes: chromaSamples * (bits > 8 ? 2 : 1))
+        return Y4MHeader(
+            width: width, height: height, frameRateNumerator: numerator, frameRateDenominator: denominator,
+            colourSpace: colourSpace, bitsPerSample: bits,
+            chromaBytes: chromaSamples * (bits > 8 ? 2 : 1))
     }
 
     /// Bits per sample and chroma samples per frame for a colour-space tag.
@@ -94,7 +101,9 @@ public struct Y4MHeader: Sendable, Equatable {
         } else if tag.hasPrefix("444"), !tag.hasPrefix("444alpha"), let value = bits(after: "444") {
             return (value, 2 * width * height)
         }
-        throw FluoroError.unsupported(path: path, detail: "Y4M colour space 'C\(tag)' (supported: mono, mono9-16, "
-                                      + "420jpeg/420paldv/420mpeg2, 420/422/444 and their p9-p16 forms)")
+        throw FluoroError.unsupported(
+            path: path,
+            detail: "Y4M colour space 'C\(tag)' (supported: mono, mono9-16, "
+                + "420jpeg/420paldv/420mpeg2, 420/422/444 and their p9-p16 forms)")
     }
 }

@@ -46,15 +46,19 @@ public final class Y4MReader: FrameSource {
     public func read(into frame: Frame) throws -> Bool {
         guard try input.readLine(limit: 1024, into: &line) else { return false }
         guard line.starts(with: Self.frameMarker) else {
-            throw FluoroError.malformed(path: input.path, detail: "frame \(nextIndex): expected a FRAME marker, found "
-                                        + "'\(String(decoding: line.prefix(16), as: UTF8.self).printable)'")
+            throw FluoroError.malformed(
+                path: input.path,
+                detail: "frame \(nextIndex): expected a FRAME marker, found "
+                    + "'\(String(decoding: line.prefix(16), as: UTF8.self).printable)'")
         }
         let got = try input.read(into: raw.baseAddress!, count: header.lumaBytes)
         let chromaGot = got == header.lumaBytes ? try input.read(into: chroma.baseAddress!, count: header.chromaBytes) : 0
-        if input.interrupted { return false } // a stop request: end the run at the last whole frame
+        if input.interrupted { return false }  // a stop request: end the run at the last whole frame
         guard got == header.lumaBytes, chromaGot == header.chromaBytes else {
-            throw FluoroError.truncated(path: input.path, detail: "frame \(nextIndex) has \(got + chromaGot) of "
-                                        + "\(header.lumaBytes + header.chromaBytes) bytes")
+            throw FluoroError.truncated(
+                path: input.path,
+                detail: "frame \(nextIndex) has \(got + chromaGot) of "
+                    + "\(header.lumaBytes + header.chromaBytes) bytes")
         }
         let count = geometry.pixelCount
         let destination = frame.pixels.baseAddress!

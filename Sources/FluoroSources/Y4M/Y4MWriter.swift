@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import FluoroCore
 
@@ -15,14 +15,19 @@ public final class Y4MWriter {
 
     /// Starts `path` and writes the header; `frameRate` is a fraction, e.g. (15, 1). An existing `path` is replaced
     /// only with `replace`, and never when it is one of `inputs`.
-    public init(path: String, geometry: FrameGeometry, frameRate: (numerator: Int, denominator: Int),
-                replace: Bool = false, inputs: [String] = []) throws {
+    public init(
+        path: String, geometry: FrameGeometry, frameRate: (numerator: Int, denominator: Int),
+        replace: Bool = false, inputs: [String] = []
+    ) throws {
         self.path = path
         self.geometry = geometry
         output = try OutputFile(path: path, replace: replace, inputs: inputs)
         raw = .allocate(byteCount: geometry.pixelCount * geometry.format.bytesPerSample, alignment: 64)
         let tag = geometry.format == .grey8 ? "mono" : "mono\(geometry.bitsStored)"
-        try write(Array("YUV4MPEG2 W\(geometry.width) H\(geometry.height) F\(frameRate.numerator):\(frameRate.denominator) Ip A1:1 C\(tag) XCOLORRANGE=FULL\n".utf8))
+        try write(
+            Array(
+                "YUV4MPEG2 W\(geometry.width) H\(geometry.height) F\(frameRate.numerator):\(frameRate.denominator) Ip A1:1 C\(tag) XCOLORRANGE=FULL\n"
+                    .utf8))
     }
 
     deinit { raw.deallocate() }

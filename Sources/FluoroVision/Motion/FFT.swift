@@ -132,5 +132,5 @@ public final class FFT2D {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

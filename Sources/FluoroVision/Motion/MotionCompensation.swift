@@ -21,8 +21,9 @@ public final class MotionCompensation: Stage {
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        registration = Registration(geometry: geometry, parameters: parameters,
-                                    splitter: splitting ? WorkSplitter(name: "motion-helper") : nil)
+        registration = Registration(
+            geometry: geometry, parameters: parameters,
+            splitter: splitting ? WorkSplitter(name: "motion-helper") : nil)
     }
 
     public func process(_ frame: Frame) throws {
@@ -31,9 +32,10 @@ public final class MotionCompensation: Stage {
         frame.annotations.motion = estimate
         if parameters.localCorrection { registration.writeLocalField(into: &frame.annotations.localMotion) }
         if subtraction {
-            registration.writeSubtraction(of: UnsafeBufferPointer(frame.pixels), dx: estimate.state == .tracking ? estimate.dx : 0,
-                                          dy: estimate.state == .tracking ? estimate.dy : 0,
-                                          local: parameters.localCorrection, into: frame.pixels)
+            registration.writeSubtraction(
+                of: UnsafeBufferPointer(frame.pixels), dx: estimate.state == .tracking ? estimate.dx : 0,
+                dy: estimate.state == .tracking ? estimate.dy : 0,
+                local: parameters.localCorrection, into: frame.pixels)
         }
     }
 }

@@ -88,11 +88,14 @@ public final class Registration {
     private let margin: Int
 
     /// With a `splitter`, the reduction of each frame shares its rows between two threads.
-    public init(geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters(),
-                splitter: WorkSplitter? = nil) {
+    public init(
+        geometry: FrameGeometry, parameters: RegistrationParameters = RegistrationParameters(),
+        splitter: WorkSplitter? = nil
+    ) {
         precondition(parameters.gridSize >= 2, "the control-point grid needs at least 2×2 points")
-        precondition(parameters.workingSize >= 8 && parameters.workingSize & (parameters.workingSize - 1) == 0,
-                     "the working size must be a power of two, at least 8")
+        precondition(
+            parameters.workingSize >= 8 && parameters.workingSize & (parameters.workingSize - 1) == 0,
+            "the working size must be a power of two, at least 8")
         precondition(min(geometry.width, geometry.height) >= 8, "frames smaller than 8 pixels cannot be registered")
         self.geometry = geometry
         self.parameters = parameters
@@ -140,9 +143,11 @@ public final class Registration {
     }
 
     deinit {
-        for buffer in [rowErrors, rowMagnitudes, rowWeights, localX, localY, localScratch, logTable, window, referenceLog, referenceLevel,
-                       liveLevel, gradientX, gradientY, levelScratch, referenceReal, referenceImaginary, workReal,
-                       workImaginary] { buffer.deallocate() }
+        for buffer in [
+            rowErrors, rowMagnitudes, rowWeights, localX, localY, localScratch, logTable, window, referenceLog, referenceLevel,
+            liveLevel, gradientX, gradientY, levelScratch, referenceReal, referenceImaginary, workReal,
+            workImaginary,
+        ] { buffer.deallocate() }
     }
 
     /// Makes `pixels` the reference that later frames are registered to.
@@ -193,7 +198,8 @@ public final class Registration {
             return estimate
         }
         if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * Double(factor),
-           abs(refined.dy - dy) <= 2 * Double(factor) {
+            abs(refined.dy - dy) <= 2 * Double(factor)
+        {
             (dx, dy) = (refined.dx, refined.dy)
             exposureOffset = Float(refined.offset)
         }
@@ -222,7 +228,8 @@ public final class Registration {
         let x1 = min(x0 + 1, n - 1), y1 = min(y0 + 1, n - 1)
         let fx = gx - Float(x0), fy = gy - Float(y0)
         func mix(_ field: UnsafeMutableBufferPointer<Float>) -> Float {
-            (1 - fy) * ((1 - fx) * field[y0 * n + x0] + fx * field[y0 * n + x1]) + fy * ((1 - fx) * field[y1 * n + x0] + fx * field[y1 * n + x1])
+            (1 - fy) * ((1 - fx) * field[y0 * n + x0] + fx * field[y0 * n + x1]) + fy
+                * ((1 - fx) * field[y1 * n + x0] + fx * field[y1 * n + x1])
         }
         return (mix(localX), mix(localY))
     }
@@ -235,14 +242,17 @@ public final class Registration {
         let blockWidth = levelWidth / n, blockHeight = levelHeight / n
         for row in 0..<n {
             for column in 0..<n {
-                let region = (minX: max(column * blockWidth, margin), minY: max(row * blockHeight, margin),
-                              maxX: min((column + 1) * blockWidth, levelWidth - margin),
-                              maxY: min((row + 1) * blockHeight, levelHeight - margin))
+                let region = (
+                    minX: max(column * blockWidth, margin), minY: max(row * blockHeight, margin),
+                    maxX: min((column + 1) * blockWidth, levelWidth - margin),
+                    maxY: min((row + 1) * blockHeight, levelHeight - margin)
+                )
                 var x = globalX, y = globalY
                 if region.minX + 8 < region.maxX, region.minY + 8 < region.maxY,
-                   let local = refine(dx: globalX, dy: globalY, offset: Double(exposureOffset), region: region),
-                   abs(local.dx - globalX) * scale <= parameters.maximumLocalDeviation,
-                   abs(local.dy - globalY) * scale <= parameters.maximumLocalDeviation {
+                    let local = refine(dx: globalX, dy: globalY, offset: Double(exposureOffset), region: region),
+                    abs(local.dx - globalX) * scale <= parameters.maximumLocalDeviation,
+                    abs(local.dy - globalY) * scale <= parameters.maximumLocalDeviation
+                {
                     (x, y) = (local.dx, local.dy)
                 }
                 localX[row * n + column] = Float(x * scale)
@@ -277,8 +287,10 @@ public final class Registration {
     /// contrast, is darker; one unit of attenuation spans half the range). `output` may be `live`'s own memory.
     /// With `local` (and a local field estimated for this frame) the mask is warped by the control-point field
     /// instead of the single shift.
-    public func writeSubtraction(of live: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, correctExposure: Bool = true,
-                                 local: Bool = false, into output: UnsafeMutableBufferPointer<UInt16>) {
+    public func writeSubtraction(
+        of live: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, correctExposure: Bool = true,
+        local: Bool = false, into output: UnsafeMutableBufferPointer<UInt16>
+    ) {
         let offset = correctExposure ? exposureOffset : 0
         let width = geometry.width, height = geometry.height, limit = logTable.count - 1
         let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1))
@@ -342,8 +354,10 @@ public final class Registration {
 
     /// Averages the level's central square down to the working grid, removes the mean, applies the window, and
     /// transforms it.
-    private func prepareSpectrum(of image: UnsafeMutableBufferPointer<Float>, real: UnsafeMutableBufferPointer<Float>,
-                                 imaginary: UnsafeMutableBufferPointer<Float>) {
+    private func prepareSpectrum(
+        of image: UnsafeMutableBufferPointer<Float>, real: UnsafeMutableBufferPointer<Float>,
+        imaginary: UnsafeMutableBufferPointer<Float>
+    ) {
         let n = workingSize, width = levelWidth
         let norm = 1 / Float(factor * factor)
         var total: Float = 0
@@ -397,8 +411,10 @@ public final class Registration {
     /// Gauss–Newton with Tukey weights on the refinement level: find the shift d and exposure offset c with
     /// live(x + d) ≈ reference(x) + c over `region` (default: the interior, away from the borders by the largest
     /// shift). Eight samples at a time; a region's last columns that do not fill eight are left out.
-    private func refine(dx startX: Double, dy startY: Double, offset startOffset: Double = 0,
-                        region: (minX: Int, minY: Int, maxX: Int, maxY: Int)? = nil) -> (dx: Double, dy: Double, offset: Double)? {
+    private func refine(
+        dx startX: Double, dy startY: Double, offset startOffset: Double = 0,
+        region: (minX: Int, minY: Int, maxX: Int, maxY: Int)? = nil
+    ) -> (dx: Double, dy: Double, offset: Double)? {
         typealias Lanes = SIMD8<Float>
         let width = levelWidth, height = levelHeight
         let bounds = region ?? (margin, margin, width - margin, height - margin)
@@ -485,5 +501,5 @@ public final class Registration {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -42,8 +42,10 @@ public final class RoadmapOverlay: Stage {
     private var buildReference: [UInt16] = []
     private var placed: (dx: Float, dy: Float, motionX: Float, motionY: Float)?
 
-    public init(parameters: RoadmapParameters = RoadmapParameters(), buildRun: FrameSource? = nil, cArmMoved: Bool = false,
-                splitting: Bool = true, backgroundCompletion: Bool = false) {
+    public init(
+        parameters: RoadmapParameters = RoadmapParameters(), buildRun: FrameSource? = nil, cArmMoved: Bool = false,
+        splitting: Bool = true, backgroundCompletion: Bool = false
+    ) {
         self.parameters = parameters
         self.splitting = splitting
         self.backgroundCompletion = backgroundCompletion
@@ -53,10 +55,13 @@ public final class RoadmapOverlay: Stage {
 
     public func prepare(for geometry: FrameGeometry) throws {
         if splitting { splitter = WorkSplitter(name: "roadmap-helper") }
-        let builder = VesselMapBuilder(geometry: geometry, parameters: parameters,
-                                       deferredCompletion: backgroundCompletion && buildRun == nil, splitter: splitter)
+        let builder = VesselMapBuilder(
+            geometry: geometry, parameters: parameters,
+            deferredCompletion: backgroundCompletion && buildRun == nil, splitter: splitter)
         self.builder = builder
-        if builder.deferredCompletion { completer = (HelperThread(name: "roadmap-build"), OwnedWork(builder) { builder, _ in builder.completeMap() }) }
+        if builder.deferredCompletion {
+            completer = (HelperThread(name: "roadmap-build"), OwnedWork(builder) { builder, _ in builder.completeMap() })
+        }
         guard let run = buildRun else { return }
         guard run.geometry == geometry else {
             throw FluoroError.invalidArgument("the roadmap run \(run.name) is \(run.geometry), the live run \(geometry): they must match")
@@ -72,11 +77,13 @@ public final class RoadmapOverlay: Stage {
                 buildReference = Array(frame.pixels)
             }
             guard motion.state == .tracking else {
-                throw FluoroError.invalidArgument("the roadmap run \(run.name) lost registration at frame \(frame.index) "
-                                                  + "(a table move?): build from a steady part of it with --roadmap-frames")
+                throw FluoroError.invalidArgument(
+                    "the roadmap run \(run.name) lost registration at frame \(frame.index) "
+                        + "(a table move?): build from a steady part of it with --roadmap-frames")
             }
-            builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
-                        last: frame.index == parameters.frameRange?.upperBound)
+            builder.add(
+                UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
+                last: frame.index == parameters.frameRange?.upperBound)
             if builder.phase == .complete { break }
         }
         builder.finish()
@@ -138,8 +145,9 @@ public final class RoadmapOverlay: Stage {
         if builder.phase != .complete {
             if let range = parameters.frameRange {
                 if range.contains(frame.index) {
-                    builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
-                                last: frame.index == range.upperBound)
+                    builder.add(
+                        UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase,
+                        last: frame.index == range.upperBound)
                 }
             } else {
                 builder.add(UnsafeBufferPointer(frame.pixels), dx: motion.dx, dy: motion.dy, cardiacPhase: frame.cardiacPhase)
@@ -202,7 +210,8 @@ public final class RoadmapOverlay: Stage {
         let width = frame.geometry.width, height = frame.geometry.height
         let sourceX = -dx, sourceY = -dy
         let ix = Int(clampingFinite: sourceX.rounded(.down)), iy = Int(clampingFinite: sourceY.rounded(.down))
-        let fx = Int(clampingFinite: ((sourceX - Float(ix)) * 256).rounded()), fy = Int(clampingFinite: ((sourceY - Float(iy)) * 256).rounded())
+        let fx = Int(clampingFinite: ((sourceX - Float(ix)) * 256).rounded()),
+            fy = Int(clampingFinite: ((sourceY - Float(iy)) * 256).rounded())
         let w00 = (256 - fx) * (256 - fy), w01 = fx * (256 - fy), w10 = (256 - fx) * fy, w11 = fx * fy
         let strength = Int(clampingFinite: parameters.opacity * 256)
         let red = Int(parameters.colour.red), green = Int(parameters.colour.green), blue = Int(parameters.colour.blue)

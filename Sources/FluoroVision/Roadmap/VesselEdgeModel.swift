@@ -52,5 +52,5 @@ struct VesselEdgeModel {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -118,8 +118,10 @@ public final class VesselMapBuilder {
     private var belowInARow = 0
 
     /// With a `splitter`, each frame's reduction and alignment share their rows between two threads.
-    public init(geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters(), deferredCompletion: Bool = false,
-                splitter: WorkSplitter? = nil) {
+    public init(
+        geometry: FrameGeometry, parameters: RoadmapParameters = RoadmapParameters(), deferredCompletion: Bool = false,
+        splitter: WorkSplitter? = nil
+    ) {
         self.geometry = geometry
         self.parameters = parameters
         self.deferredCompletion = deferredCompletion
@@ -191,8 +193,10 @@ public final class VesselMapBuilder {
     /// Adds a frame whose shift against the reference is (dx, dy) (full-resolution pixels), at `cardiacPhase`
     /// (NaN when unknown). `last` completes the map after this frame whatever the contrast does (the end of a
     /// frame range).
-    public func add(_ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, cardiacPhase: Float = .nan,
-                    last: Bool = false) {
+    public func add(
+        _ pixels: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, cardiacPhase: Float = .nan,
+        last: Bool = false
+    ) {
         guard phase == .mask || phase == .contrast else { return }
         reduction.reduce(pixels, into: level.baseAddress!)
         let factor = Float(reduction.factor)
@@ -272,7 +276,8 @@ public final class VesselMapBuilder {
             let y0 = min(max(y + iy, 0), h - 1), y1 = min(max(y + iy + 1, 0), h - 1)
             for x in 0..<w {
                 let x0 = min(max(x + ix, 0), w - 1), x1 = min(max(x + ix + 1, 0), w - 1)
-                aligned[y * w + x] = w00 * level[y0 * w + x0] + w01 * level[y0 * w + x1]
+                aligned[y * w + x] =
+                    w00 * level[y0 * w + x0] + w01 * level[y0 * w + x1]
                     + w10 * level[y1 * w + x0] + w11 * level[y1 * w + x1]
             }
         }
@@ -435,7 +440,8 @@ public final class VesselMapBuilder {
             for x in 0..<geometry.width {
                 let lx = min(max((Float(x) + 0.5) / factor - 0.5, 0), Float(w - 1))
                 let x0 = min(Int(clampingFinite: lx), w - 2 < 0 ? 0 : w - 2), fx = lx - Float(x0), x1 = min(x0 + 1, w - 1)
-                let value = (1 - fy) * ((1 - fx) * peak[y0 * w + x0] + fx * peak[y0 * w + x1])
+                let value =
+                    (1 - fy) * ((1 - fx) * peak[y0 * w + x0] + fx * peak[y0 * w + x1])
                     + fy * ((1 - fx) * peak[y1 * w + x0] + fx * peak[y1 * w + x1])
                 // Inside where the nearest level pixel is kept; as opaque as the (interpolated) peak is strong.
                 let nearest = Int(clampingFinite: ly.rounded()) * w + Int(clampingFinite: lx.rounded())

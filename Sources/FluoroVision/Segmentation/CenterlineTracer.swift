@@ -161,8 +161,9 @@ final class CenterlineTracer {
         let normal = evidence.normal(at: seed)
         let directionX = -normal.y, directionY = normal.x
         visited[seed] = traceStamp
-        let backwardCount = walk(from: seed, directionX: -directionX, directionY: -directionY, response: response,
-                                 into: backward, limit: capacity / 2)
+        let backwardCount = walk(
+            from: seed, directionX: -directionX, directionY: -directionY, response: response,
+            into: backward, limit: capacity / 2)
         pathCount = 0
         for k in stride(from: backwardCount - 1, through: 0, by: -1) {
             path[pathCount] = backward[k]
@@ -171,15 +172,18 @@ final class CenterlineTracer {
         path[pathCount] = Int32(seed)
         pathCount += 1
         let forward = UnsafeMutableBufferPointer(rebasing: path[pathCount...])
-        pathCount += walk(from: seed, directionX: directionX, directionY: directionY, response: response,
-                          into: forward, limit: min(forward.count, capacity / 2))
+        pathCount += walk(
+            from: seed, directionX: directionX, directionY: directionY, response: response,
+            into: forward, limit: min(forward.count, capacity / 2))
     }
 
     /// Steps from `start` in the given direction until no kept pixel lies ahead within the gap; returns the
     /// number of pixels written to `output`.
-    private func walk(from start: Int, directionX startX: Float, directionY startY: Float,
-                      response: UnsafeMutableBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Int32>,
-                      limit: Int) -> Int {
+    private func walk(
+        from start: Int, directionX startX: Float, directionY startY: Float,
+        response: UnsafeMutableBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Int32>,
+        limit: Int
+    ) -> Int {
         let w = width
         var x = start % w, y = start / w
         var directionX = startX, directionY = startY
@@ -233,5 +237,5 @@ final class CenterlineTracer {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

@@ -17,8 +17,9 @@ public final class DeviceSegmentation: Stage {
     }
 
     public func prepare(for geometry: FrameGeometry) throws {
-        segmenter = try DeviceSegmenter(geometry: geometry, parameters: parameters,
-                                        splitter: splitting ? WorkSplitter(name: "segment-helper") : nil)
+        segmenter = try DeviceSegmenter(
+            geometry: geometry, parameters: parameters,
+            splitter: splitting ? WorkSplitter(name: "segment-helper") : nil)
     }
 
     public func process(_ frame: Frame) throws {

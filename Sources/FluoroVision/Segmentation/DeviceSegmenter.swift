@@ -55,8 +55,10 @@ public final class DeviceSegmenter {
     /// With a `splitter`, the log reduction, the ridge filter (or the network's layers) and the non-maximum
     /// suppression share each frame's rows between two threads.
     /// Throws when the learned network's weights cannot be read.
-    public init(geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters(),
-                splitter: WorkSplitter? = nil) throws {
+    public init(
+        geometry: FrameGeometry, parameters: SegmentationParameters = SegmentationParameters(),
+        splitter: WorkSplitter? = nil
+    ) throws {
         precondition(!parameters.scales.isEmpty && parameters.levelSide >= 16, "invalid segmentation settings")
         self.geometry = geometry
         self.parameters = parameters
@@ -65,13 +67,15 @@ public final class DeviceSegmenter {
         let pixels = reduction.width * reduction.height
         switch parameters.method {
         case .ridge:
-            let filter = RidgeFilter(width: reduction.width, height: reduction.height, scales: parameters.scales,
-                                     splitter: splitter)
+            let filter = RidgeFilter(
+                width: reduction.width, height: reduction.height, scales: parameters.scales,
+                splitter: splitter)
             (self.filter, network, evidence) = (filter, nil, filter)
         case .learned:
-            let network = try DeviceNetwork(width: reduction.width, height: reduction.height,
-                                            weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath,
-                                            splitter: splitter)
+            let network = try DeviceNetwork(
+                width: reduction.width, height: reduction.height,
+                weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath,
+                splitter: splitter)
             (filter, self.network, evidence) = (nil, network, network)
         }
         level = .allocate(capacity: pixels)
@@ -190,9 +194,10 @@ public final class DeviceSegmenter {
         // is cut off (the ridge filter answers to both; on rubo-0002, a diagnostic injection, it had been reported
         // as a wire).
         if filter != nil, catheterTip > parameters.minimumWireExtension,
-           catheterTip + parameters.minimumWireExtension < wireEnd - 1,
-           mean(of: .contrast, over: (catheterTip + 1)..<wireEnd) > parameters.vesselContrastShare
-               * mean(of: .contrast, over: max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip) {
+            catheterTip + parameters.minimumWireExtension < wireEnd - 1,
+            mean(of: .contrast, over: (catheterTip + 1)..<wireEnd) > parameters.vesselContrastShare
+                * mean(of: .contrast, over: max(catheterTip - Self.catheterEndSpan, 0)..<catheterTip)
+        {
             wireEnd = catheterTip + 1
         }
         refineSubpixel(count: wireEnd)
@@ -201,9 +206,11 @@ public final class DeviceSegmenter {
         // the split from then on), a "wire" about as wide as the catheter before it, or, with no catheter before
         // it, wider than any wire, is the catheter's end.
         if network != nil, !tracking, catheterTip + parameters.minimumWireExtension < wireEnd - 1,
-           let beyondWidth = profileWidth((catheterTip + 3)..<wireEnd, refined: wireEnd) {
+            let beyondWidth = profileWidth((catheterTip + 3)..<wireEnd, refined: wireEnd)
+        {
             let catheterWidth = profileWidth(max(catheterTip - 40, 0)..<max(catheterTip - 2, 0), refined: wireEnd)
-            let wideAsCatheter = catheterWidth.map { beyondWidth >= parameters.learnedWireNarrowing * $0 }
+            let wideAsCatheter =
+                catheterWidth.map { beyondWidth >= parameters.learnedWireNarrowing * $0 }
                 ?? (beyondWidth >= parameters.learnedCatheterWidth)
             if wideAsCatheter {
                 catheterTip = wireEnd - 1
@@ -227,8 +234,10 @@ public final class DeviceSegmenter {
         }
         // A wire must reach `minimumWireExtension` beyond a catheter; with none, any traced line is the wire.
         if (catheterTip > 0 ? catheterTip + parameters.minimumWireExtension : 0) < wireEnd - 1 {
-            let (tip, pointsBefore) = tipRefiner.refine(pixels, count: wireEnd, catheterTip: catheterTip,
-                                                        point: fullResolution, isInsideField: isInsideField)
+            let (tip, pointsBefore) =
+                tipRefiner.refine(
+                    pixels, count: wireEnd, catheterTip: catheterTip,
+                    point: fullResolution, isInsideField: isInsideField)
                 ?? (fullResolution(wireEnd - 1), wireEnd - 1)
             for k in Swift.stride(from: 0, to: pointsBefore, by: stride) { annotations.guidewire.append(fullResolution(k)) }
             annotations.guidewire.append(tip)
@@ -258,7 +267,8 @@ public final class DeviceSegmenter {
         for k in 0..<previousCount {
             // A point moved off the image (or by a non-finite shift) stamps nothing.
             guard let x = Int(checked: (previousX[k] + shift.dx).rounded()),
-                  let y = Int(checked: (previousY[k] + shift.dy).rounded()) else { continue }
+                let y = Int(checked: (previousY[k] + shift.dy).rounded())
+            else { continue }
             let top = max(y &- 3, 0), bottom = min(y &+ 4, h), left = max(x &- 3, 0), right = min(x &+ 4, w)
             guard top < bottom, left < right else { continue }
             for py in top..<bottom {
@@ -294,7 +304,8 @@ public final class DeviceSegmenter {
             for tenths in Swift.stride(from: 1, through: 9, by: 2) {
                 let k = min(tenths * previousCount / 10, previousCount - 1)
                 guard let x = Int(checked: (previousX[k] + shift.dx).rounded()),
-                      let y = Int(checked: (previousY[k] + shift.dy).rounded()) else { continue }
+                    let y = Int(checked: (previousY[k] + shift.dy).rounded())
+                else { continue }
                 var nearest = -1, nearestDistance = Int.max
                 let top = max(y &- 3, 1), bottom = min(y &+ 4, h - 1), left = max(x &- 3, 1), right = min(x &+ 4, w - 1)
                 guard top < bottom, left < right else { continue }
@@ -347,7 +358,8 @@ public final class DeviceSegmenter {
             if min(border(point(first)), border(point(last))) > Self.borderReach {
                 let (proximal, distal) = reverse ? (bestCount - 1, 0) : (0, bestCount - 1)
                 if let beyondTip = continuation(beyond: distal), beyondTip > Self.deviceContinuation,
-                   beyondTip - (continuation(beyond: proximal) ?? -.infinity) > Self.continuationMargin {
+                    beyondTip - (continuation(beyond: proximal) ?? -.infinity) > Self.continuationMargin
+                {
                     reverse.toggle()
                 }
             }
@@ -390,7 +402,8 @@ public final class DeviceSegmenter {
         for step in 4...14 {
             let x = Float(end % w) + dx * Float(step), y = Float(end / w) + dy * Float(step)
             guard let centre = sample(x, y), let left = sample(x - dy * 8, y + dx * 8),
-                  let right = sample(x + dy * 8, y - dx * 8) else { return nil }
+                let right = sample(x + dy * 8, y - dx * 8)
+            else { return nil }
             along += centre
             side += 0.5 * (left + right)
             count += 1
@@ -454,8 +467,10 @@ public final class DeviceSegmenter {
     /// The best single change point of `measure` within `range` of `best` (the last index of the first part),
     /// where the part before is higher (`narrowing`) or lower than the part after by at least `margin` (and, for the
     /// contrast, the lower part at most `wireContrastShare` of the higher); nil when there is none.
-    private func changePoint(in range: Range<Int>, narrowing: Bool, margin: Float,
-                             of measure: LineMeasure = .widthShare) -> Int? {
+    private func changePoint(
+        in range: Range<Int>, narrowing: Bool, margin: Float,
+        of measure: LineMeasure = .widthShare
+    ) -> Int? {
         func value(_ k: Int) -> Float { self.value(of: measure, at: k) }
         let n = range.count, minimumSide = 8
         guard n >= 2 * minimumSide else { return nil }
@@ -469,7 +484,8 @@ public final class DeviceSegmenter {
             let meanBefore = before / Float(left), meanAfter = (total - before) / Float(right)
             let (wider, narrower) = narrowing ? (meanBefore, meanAfter) : (meanAfter, meanBefore)
             guard wider > narrower + margin,
-                  measure == .widthShare || narrower <= parameters.wireContrastShare * wider else { continue }
+                measure == .widthShare || narrower <= parameters.wireContrastShare * wider
+            else { continue }
             let statistic = (wider - narrower) * (Float(left * right) / Float(n)).squareRoot()
             if statistic > largest { (split, largest) = (k, statistic) }
         }
@@ -490,10 +506,11 @@ public final class DeviceSegmenter {
         let w = reduction.width
         var wireEnd = bestCount
         if filter != nil,
-           let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
-           widening + 1 >= parameters.minimumLength,
-           mean(over: max(bestCount - parameters.minimumLength, widening + 1)..<bestCount)
-               >= mean(over: 0..<(widening + 1)) + parameters.vesselWidening {
+            let widening = changePoint(in: 0..<bestCount, narrowing: false, margin: parameters.vesselWidening),
+            widening + 1 >= parameters.minimumLength,
+            mean(over: max(bestCount - parameters.minimumLength, widening + 1)..<bestCount)
+                >= mean(over: 0..<(widening + 1)) + parameters.vesselWidening
+        {
             wireEnd = widening + 1
         }
         let margin = filter != nil ? parameters.catheterWidening : parameters.learnedCatheterMargin
@@ -563,7 +580,8 @@ public final class DeviceSegmenter {
             let dx = measured.x - predicted.x, dy = measured.y - predicted.y
             // On the learned path a measurement inside a contrast-filled vessel is not trusted either.
             let inVessel = network.map { $0.vesselProbability(at: Int(best[split])) >= 0.5 } ?? false
-            let target = inVessel || (dx * dx + dy * dy).squareRoot() > limit
+            let target =
+                inVessel || (dx * dx + dy * dy).squareRoot() > limit
                 ? predicted : (x: predicted.x + dx / 3, y: predicted.y + dy / 3)
             let nearestSplit = nearestIndex(to: target, below: wireEnd)
             if nearestSplit.distance <= limit {
@@ -645,7 +663,8 @@ public final class DeviceSegmenter {
         func sample(_ x: Float, _ y: Float) -> Float? {
             let x0 = Int(clampingFinite: x.rounded(.down)), y0 = Int(clampingFinite: y.rounded(.down))
             guard x0 >= 0, y0 >= 0, x0 + 1 < w, y0 + 1 < h, field.outside[y0 * w + x0] == 0,
-                  field.outside[(y0 + 1) * w + x0 + 1] == 0 else { return nil }
+                field.outside[(y0 + 1) * w + x0 + 1] == 0
+            else { return nil }
             let fx = x - Float(x0), fy = y - Float(y0), i = y0 * w + x0
             let top = level[i] + fx * (level[i + 1] - level[i])
             let bottom = level[i + w] + fx * (level[i + w + 1] - level[i + w])

@@ -107,8 +107,10 @@ final class FieldMask {
     /// Each pixel of `source` combined with its 3 × 3 neighbourhood into `target` (which may be `source`), along
     /// rows into `dilated` then along columns: all of them set (`erode`) or any. Beyond the border counts as
     /// set when eroding (blades reach the frame's edge) and as clear when dilating.
-    private func combine3x3(_ source: UnsafeMutableBufferPointer<UInt8>, into target: UnsafeMutableBufferPointer<UInt8>,
-                            erode: Bool) {
+    private func combine3x3(
+        _ source: UnsafeMutableBufferPointer<UInt8>, into target: UnsafeMutableBufferPointer<UInt8>,
+        erode: Bool
+    ) {
         let w = width, h = height
         for y in 0..<h {
             let row = source.baseAddress! + y * w, out = dilated.baseAddress! + y * w
@@ -135,5 +137,5 @@ final class FieldMask {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

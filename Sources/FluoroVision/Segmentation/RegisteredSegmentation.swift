@@ -23,8 +23,10 @@ public final class RegisteredSegmentation: Stage {
     private var pixels = UnsafeBufferPointer<UInt16>(start: nil, count: 0)
     private let candidatesFound = Atomic<Bool>(false)
 
-    public init(registration: RegistrationParameters = RegistrationParameters(),
-                segmentation: SegmentationParameters = SegmentationParameters(), splitting: Bool = true) {
+    public init(
+        registration: RegistrationParameters = RegistrationParameters(),
+        segmentation: SegmentationParameters = SegmentationParameters(), splitting: Bool = true
+    ) {
         registrationParameters = registration
         segmentationParameters = segmentation
         self.splitting = splitting

@@ -60,8 +60,9 @@ final class RidgeFilter: LineEvidence, SplittableWork {
         self.splitter = splitter
         let widest = kernels.map(\.count).max() ?? 1
         workspaces = (0..<(splitter?.parts ?? 1)).map { _ in
-            Workspace(smoothed: .allocate(capacity: pixels), scratch: .allocate(capacity: pixels),
-                      rowPointers: .allocate(capacity: widest))
+            Workspace(
+                smoothed: .allocate(capacity: pixels), scratch: .allocate(capacity: pixels),
+                rowPointers: .allocate(capacity: widest))
         }
     }
 
@@ -111,16 +112,19 @@ final class RidgeFilter: LineEvidence, SplittableWork {
             let smoothedRows = max(rows.lowerBound - 1, 0)..<min(rows.upperBound + 1, height)
             let blurredRows = max(smoothedRows.lowerBound - radius, 0)..<min(smoothedRows.upperBound + radius, height)
             blur(image, kernel: kernels[index], horizontal: blurredRows, vertical: smoothedRows, in: workspace)
-            accumulate(max(rows.lowerBound, 1)..<min(rows.upperBound, height - 1), of: workspace.smoothed,
-                       into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
+            accumulate(
+                max(rows.lowerBound, 1)..<min(rows.upperBound, height - 1), of: workspace.smoothed,
+                into: scaleResponses[index], normalisation: Float(pow(Double(sigma), 1.5)), first: index == 0)
         }
     }
 
     /// Separable Gaussian of `image` into the workspace's `smoothed` for the rows `vertical` (the horizontal pass
     /// covers the rows `horizontal`, which must hold every row the vertical one reads), edges clamped; the
     /// interior eight pixels at a time with the taps summed in registers.
-    private func blur(_ image: UnsafePointer<Float>, kernel: UnsafeMutableBufferPointer<Float>, horizontal: Range<Int>,
-                      vertical: Range<Int>, in workspace: Workspace) {
+    private func blur(
+        _ image: UnsafePointer<Float>, kernel: UnsafeMutableBufferPointer<Float>, horizontal: Range<Int>,
+        vertical: Range<Int>, in workspace: Workspace
+    ) {
         typealias Lanes = SIMD8<Float>
         let w = width, h = height, radius = kernel.count / 2, taps = kernel.baseAddress!, count = kernel.count
         let temporary = workspace.scratch.baseAddress!, output = workspace.smoothed.baseAddress!
@@ -170,8 +174,10 @@ final class RidgeFilter: LineEvidence, SplittableWork {
     /// Hessian by central differences of `smoothed` for `rows` (which read one row beyond them either side),
     /// eigenvalues, and the running maximum over scales; eight pixels at a time (the last group of a row overlaps
     /// the one before it, which changes nothing).
-    private func accumulate(_ rows: Range<Int>, of smoothed: UnsafeMutableBufferPointer<Float>,
-                            into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float, first: Bool) {
+    private func accumulate(
+        _ rows: Range<Int>, of smoothed: UnsafeMutableBufferPointer<Float>,
+        into scaleResponse: UnsafeMutableBufferPointer<Float>, normalisation: Float, first: Bool
+    ) {
         typealias Lanes = SIMD8<Float>
         let w = width, image = smoothed.baseAddress!, own = scaleResponse.baseAddress!
         let best = response.baseAddress!, bestP = orientationP.baseAddress!, bestQ = orientationQ.baseAddress!
@@ -213,7 +219,8 @@ final class RidgeFilter: LineEvidence, SplittableWork {
                 let lengthFourth = lengthSquared * lengthSquared
                 let denominator = (acrossSquared + 4 * along * along) * (fourth * lengthFourth + 5.0625 * dotSquared * dotSquared)
                 // Where the denominator underflows the numerator is smaller still: the value is 0, not 0/0.
-                let value = magnitude * acrossSquared * fourth * lengthFourth
+                let value =
+                    magnitude * acrossSquared * fourth * lengthFourth
                     / denominator.replacing(with: 1, where: denominator .< 1e-30)
                 let i = y * w + x
                 store(value, own + i)
@@ -234,7 +241,7 @@ final class RidgeFilter: LineEvidence, SplittableWork {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import FluoroGraph
 

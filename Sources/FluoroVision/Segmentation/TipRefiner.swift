@@ -49,8 +49,10 @@ final class TipRefiner {
     /// The refined tip of the line `point(0)` … `point(count - 1)` (frame pixels, proximal to distal) whose wire
     /// starts after point `catheterTip`, and how many of the line's points lie before it; nil when the line's end
     /// is too near the image's or the field's edge to tell. `isInsideField` answers for frame positions.
-    func refine(_ pixels: UnsafeBufferPointer<UInt16>, count: Int, catheterTip: Int, point: (Int) -> Point2,
-                isInsideField: (Float, Float) -> Bool) -> (tip: Point2, pointsBefore: Int)? {
+    func refine(
+        _ pixels: UnsafeBufferPointer<UInt16>, count: Int, catheterTip: Int, point: (Int) -> Point2,
+        isInsideField: (Float, Float) -> Bool
+    ) -> (tip: Point2, pointsBefore: Int)? {
         guard count >= 2 else { return nil }
         let reach = Self.reach * Float(factor)
         // Backwards from the traced end, one frame pixel at a time along the line, then reversed.
@@ -96,9 +98,10 @@ final class TipRefiner {
             let (sx, sy, vx, vy) = (sampleX[j], sampleY[j], -directionY[j], directionX[j])
             let (centre, near) = centreWeights
             guard let a = attenuation(pixels, sx, sy), let b = attenuation(pixels, sx + vx, sy + vy),
-                  let c = attenuation(pixels, sx - vx, sy - vy),
-                  let left = attenuation(pixels, sx + side * vx, sy + side * vy),
-                  let right = attenuation(pixels, sx - side * vx, sy - side * vy) else { break }
+                let c = attenuation(pixels, sx - vx, sy - vy),
+                let left = attenuation(pixels, sx + side * vx, sy + side * vy),
+                let right = attenuation(pixels, sx - side * vx, sy - side * vy)
+            else { break }
             contrast[j] = (centre * a + near * (b + c)) / (centre + 2 * near) - 0.5 * (left + right)
             usable = j + 1
         }
@@ -130,5 +133,5 @@ final class TipRefiner {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

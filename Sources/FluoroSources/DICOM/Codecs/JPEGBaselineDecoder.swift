@@ -24,11 +24,14 @@ final class JPEGBaselineDecoder {
             throw FluoroError.malformed(path: path, detail: "JPEG Baseline frame \(frame): \(String(cString: tjGetErrorStr2(handle)))")
         }
         guard Int(jpegWidth) == width, Int(jpegHeight) == height else {
-            throw FluoroError.malformed(path: path, detail: "JPEG Baseline frame \(frame) is \(jpegWidth)x\(jpegHeight), "
-                                        + "the DICOM header says \(width)x\(height)")
+            throw FluoroError.malformed(
+                path: path,
+                detail: "JPEG Baseline frame \(frame) is \(jpegWidth)x\(jpegHeight), "
+                    + "the DICOM header says \(width)x\(height)")
         }
-        let result = tjDecompress2(handle, source, UInt(data.count), grey.baseAddress, jpegWidth, Int32(width), jpegHeight,
-                                   Int32(TJPF_GRAY.rawValue), Int32(TJFLAG_ACCURATEDCT))
+        let result = tjDecompress2(
+            handle, source, UInt(data.count), grey.baseAddress, jpegWidth, Int32(width), jpegHeight,
+            Int32(TJPF_GRAY.rawValue), Int32(TJFLAG_ACCURATEDCT))
         guard result == 0 || tjGetErrorCode(handle) == Int32(TJERR_WARNING.rawValue) else {
             throw FluoroError.malformed(path: path, detail: "JPEG Baseline frame \(frame): \(String(cString: tjGetErrorStr2(handle)))")
         }

@@ -35,7 +35,8 @@ final class JPEGLosslessDecoder {
     }
 
     /// Decodes frame `frame` from `data` into `output` (`width * height` samples); checks the size and precision it declares.
-    func decode(_ data: UnsafeRawBufferPointer, frame: Int, width: Int, height: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws {
+    func decode(_ data: UnsafeRawBufferPointer, frame: Int, width: Int, height: Int, into output: UnsafeMutableBufferPointer<UInt16>) throws
+    {
         self.frame = frame
         for index in tables.indices { tables[index].isDefined = false }
         var precision = 0, restartInterval = 0
@@ -63,14 +64,16 @@ final class JPEGLosslessDecoder {
                 precision = try byte(segment)
                 let lines = try word(segment + 1), samples = try word(segment + 3), components = try byte(segment + 5)
                 guard components == 1 else {
-                    throw FluoroError.unsupported(path: path, detail: "JPEG Lossless frame \(frame) has \(components) components (greyscale has 1)")
+                    throw FluoroError.unsupported(
+                        path: path, detail: "JPEG Lossless frame \(frame) has \(components) components (greyscale has 1)")
                 }
                 guard lines == height, samples == width else {
                     throw fail("the JPEG frame is \(samples)x\(lines), the DICOM header says \(width)x\(height)")
                 }
                 guard (2...16).contains(precision) else { throw fail("precision \(precision) outside 2...16") }
             case 0xC0, 0xC1, 0xC2, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
-                throw FluoroError.unsupported(path: path, detail: "frame \(frame) is JPEG process SOF\(marker - 0xC0), not lossless process 14")
+                throw FluoroError.unsupported(
+                    path: path, detail: "frame \(frame) is JPEG process SOF\(marker - 0xC0), not lossless process 14")
             case 0xC4:
                 var cursor = segment
                 while cursor < segmentEnd {
@@ -79,7 +82,8 @@ final class JPEGLosslessDecoder {
                     var total = 0
                     for length in 1...16 { counts[length] = try byte(cursor + length); total += counts[length] }
                     guard total <= 256, cursor + 17 + total <= segmentEnd else { throw fail("Huffman table overruns its segment") }
-                    try buildTable(&tables[info & 0x0F], symbols: UnsafeRawBufferPointer(rebasing: data[(cursor + 17)..<(cursor + 17 + total)]))
+                    try buildTable(
+                        &tables[info & 0x0F], symbols: UnsafeRawBufferPointer(rebasing: data[(cursor + 17)..<(cursor + 17 + total)]))
                     cursor += 17 + total
                 }
             case 0xDD:
@@ -95,11 +99,12 @@ final class JPEGLosslessDecoder {
                 let table = tables[tableIndex]
                 guard (1...7).contains(predictor) else { throw fail("predictor \(predictor) outside 1...7") }
                 guard pointTransform < precision else { throw fail("point transform \(pointTransform) >= precision") }
-                try decodeScan(data, from: segmentEnd, table: table, width: width, height: height, precision: precision,
-                               predictor: predictor, pointTransform: pointTransform, restartInterval: restartInterval, into: output)
+                try decodeScan(
+                    data, from: segmentEnd, table: table, width: width, height: height, precision: precision,
+                    predictor: predictor, pointTransform: pointTransform, restartInterval: restartInterval, into: output)
                 return
             default:
-                break // APPn, COM, DQT and the like carry nothing a lossless greyscale decode needs
+                break  // APPn, COM, DQT and the like carry nothing a lossless greyscale decode needs
             }
             position = segmentEnd
         }
@@ -149,102 +154,107 @@ final class JPEGLosslessDecoder {
         table.isDefined = true
     }
 
-    private func decodeScan(_ data: UnsafeRawBufferPointer, from start: Int, table: HuffmanTable, width: Int, height: Int,
-                            precision: Int, predictor: Int, pointTransform: Int, restartInterval: Int,
-                            into output: UnsafeMutableBufferPointer<UInt16>) throws {
+    private func decodeScan(
+        _ data: UnsafeRawBufferPointer, from start: Int, table: HuffmanTable, width: Int, height: Int,
+        precision: Int, predictor: Int, pointTransform: Int, restartInterval: Int,
+        into output: UnsafeMutableBufferPointer<UInt16>
+    ) throws {
         var bits = BitReader(data: data, position: start)
         let initial = Int32(1 << (precision - pointTransform - 1))
         let out = output.baseAddress!
         var untilRestart = restartInterval
-        var resetPending = true // first sample of the scan, or of a restart interval
-        var firstLine = true    // Ra is the predictor on the first line (of the scan, or after a restart)
+        var resetPending = true  // first sample of the scan, or of a restart interval
+        var firstLine = true  // Ra is the predictor on the first line (of the scan, or after a restart)
         let lookahead = Self.differenceBits
         try table.fastLength.withUnsafeBufferPointer { fastLength in
             try table.fastSymbol.withUnsafeBufferPointer { fastSymbol in
-            try table.differenceLength.withUnsafeBufferPointer { differenceLength in
-            try table.difference.withUnsafeBufferPointer { differences in
-                for y in 0..<height {
-                    let row = out + y * width
-                    let above = row - width
-                    for x in 0..<width {
-                        if restartInterval > 0 {
-                            if untilRestart == 0 {
-                                try bits.restart(path: path, frame: frame)
-                                untilRestart = restartInterval
-                                resetPending = true
-                                firstLine = true
-                            }
-                            untilRestart -= 1
-                        }
-                        bits.fill()
-                        var difference: Int32
-                        let pattern = Int(bits.peek(lookahead))
-                        let combinedLength = Int(differenceLength[pattern])
-                        if combinedLength > 0 {
-                            // The frequent case: code and extra bits in one look-up.
-                            bits.consume(combinedLength)
-                            difference = differences[pattern]
-                        } else {
-                            // Huffman-decode the difference category, then read its extra bits.
-                            let peek = Int(bits.peek(9))
-                            var category: Int
-                            let fast = Int(fastLength[peek])
-                            if fast > 0 {
-                                bits.consume(fast)
-                                category = Int(fastSymbol[peek])
-                            } else {
-                                var code = Int32(bits.peek(9))
-                                bits.consume(9)
-                                var length = 9
-                                while true {
-                                    length += 1
-                                    code = code << 1 | Int32(bits.take(1))
-                                    if length > 16 { throw fail("invalid Huffman code at row \(y)") }
-                                    if code <= table.maxCode[length] { break }
+                try table.differenceLength.withUnsafeBufferPointer { differenceLength in
+                    try table.difference.withUnsafeBufferPointer { differences in
+                        for y in 0..<height {
+                            let row = out + y * width
+                            let above = row - width
+                            for x in 0..<width {
+                                if restartInterval > 0 {
+                                    if untilRestart == 0 {
+                                        try bits.restart(path: path, frame: frame)
+                                        untilRestart = restartInterval
+                                        resetPending = true
+                                        firstLine = true
+                                    }
+                                    untilRestart -= 1
                                 }
-                                let symbolIndex = Int(code + table.valueOffset[length])
-                                guard symbolIndex >= 0, symbolIndex < table.symbolCount else { throw fail("invalid Huffman code at row \(y)") }
-                                category = Int(table.symbols[symbolIndex])
-                            }
-                            switch category {
-                            case 0: difference = 0
-                            case 16: difference = 32768
-                            case 1...15:
                                 bits.fill()
-                                let value = Int32(bits.take(category))
-                                difference = value < (1 << (category - 1)) ? value - (1 << category) + 1 : value
-                            default: throw fail("difference category \(category) at row \(y)")
+                                var difference: Int32
+                                let pattern = Int(bits.peek(lookahead))
+                                let combinedLength = Int(differenceLength[pattern])
+                                if combinedLength > 0 {
+                                    // The frequent case: code and extra bits in one look-up.
+                                    bits.consume(combinedLength)
+                                    difference = differences[pattern]
+                                } else {
+                                    // Huffman-decode the difference category, then read its extra bits.
+                                    let peek = Int(bits.peek(9))
+                                    var category: Int
+                                    let fast = Int(fastLength[peek])
+                                    if fast > 0 {
+                                        bits.consume(fast)
+                                        category = Int(fastSymbol[peek])
+                                    } else {
+                                        var code = Int32(bits.peek(9))
+                                        bits.consume(9)
+                                        var length = 9
+                                        while true {
+                                            length += 1
+                                            code = code << 1 | Int32(bits.take(1))
+                                            if length > 16 { throw fail("invalid Huffman code at row \(y)") }
+                                            if code <= table.maxCode[length] { break }
+                                        }
+                                        let symbolIndex = Int(code + table.valueOffset[length])
+                                        guard symbolIndex >= 0, symbolIndex < table.symbolCount else {
+                                            throw fail("invalid Huffman code at row \(y)")
+                                        }
+                                        category = Int(table.symbols[symbolIndex])
+                                    }
+                                    switch category {
+                                    case 0: difference = 0
+                                    case 16: difference = 32768
+                                    case 1...15:
+                                        bits.fill()
+                                        let value = Int32(bits.take(category))
+                                        difference = value < (1 << (category - 1)) ? value - (1 << category) + 1 : value
+                                    default: throw fail("difference category \(category) at row \(y)")
+                                    }
+                                }
+                                guard !bits.overran else {
+                                    throw FluoroError.truncated(
+                                        path: path, detail: "JPEG Lossless frame \(frame): entropy-coded data ends at row \(y)")
+                                }
+                                let prediction: Int32
+                                if resetPending {
+                                    prediction = initial
+                                    resetPending = false
+                                } else if firstLine {
+                                    prediction = Int32(row[x - 1])
+                                } else if x == 0 {
+                                    prediction = Int32(above[0])
+                                } else {
+                                    let a = Int32(row[x - 1]), b = Int32(above[x]), c = Int32(above[x - 1])
+                                    switch predictor {
+                                    case 1: prediction = a
+                                    case 2: prediction = b
+                                    case 3: prediction = c
+                                    case 4: prediction = a + b - c
+                                    case 5: prediction = a + ((b - c) >> 1)
+                                    case 6: prediction = b + ((a - c) >> 1)
+                                    default: prediction = (a + b) >> 1
+                                    }
+                                }
+                                row[x] = UInt16(truncatingIfNeeded: prediction &+ difference)
                             }
+                            firstLine = false
                         }
-                        guard !bits.overran else {
-                            throw FluoroError.truncated(path: path, detail: "JPEG Lossless frame \(frame): entropy-coded data ends at row \(y)")
-                        }
-                        let prediction: Int32
-                        if resetPending {
-                            prediction = initial
-                            resetPending = false
-                        } else if firstLine {
-                            prediction = Int32(row[x - 1])
-                        } else if x == 0 {
-                            prediction = Int32(above[0])
-                        } else {
-                            let a = Int32(row[x - 1]), b = Int32(above[x]), c = Int32(above[x - 1])
-                            switch predictor {
-                            case 1: prediction = a
-                            case 2: prediction = b
-                            case 3: prediction = c
-                            case 4: prediction = a + b - c
-                            case 5: prediction = a + ((b - c) >> 1)
-                            case 6: prediction = b + ((a - c) >> 1)
-                            default: prediction = (a + b) >> 1
-                            }
-                        }
-                        row[x] = UInt16(truncatingIfNeeded: prediction &+ difference)
                     }
-                    firstLine = false
                 }
-            }
-            }
             }
         }
         if pointTransform > 0 {

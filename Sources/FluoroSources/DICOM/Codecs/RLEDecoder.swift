@@ -4,8 +4,10 @@ import FluoroCore
 /// byte plane (most significant byte first).
 enum RLEDecoder {
     /// Decodes one frame of `bytesPerSample` (1 or 2) into `output` (`pixelCount` samples).
-    static func decode(_ data: UnsafeRawBufferPointer, bytesPerSample: Int, into output: UnsafeMutableBufferPointer<UInt16>,
-                       plane: UnsafeMutableBufferPointer<UInt8>, path: String, frame: Int) throws {
+    static func decode(
+        _ data: UnsafeRawBufferPointer, bytesPerSample: Int, into output: UnsafeMutableBufferPointer<UInt16>,
+        plane: UnsafeMutableBufferPointer<UInt8>, path: String, frame: Int
+    ) throws {
         func fail(_ detail: String) -> FluoroError { .malformed(path: path, detail: "RLE frame \(frame): \(detail)") }
         guard data.count >= 64 else { throw fail("\(data.count) bytes cannot hold the 64-byte RLE header") }
         let segmentCount = Int(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
@@ -13,7 +15,8 @@ enum RLEDecoder {
             throw fail("\(segmentCount) segments for \(bytesPerSample)-byte grey samples (expected \(bytesPerSample))")
         }
         func offset(_ segment: Int) -> Int {
-            segment < segmentCount ? Int(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 + segment * 4, as: UInt32.self))) : data.count
+            segment < segmentCount
+                ? Int(UInt32(littleEndian: data.loadUnaligned(fromByteOffset: 4 + segment * 4, as: UInt32.self))) : data.count
         }
         let pixelCount = output.count
         for segment in 0..<segmentCount {
@@ -26,7 +29,9 @@ enum RLEDecoder {
                 input += 1
                 if control >= 0 {
                     let count = control + 1
-                    guard input + count <= end, produced + count <= pixelCount else { throw fail("segment \(segment) literal run overflows") }
+                    guard input + count <= end, produced + count <= pixelCount else {
+                        throw fail("segment \(segment) literal run overflows")
+                    }
                     for i in 0..<count { plane[produced + i] = data[input + i] }
                     input += count
                     produced += count

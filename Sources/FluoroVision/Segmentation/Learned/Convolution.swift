@@ -27,8 +27,10 @@ final class Convolution {
     private let weights: UnsafeMutableBufferPointer<Float>
     private let bias: UnsafeMutableBufferPointer<Float>
 
-    init(_ name: String, from file: NetworkWeights, input: Int, output: Int, kernel: Int = 3, stride: Int = 1,
-         relu: Bool = true) throws {
+    init(
+        _ name: String, from file: NetworkWeights, input: Int, output: Int, kernel: Int = 3, stride: Int = 1,
+        relu: Bool = true
+    ) throws {
         precondition(kernel == 1 || kernel == 3, "kernels are 1×1 or 3×3")
         precondition(stride == 1 || (stride == 2 && kernel == 3), "stride 2 only for 3×3 kernels")
         inputChannels = input
@@ -87,15 +89,19 @@ final class Convolution {
     /// How many bands `apply` cuts an output of `height` × `width` into: the unit a split pass shares out, so that
     /// every band is computed alike (OpenBLAS's sums depend on where a product's rows start) however it is split.
     func bandCount(height: Int, width: Int) -> Int {
-        let (items, perBand) = kernel == 1 ? (height * width, bandPixels(outputWidth: width))
+        let (items, perBand) =
+            kernel == 1
+            ? (height * width, bandPixels(outputWidth: width))
             : (height, bandRows(outputWidth: width))
         return (items + perBand - 1) / perBand
     }
 
     /// Computes bands `bands` (all when nil; see `bandCount`) of `output` from `input`; `columns` must hold
     /// `columnCapacity(width:)` floats. Calls for disjoint bands may run at the same time with their own `columns`.
-    func apply(_ input: FeatureMap, into output: FeatureMap, bands: Range<Int>? = nil,
-               columns: UnsafeMutablePointer<Float>) {
+    func apply(
+        _ input: FeatureMap, into output: FeatureMap, bands: Range<Int>? = nil,
+        columns: UnsafeMutablePointer<Float>
+    ) {
         precondition(input.channels == inputChannels && output.channels == outputChannels)
         precondition(outputSize(height: input.height, width: input.width) == (output.height, output.width))
         let bands = bands ?? 0..<bandCount(height: output.height, width: output.width)
@@ -103,29 +109,36 @@ final class Convolution {
         if kernel == 1 {
             let band = bandPixels(outputWidth: wo)
             for first in Swift.stride(from: bands.lowerBound * band, to: min(bands.upperBound * band, n), by: band) {
-                multiply(UnsafePointer(input.data + first), rowStride: n, count: min(band, n - first),
-                         into: output.data + first, outputStride: n)
+                multiply(
+                    UnsafePointer(input.data + first), rowStride: n, count: min(band, n - first),
+                    into: output.data + first, outputStride: n)
             }
             return
         }
         let rows = bandRows(outputWidth: wo)
-        for firstRow in Swift.stride(from: bands.lowerBound * rows, to: min(bands.upperBound * rows, output.height),
-                                     by: rows) {
+        for firstRow in Swift.stride(
+            from: bands.lowerBound * rows, to: min(bands.upperBound * rows, output.height),
+            by: rows)
+        {
             let lastRow = min(firstRow + rows, output.height), count = (lastRow - firstRow) * wo
             unfold(input, rows: firstRow..<lastRow, outputWidth: wo, into: columns)
-            multiply(UnsafePointer(columns), rowStride: count, count: count, into: output.data + firstRow * wo,
-                     outputStride: n)
+            multiply(
+                UnsafePointer(columns), rowStride: count, count: count, into: output.data + firstRow * wo,
+                outputStride: n)
         }
     }
 
     /// `count` output pixels of every channel (channel c at `output + c·outputStride`) from the matrix of unfolded
     /// input (`columnRows` rows `rowStride` apart, `count` columns): one GEMM, then bias and ReLU while the band is
     /// in the cache.
-    func multiply(_ matrix: UnsafePointer<Float>, rowStride: Int, count: Int, into output: UnsafeMutablePointer<Float>,
-                  outputStride: Int) {
+    func multiply(
+        _ matrix: UnsafePointer<Float>, rowStride: Int, count: Int, into output: UnsafeMutablePointer<Float>,
+        outputStride: Int
+    ) {
         // Column-major, the pixels are the long side of the product, which suits OpenBLAS's kernels.
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(outputChannels), Int32(columnRows), 1,
-                    matrix, Int32(rowStride), weights.baseAddress, Int32(columnRows), 0, output, Int32(outputStride))
+        cblas_sgemm(
+            CblasColMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(outputChannels), Int32(columnRows), 1,
+            matrix, Int32(rowStride), weights.baseAddress, Int32(columnRows), 0, output, Int32(outputStride))
         for channel in 0..<outputChannels {
             let plane = output + channel * outputStride, b = bias[channel]
             if relu {
@@ -138,8 +151,10 @@ final class Convolution {
 
     /// im2col of output rows `rows` for a 3×3 kernel with padding 1: row (channel·9 + ky·3 + kx), column
     /// ((oy − first row)·outputWidth + ox) holds input (oy·stride + ky − 1, ox·stride + kx − 1), zero outside.
-    private func unfold(_ input: FeatureMap, rows: Range<Int>, outputWidth wo: Int,
-                        into columns: UnsafeMutablePointer<Float>) {
+    private func unfold(
+        _ input: FeatureMap, rows: Range<Int>, outputWidth wo: Int,
+        into columns: UnsafeMutablePointer<Float>
+    ) {
         let h = input.height, w = input.width, s = stride
         var target = columns
         for channel in 0..<inputChannels {

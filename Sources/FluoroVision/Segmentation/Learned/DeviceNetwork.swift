@@ -41,8 +41,10 @@ final class DeviceNetwork: LineEvidence {
 
     /// Builds the network for a working level of `width` × `height` from the weights file at `path`; with a
     /// `splitter`, its layers share their bands between two threads.
-    init(width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath,
-         splitter: WorkSplitter? = nil) throws {
+    init(
+        width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath,
+        splitter: WorkSplitter? = nil
+    ) throws {
         let file = try NetworkWeights(path: weightsPath)
         guard file.architecture == "device-unet-s2d-8-16-32-3" else {
             throw FluoroError.unsupported(path: weightsPath, detail: "network architecture '\(file.architecture)'")
@@ -215,8 +217,9 @@ final class DeviceNetwork: LineEvidence {
 
     /// `target` += nearest-neighbour ×2 upsampling of `source` (same channels, twice the size).
     private static func addUpsampled(_ source: FeatureMap, to target: FeatureMap) {
-        precondition(source.channels == target.channels && 2 * source.height == target.height
-            && 2 * source.width == target.width)
+        precondition(
+            source.channels == target.channels && 2 * source.height == target.height
+                && 2 * source.width == target.width)
         for channel in 0..<source.channels {
             let from = source.plane(channel), to = target.plane(channel)
             for y in 0..<target.height {
@@ -232,8 +235,9 @@ final class DeviceNetwork: LineEvidence {
     /// Pixel unshuffle ×2 (PyTorch's `pixel_unshuffle`): plane i·2 + j of `target` holds `source`'s pixels
     /// (2y + i, 2x + j).
     private static func unshuffle(_ source: FeatureMap, into target: FeatureMap) {
-        precondition(source.channels == 1 && target.channels == 4 && source.height == 2 * target.height
-            && source.width == 2 * target.width)
+        precondition(
+            source.channels == 1 && target.channels == 4 && source.height == 2 * target.height
+                && source.width == 2 * target.width)
         for i in 0..<2 {
             for j in 0..<2 {
                 let plane = target.plane(i * 2 + j)

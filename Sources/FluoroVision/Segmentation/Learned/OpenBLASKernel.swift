@@ -12,9 +12,10 @@ public enum OpenBLASKernel {
     /// the variable is already set, or the CPU has nothing better than the fallback.
     public static func betterCoreType() -> String? {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
-              let name = openblas_get_corename(), String(cString: name) == "Prescott",
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+            let name = openblas_get_corename(), String(cString: name) == "Prescott",
+            let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+            let line = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return nil }
         let flags = Set(line.split(separator: " ").map(String.init))
         guard flags.isSuperset(of: ["avx2", "fma"]) else { return nil }
         return flags.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl"]) ? "SkylakeX" : "Haswell"
