@@ -66,8 +66,8 @@ struct PipelineReport: Encodable {
     var allocationsPerFrame: Double?
     var residentMiB: [String: Double]
     var stolenPercent: Double
-    /// Frames the publisher sent by copy because the subscriber still held every zero-copy buffer.
-    var copiedFrames: Int
+    /// Frames the publisher sent by copy because the subscriber still held every zero-copy buffer (nil: not publishing).
+    var copiedFrames: Int?
 
     enum CodingKeys: String, CodingKey {
         case size, mode, method, frames, statistics, throughput = "throughput_fps"
@@ -101,11 +101,16 @@ func pipelineBenchmark() throws {
     options.overlapMotionAndSegmentation = overlapping
     options.splitting = splitting
     options.roadmap = RoadmapParameters()
-    options.publishing = PipelineOptions.Publishing(address: address)
+    // --no-publish: the stages alone, so the allocation count is FluoroStream's code only (libzmq allocates a record
+    // per message part it sends).
+    let publishing = !arguments.contains("--no-publish")
+    if publishing { options.publishing = PipelineOptions.Publishing(address: address) }
     let pipeline = try PipelineBuilder.build(for: source, options: options)
-    let stages = pipeline.stages, publisher = pipeline.publisher!
-    startDrainingSubscriber(address.endpoint)
-    guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
+    let stages = pipeline.stages, publisher = pipeline.publisher
+    if let publisher {
+        startDrainingSubscriber(address.endpoint)
+        guard publisher.waitForSubscribers(1, timeoutSeconds: 5) else { fatalError("the subscriber did not connect") }
+    }
     let graph = try FrameGraph(
         source: source, stages: stages,
         configuration: GraphConfiguration(
@@ -140,17 +145,45 @@ func pipelineBenchmark() throws {
             size: size, mode: live ? "live" : "replay", method: parameters.method.rawValue,
             frames: frames, statistics: statistics, throughput: statistics.throughput,
             allocationsPerFrame: allocationsPerFrame, residentMiB: resident, stolenPercent: stolen * 100,
-            copiedFrames: publisher.copied)
+            copiedFrames: publisher?.copied)
         print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        return
+    } else {
+        printPipelineReport(statistics: statistics, allocations: allocations, publisher: publisher, resident: resident, stolen: stolen)
     }
+    try checkAllocationCeiling(allocationsPerFrame)
+}
+
+/// `--max-allocations-per-frame X`: fails the benchmark (exit status 1) when the steady state allocated more, or
+/// when allocations could not be counted (no interposer preloaded). CI runs it as the frame path's allocation check.
+private func checkAllocationCeiling(_ perFrame: Double?) throws {
+    guard let index = arguments.firstIndex(of: "--max-allocations-per-frame"), arguments.index(after: index) < arguments.endIndex,
+        let ceiling = Double(arguments[arguments.index(after: index)]), ceiling.isFinite, ceiling >= 0
+    else { return }
+    guard let perFrame else {
+        print("allocation check: allocations were not counted (run through tools/bench, which preloads the counter)")
+        exit(1)
+    }
+    guard perFrame <= ceiling else {
+        print(String(format: "allocation check FAILED: %.3f allocations per frame, ceiling %.3f", perFrame, ceiling))
+        exit(1)
+    }
+    print(String(format: "allocation check passed: %.3f allocations per frame, ceiling %.3f", perFrame, ceiling))
+}
+
+/// The benchmark's table and counters on the terminal.
+private func printPipelineReport(
+    statistics: RunStatistics, allocations: SteadyStateAllocations, publisher: ZeroMQPublisher?, resident: [String: Double],
+    stolen: Double
+) {
     print(statistics.formattedTable())
     print(
         String(
             format: "throughput %.1f frames/s; dropped: %d at the source, %d in the stages", statistics.throughput,
             statistics.droppedAtSource, statistics.stages.reduce(0) { $0 + $1.latency.dropped }))
     allocations.report()
-    print("publisher: \(publisher.copied) frames sent by copy (every zero-copy buffer still held by the subscriber)")
+    if let publisher {
+        print("publisher: \(publisher.copied) frames sent by copy (every zero-copy buffer still held by the subscriber)")
+    }
     print(
         String(
             format: "resident memory: %.1f MiB before, %.1f MiB after the warm-up, %.1f MiB at the end, peak %.1f MiB",

@@ -13,7 +13,7 @@ import Synchronization
 ///                      [--method ridge|learned]
 ///   fluoro-bench segment [FILE.y4m | --size 1024] [--json] [--method ridge|learned]
 ///   fluoro-bench pipeline [--size 1024] [--frames 3000] [--fps 30] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]
-///                         [--realtime 0] [--run-frames 150]
+///                         [--realtime 0] [--run-frames 150] [--no-publish] [--max-allocations-per-frame X]
 OpenBLASKernel.restartWithBetterKernelIfNeeded()
 let arguments = CommandLine.arguments.dropFirst()
 func option(_ name: String, _ fallback: Int) -> Int {
