@@ -24,8 +24,9 @@ let tuned: [SwiftSetting] = targetCPU.map { [.unsafeFlags(["-target-cpu", $0])] 
 
 /// FluoroStream: a real-time fluoroscopy stream processor.
 /// Layout (each arrow an import, none upwards): fluoro, fluoro-bench → FluoroPipeline (composes the stages)
-/// → FluoroSources / FluoroVision / FluoroPublish → FluoroGraph → FluoroCore, with C shims for the system
-/// libraries at the bottom.
+/// → FluoroGraph (the graph: pool, stage threads, policy, statistics) and FluoroSources / FluoroVision /
+/// FluoroPublish (sources, algorithms, publishers) → FluoroConcurrency (ring, doorbell, threads, work splitter)
+/// → FluoroCore, with C shims for the system libraries at the bottom.
 let package = Package(
     name: "FluoroStream",
     platforms: [.macOS(.v15)],
@@ -50,17 +51,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
 
         .target(name: "FluoroCore", dependencies: ["CFluoroLinux"]),
+        .target(name: "FluoroConcurrency", dependencies: ["FluoroCore", "CFluoroLinux"]),
         .target(
             name: "FluoroGraph",
             dependencies: [
-                "FluoroCore", "CFluoroLinux",
+                "FluoroCore", "FluoroConcurrency", "CFluoroLinux",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs", "CV4L2"]),
         .target(
-            name: "FluoroVision", dependencies: ["FluoroCore", "FluoroGraph", "COpenBLAS"],
+            name: "FluoroVision", dependencies: ["FluoroCore", "FluoroConcurrency", "COpenBLAS"],
             resources: [.copy("Resources/device-net.fsnn")]),
-        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroGraph", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
+        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroConcurrency", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
         .target(name: "FluoroPipeline", dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish"]),
         .executableTarget(
             name: "fluoro",
@@ -71,15 +73,16 @@ let package = Package(
         .executableTarget(
             name: "FluoroBench",
             dependencies: [
-                "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
+                "FluoroConcurrency", "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]),
 
         .testTarget(name: "FluoroCoreTests", dependencies: ["FluoroCore", "COpenBLAS", "CV4L2"]),
         .testTarget(name: "FluoroGraphTests", dependencies: ["FluoroGraph", "FluoroCore", "CFluoroLinux"]),
+        .testTarget(name: "FluoroConcurrencyTests", dependencies: ["FluoroConcurrency", "FluoroCore", "CFluoroLinux"]),
         .testTarget(name: "FluoroSourcesTests", dependencies: ["FluoroSources", "FluoroCore"]),
         .testTarget(
-            name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroGraph", "FluoroSources"],
+            name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroConcurrency", "FluoroSources"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "FluoroPublishTests", dependencies: ["FluoroPublish", "FluoroCore", "CZeroMQ"]),
     ]

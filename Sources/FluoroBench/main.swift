@@ -1,3 +1,4 @@
+import FluoroConcurrency
 import FluoroCore
 import FluoroGraph
 import FluoroPublish

@@ -1,4 +1,5 @@
 import CFluoroLinux
+import FluoroConcurrency
 import FluoroCore
 import Synchronization
 

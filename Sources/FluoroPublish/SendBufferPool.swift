@@ -1,6 +1,6 @@
 import CZeroMQ
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 import Synchronization
 
 /// Publisher-owned buffers that libzmq sends from without copying (`zmq_msg_init_data`).

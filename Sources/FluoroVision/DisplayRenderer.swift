@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// The stage that turns a frame into the picture people see: grey samples through the display window
 /// into RGB, then the annotations the earlier stages left (catheter in cyan, guidewire in yellow, tips

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// Box-averages frames by an integer factor and takes them into the log (attenuation) domain in one pass:
 /// the −log look-up table is indexed by a block's sum (shifted so the table stays within 2¹⁶ entries), so

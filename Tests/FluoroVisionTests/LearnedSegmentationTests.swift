@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 @testable import FluoroVision
 import Foundation
 import Testing

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 import FluoroSources
 import FluoroVision
 import Foundation

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// The registration stage: estimates each frame's shift against the reference (the first frame, or the
 /// frame after a loss) into `annotations.motion`; in subtraction mode it also replaces the frame's samples

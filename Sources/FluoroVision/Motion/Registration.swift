@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// Settings of the motion estimator.
 public struct RegistrationParameters: Sendable {

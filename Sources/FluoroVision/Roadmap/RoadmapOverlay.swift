@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// The roadmap stage (after `render`): builds the vessel map from the run's contrast frames (one per cardiac
 /// phase when the frames carry it), then on every later frame moves the map of its phase by the frame's motion

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// Settings of the roadmap: how the vessel map is built and how it is drawn.
 public struct RoadmapParameters: Sendable {

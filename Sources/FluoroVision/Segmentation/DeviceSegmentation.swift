@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// The segmentation stage: finds the guidewire and catheter in each frame (centre lines, tips, confidence) into
 /// `annotations.guidewire` and `annotations.catheter`, tracking them from frame to frame with the motion

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 
 /// The device segmenter. Device pixels come from a multi-scale Hessian ridge filter in the log domain (the classic
 /// path) or from a small U-Net's centre-line probability (the learned path), inside the exposed field (collimator

@@ -1,5 +1,5 @@
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 import Synchronization
 
 /// Motion compensation and device segmentation as one stage, side by side on each frame: the segmenter's filter (or

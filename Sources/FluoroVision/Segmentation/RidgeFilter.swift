@@ -243,7 +243,7 @@ final class RidgeFilter: LineEvidence, SplittableWork {
 #if canImport(Glibc)
     import Glibc
 #endif
-import FluoroGraph
+import FluoroConcurrency
 
 /// What the centre-line tracer needs from a line detector: a response that is positive on lines and peaks on their
 /// centre, and the line's unit normal at a pixel.

@@ -1,6 +1,6 @@
 import COpenBLAS
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 import Foundation
 
 /// The learned device detector: a small U-Net (8, 16 and 32 channels at ½, ¼ and ⅛ of the working level) trained

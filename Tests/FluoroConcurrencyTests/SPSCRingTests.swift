@@ -1,4 +1,4 @@
-import FluoroGraph
+import FluoroConcurrency
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
 import CFluoroLinux
 import FluoroCore
-import FluoroGraph
+import FluoroConcurrency
 import Foundation
 import Synchronization
 import Testing
