@@ -44,6 +44,7 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .target(name: "CV4L2", linkerSettings: [.linkedLibrary("v4l2")]),
         .target(name: "CFluoroLinux"),
         .target(
@@ -58,7 +59,7 @@ let package = Package(
                 "FluoroCore", "FluoroConcurrency", "CFluoroLinux",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
-        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CImageCodecs", "CV4L2"]),
+        .target(name: "FluoroSources", dependencies: ["FluoroCore", "CTurboJPEG", "CPNG", "CImageCodecs", "CV4L2"]),
         .target(
             name: "FluoroVision", dependencies: ["FluoroCore", "FluoroConcurrency", "COpenBLAS"],
             resources: [.copy("Resources/device-net.fsnn")]),

@@ -17,7 +17,8 @@ public struct RecordedPatient: Sendable {
 /// Patient identifiers are left empty and new UIDs are made, unless `patient` is given.
 ///
 /// Frames stream to unnamed scratch files beside the output while the run goes (nothing is kept in memory, nothing is
-/// allocated per frame); `finish` writes the DICOM file through `OutputFile` and names it only when it is complete.
+/// allocated per frame); `finish` writes the DICOM file through `OutputFile`, and `commit` names it once the run has
+/// succeeded.
 /// The target is checked when the recorder is made: an existing file is refused unless `replace`, an input or a
 /// non-regular file always.
 public final class DICOMRecorder: Stage {
@@ -32,6 +33,7 @@ public final class DICOMRecorder: Stage {
     private var pixels: Int32 = -1
     private var measurements: Int32 = -1
     private var geometry: FrameGeometry?
+    private var finished = false
 
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the measurements).
@@ -108,6 +110,13 @@ public final class DICOMRecorder: Stage {
         close(pixels)
         close(measurements)
         (pixels, measurements) = (-1, -1)
+        finished = true
+    }
+
+    /// Names the finished recording at `path`. Call it when the run succeeded or was stopped on request; a run that
+    /// failed leaves no recording (the unnamed file is discarded with the recorder).
+    public func commit() throws {
+        guard finished else { throw FluoroError.writeFailed(path: path, reason: "the recording was not finished") }
         try output.commit()
     }
 

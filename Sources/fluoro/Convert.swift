@@ -19,7 +19,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         let source: FrameSource =
             input == "synthetic"
-            ? try SyntheticSource(parameters: try synthetic.parameters()) : try openRecordedSource(input)
+            ? try SyntheticSource(parameters: try synthetic.parameters()) : try openRecordedSource(input, frameRate: synthetic.fps)
         let interval = source.frameInterval ?? 1.0 / 30
         let writer = try Y4MWriter(
             path: out, geometry: source.geometry,

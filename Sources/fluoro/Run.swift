@@ -13,7 +13,8 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process a run through the graph and publish it over ZeroMQ.",
         discussion: """
-            SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, `-` for Y4M on standard input \
+            SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, a folder of frame images \
+            (JPEG, PNG, BMP or PGM, read in name order at --fps), `-` for Y4M on standard input \
             (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`), or a V4L2 frame grabber \
             (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE the bundled \
             recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
@@ -22,7 +23,8 @@ struct Run: ParsableCommand {
 
     static let bundledRecording = "Recordings/synthetic-512.y4m"
 
-    @Argument(help: "synthetic, a DICOM or .y4m path, - for Y4M on standard input, or a capture device /dev/videoN.")
+    @Argument(
+        help: "synthetic, a DICOM or .y4m path, a folder of frame images, - for Y4M on standard input, or a capture device /dev/videoN.")
     var source: String = Run.bundledRecording
 
     @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
@@ -149,7 +151,7 @@ struct Run: ParsableCommand {
             var settings = RoadmapParameters()
             settings.frameRange = try roadmapFrames.map(Self.frameRange)
             options.roadmap = settings
-            options.roadmapBuildRun = try roadmapFrom.map(openRecordedSource)
+            options.roadmapBuildRun = try roadmapFrom.map { try openRecordedSource($0, frameRate: synthetic.fps) }
         }
         if !noPublish {
             var publishing = PipelineOptions.Publishing(address: try PublisherAddress(publish))
@@ -223,6 +225,8 @@ struct Run: ParsableCommand {
             try statisticsOutput.commit()
         }
         if let failure { throw failure }
+        try pipeline.recorder?.commit()
+        if let record { print("recorded \(pipeline.recorder?.recorded ?? 0) frames to \(record)") }
     }
 
     private func openSource() throws -> FrameSource {
@@ -241,7 +245,7 @@ struct Run: ParsableCommand {
                 reason: "the bundled recording is missing; run fluoro from the "
                     + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
         }
-        return try openRecordedSource(source)
+        return try openRecordedSource(source, frameRate: synthetic.fps)
     }
 
     /// Parses FIRST:LAST (inclusive frame indices).

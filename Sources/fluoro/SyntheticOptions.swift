@@ -7,8 +7,9 @@ struct SyntheticOptions: ParsableArguments {
     var size = 512
     @Option(name: .customLong("synthetic-frames"), help: "Frames in the synthetic run.")
     var syntheticFrames = 90
-    @Option(parsing: .unconditional, help: "Frames per second of the simulated acquisition.")
-    var fps = 15.0
+    @Option(
+        parsing: .unconditional, help: "Frames per second: of the simulated acquisition (default 15), or of a frame folder (default 30).")
+    var fps: Double?
     @Option(parsing: .unconditional, help: "Seed of every random choice; the same seed gives the same run.")
     var seed: UInt64 = 1
     @Option(parsing: .unconditional, help: "Mean X-ray quanta per pixel without attenuation (lower: noisier).")
@@ -37,7 +38,7 @@ struct SyntheticOptions: ParsableArguments {
         var parameters = SyntheticParameters()
         parameters.size = size
         parameters.frameCount = syntheticFrames
-        parameters.frameRate = fps
+        parameters.frameRate = fps ?? 15
         parameters.seed = seed
         parameters.dose = dose
         parameters.bitsStored = bits

@@ -445,7 +445,7 @@ def closed_by_peer(connection):
 
 def test_idle_connections_neither_starve_a_subscriber_nor_stay_open(port):
     """300 TCP connections that never speak: a well-behaved subscriber still gets at least half its frames, and the
-    publisher closes most of the silent connections within about 10 s."""
+    publisher closes (nearly) all the silent connections within about 10 s."""
     idle, closed, began = [], [], []
 
     def attack(stop):
@@ -463,15 +463,16 @@ def test_idle_connections_neither_starve_a_subscriber_nor_stay_open(port):
         deadline = began[0] + 12.0
         while True:
             closed[:] = [connection for connection in idle if closed_by_peer(connection)]
-            if len(closed) > len(idle) / 2 or time.monotonic() > deadline:
+            if len(closed) == len(idle) or time.monotonic() > deadline:
                 return
             time.sleep(0.5)
 
     try:
         baseline, attacked, _, _ = frames_during_attack(port, attack, then=count_closed)
+        assert baseline > 20, f"only {baseline} frames in 5 s without an attack"
         assert len(idle) >= 250, f"only {len(idle)} of 300 connections were accepted"
         assert attacked >= baseline / 2, f"{attacked} frames with idle connections, {baseline} without"
-        assert len(closed) > len(idle) / 2, f"{len(closed)} of {len(idle)} silent connections closed after 10 s"
+        assert len(closed) >= 0.9 * len(idle), f"{len(closed)} of {len(idle)} silent connections closed after 12 s"
     finally:
         for connection in idle:
             connection.close()
@@ -500,9 +501,9 @@ def test_a_greeting_then_garbage_neither_starves_a_subscriber_nor_stops_the_publ
 # Lost frames are visible
 
 def test_a_subscriber_that_pauses_sees_a_gap_in_sequence(port):
-    """In live mode a subscriber that stops reading for 2 s is not replayed a backlog: the frames it missed show
-    as a jump in `sequence`, which never repeats or goes backwards."""
-    with live_publisher(port, size=256) as publisher, \
+    """In live mode a subscriber that stops reading for 2 s (receive queue of one) loses frames instead of holding
+    up the stream, and can tell: they show as a jump in `sequence`, which never repeats or goes backwards."""
+    with live_publisher(port, size=512) as publisher, \
             subscriber(port, RCVHWM=1, RCVBUF=65536) as sub:
         wait_for_first_frame(sub, publisher)
         sequences = []
