@@ -4,9 +4,9 @@ import PackageDescription
 
 /// Swift's default x86-64 target is baseline SSE2, so the image filters' `SIMD8<Float>` would run as pairs of
 /// 128-bit operations. Where the building machine has AVX2 and FMA (Haswell or later, as every current x86-64
-/// server and workstation), FluoroStream is compiled for it (1.25–1.3× on segmentation and registration, measured
-/// in the README's performance section). `FLUORO_TARGET_CPU=NAME` picks another CPU (`x86-64` for a build
-/// that runs on any x86-64 machine).
+/// server and workstation), FluoroStream is compiled for it, so that those vectors run as single 256-bit
+/// operations with fused multiply-adds (docs/architecture.md, "Modules and import rules"). `FLUORO_TARGET_CPU=NAME`
+/// picks another CPU (`x86-64` for a build that runs on any x86-64 machine).
 let targetCPU: String? = {
     if let chosen = ProcessInfo.processInfo.environment["FLUORO_TARGET_CPU"] { return chosen.isEmpty ? nil : chosen }
     #if arch(x86_64) && os(Linux)
@@ -65,10 +65,13 @@ let package = Package(
             resources: [.copy("Resources/device-net.fsnn")]),
         .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroConcurrency", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
         .target(name: "FluoroPipeline", dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish"]),
+        .target(
+            name: "FluoroEvaluation",
+            dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPipeline"]),
         .executableTarget(
             name: "fluoro",
             dependencies: [
-                "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline",
+                "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline", "FluoroEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -85,6 +88,7 @@ let package = Package(
         .testTarget(
             name: "FluoroVisionTests", dependencies: ["FluoroVision", "FluoroCore", "FluoroConcurrency", "FluoroSources"],
             resources: [.copy("Fixtures")]),
+        .testTarget(name: "FluoroEvaluationTests", dependencies: ["FluoroEvaluation", "FluoroCore"]),
         .testTarget(name: "FluoroPublishTests", dependencies: ["FluoroPublish", "FluoroCore", "CZeroMQ"]),
     ]
 )

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Trains the learned device segmenter (a small U-Net) on synthetic runs from `fluoro synth`, and writes its
 weights (`Sources/FluoroVision/Resources/device-net.fsnn`) and the PyTorch check fixture the Swift test compares
-against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes ~10 minutes on the two
-cores here). Reproduce the committed weights with:
+against (`Tests/FluoroVisionTests/Fixtures/device-net-check.bin`). Not part of CI (it takes about 10 minutes on
+two cores). Reproduce the committed weights with:
 
     python3 -m venv .venv-train
     .venv-train/bin/pip install torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu
@@ -250,7 +250,7 @@ def clutter_bank(count, crop, rng):
     """`count` crops of negative clutter for `--clutter`: short, curved, faint tubes (the lung markings and other
     unopacified vessels of a real chest, which the synthetic anatomy lacks), in normalised input units, labelled
     nothing. Each crop holds 1 + Poisson(8) tubes: Gaussian profile σ 0.6–2.5 level px, peak 0.03–0.3, 10–60 px long,
-    curvature wandering (a catheter is longer, smoother and darker; the thinnest overlap a blurred wire: README)."""
+    curvature wandering (a catheter is longer, smoother and darker; the thinnest overlap a blurred wire)."""
     bank = np.zeros((count, crop, crop), np.float32)
     for b in range(count):
         for _ in range(int(rng.poisson(8)) + 1):
@@ -294,7 +294,7 @@ def with_blur(stream, share):
     """`stream`'s batches with `share` of the crops blurred by a Gaussian of σ 0.5–2 level pixels; the targets are
     unchanged. Real systems blur what the generator draws sharp (focal spot, detector, image processing): a
     synthetic catheter blurred by σ 1.5 is, to a network trained on sharp ones, a contrast-filled vessel (devices
-    0.29, vessel 0.79 along it, as on rubo-0002's catheter; README, "The learned path")."""
+    0.29, vessel 0.79 along it, as on rubo-0002's catheter; docs/algorithms/segmentation.md, "Learned path")."""
     chooser = np.random.default_rng(9999)
     for x, y in stream:
         for i in range(x.shape[0]):
@@ -371,12 +371,12 @@ def main():
     parser.add_argument("--cache", type=Path, default=ROOT / ".build/training")
     parser.add_argument("--clinical-runs", type=int, default=0,
                         help="runs with collimated fields, diagnostic injections and other catheters (not in the "
-                             "committed weights; README, \"The learned path\")")
+                             "committed weights)")
     parser.add_argument("--diagnostic-runs", type=int, default=0,
                         help="diagnostic injections (a catheter with no wire) over the whole detector, seeds from 6101")
     parser.add_argument("--clutter", type=float, default=0.0,
                         help="share of the crops that get negative clutter (faint short tubes; not in the committed "
-                             "weights; README, \"The learned path\")")
+                             "weights)")
     parser.add_argument("--blur", type=float, default=0.0,
                         help="share of the crops blurred by a Gaussian of sigma 0.5-2 level pixels (with_blur)")
     options = parser.parse_args()

@@ -431,6 +431,7 @@ func fftBenchmark() {
     print(String(format: "fft %dx%d: median %.3f ms [%f]", size, size, percentile(times, 50), real[1]))
 }
 
+printMachineLine(json: arguments.contains("--json"))
 switch arguments.first {
 case "fft": fftBenchmark()
 case "ring": ringBenchmark()

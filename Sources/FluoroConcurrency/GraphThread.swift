@@ -3,7 +3,8 @@
 #endif
 import CFluoroLinux
 
-/// A joinable POSIX thread running one closure: how the graph makes its threads (and the publisher its I/O thread).
+/// A joinable POSIX thread running one closure: how the graph makes its source and stage threads, and a
+/// `HelperThread` or `WorkSplitter` its helper thread. The publisher makes none: libzmq runs its own I/O threads.
 public final class GraphThread {
     private var thread = pthread_t()
 

@@ -48,7 +48,7 @@ public final class HelperThread: @unchecked Sendable {
 
     /// How long the helper stays awake after a piece of work, and `wait` waits awake, before sleeping on the
     /// futex (nanoseconds): a stage's passes follow each other within a frame, and a futex wake-up costs tens
-    /// of microseconds here (more than some passes' pieces).
+    /// of microseconds (more than some passes' pieces).
     static let helperSpin: UInt64 = 200_000
     static let ownerSpin: UInt64 = 2_000_000
 

@@ -1,6 +1,6 @@
 import FluoroCore
 
-/// The JSON header of a published or recorded frame (the README's "Wire format" table): imagezmq's keys, the
+/// The JSON header of a published or recorded frame (docs/wire-format.md, "The header"): imagezmq's keys, the
 /// timing, and the measurements. Its buffer is allocated once; composing a header allocates nothing.
 struct FrameHeader {
     let streamName: String

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FluoroCore
+import FluoroPipeline
 import FluoroSources
 
 /// `fluoro convert`: decodes a run and writes its frames as Y4M (for ffmpeg, or for checking a decode).

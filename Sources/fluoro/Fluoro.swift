@@ -7,7 +7,7 @@ struct Fluoro: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fluoro",
         abstract: "FluoroStream: real-time fluoroscopy stream processing.",
-        subcommands: [Run.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
+        subcommands: [Run.self, Evaluate.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
         defaultSubcommand: Run.self)
 
     /// Starts again with a better OpenBLAS kernel where it fell back to its generic one (`OpenBLASKernel`), then runs.

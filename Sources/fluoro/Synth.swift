@@ -10,7 +10,7 @@ struct Synth: ParsableCommand {
         discussion: """
             Writes OUT (YUV4MPEG2, Cmono12 for 12 bits), OUT-without-extension.truth.json (per-frame shift, \
             guidewire and catheter centre lines and tips, contrast level) and .vessels.pgm (the reference vessel \
-            mask). The README's "Synthetic runs" section documents the truth format.
+            mask). docs/sources.md ("Synthetic runs") documents the truth format.
             """)
 
     @Option(name: .shortAndLong, help: "Output .y4m path.")

@@ -334,8 +334,8 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
                 firstContrast.map(String.init) ?? "-", activeAt, frame.annotations.roadmap.contrastFrames, vesselShare * 100))
         #expect(
             (14...26).contains(firstContrast ?? -1), "contrast arrives after frame ~18, detected at \(String(describing: firstContrast))")
-        // Without cardiac gating the beating heart smears the coronary over its motion range: the map is a band
-        // around the artery, not its lumen (see the README). Here only: not empty, not everything.
+        // The map is gated by the R waves, but registration is a translation: the moving diaphragm and patches near
+        // the ostium are marked too (docs/validation.md, "Roadmap"). Here only: not empty, not everything.
         #expect(vesselShare > 0.005 && vesselShare < 0.5, "vessel share \(vesselShare)")
         for index in [0, 6, 12, 17] {
             try process(index)

@@ -176,9 +176,9 @@ func segmentSynthetic(
         guard method == .learned else { return }
         // The classic path on the same seeds (never used to tune it either): the learned path must beat it on at
         // least one of the two measures; it does on the catheter's tip at 1024² (the size the speed goals are set
-        // for). At 512² the two are within each other's intervals since the network was trained on blurred crops
-        // too (session 22, so that it works on rubo-0002: 0.91 against 0.82 px; 0.60 before): there it must stay
-        // within 0.25 px of the classic tip.
+        // for). At 512² the two catheter tips lie within each other's intervals (the network is trained on blurred
+        // crops too, so that it works on rubo-0002; docs/validation.md, "Device segmentation"): there the learned
+        // tip must stay within 0.25 px of the classic one.
         var classic = SegmentationRun()
         for seed in seeds {
             let run = try segmentSynthetic(size: size, frames: frames, seed: seed, method: .ridge)
@@ -206,9 +206,9 @@ func segmentSynthetic(
     /// A collimated field (a circle cutting the frame's corners, an octagon well inside it): its edge, the
     /// strongest "ridge" in the image, is not taken for a device, and the learned network, which never saw a
     /// collimator in training, finds both devices in both (its input is normalised over the exposed field). The
-    /// octagon hides most of the catheter; at peak opacification the classic trace used to run down the vessel and
-    /// turn round (catheter F1 0.64, wire tip 2.7 px) until tracking oriented the line by both predicted ends
-    /// (README, "Device segmentation"). Seeds 3501–3502 were not used for anything else.
+    /// octagon hides most of the catheter: at peak opacification the classic trace could run down the vessel and
+    /// turn round, and tracking orients the line by both predicted ends so that it keeps its direction
+    /// (docs/algorithms/segmentation.md, "Classic path", step 7). Seeds 3501–3502 are not used for anything else.
     @Test(arguments: SegmentationMethod.allCases)
     func aCollimatedFieldIsNotADevice(method: SegmentationMethod) throws {
         for (seed, collimator) in [
@@ -228,18 +228,17 @@ func segmentSynthetic(
         }
     }
 
-    /// A diagnostic injection: a catheter with no wire in it, the vessel tree starting at its tip. The end of a
-    /// catheter fades like a narrowing, and the catheter/wire split used to report its last pixels as a wire in
-    /// 70 % of the frames (seeds 3411–3412, not used for anything else). Since a wire must reach 8 level pixels
+    /// A diagnostic injection: a catheter with no wire in it, the vessel tree starting at its tip (seeds 3411–3412,
+    /// held out for the classic path; the learned path's width rule was looked at on them). The end of a catheter
+    /// fades like a narrowing, which the catheter/wire split could report as a wire. A wire must reach 8 level pixels
     /// beyond the catheter (`minimumWireExtension`), and on the classic path a shorter part beyond it counts as the
-    /// catheter's end: 20 % (the first two frames of each run, before tracking holds the catheter's tip, and frames
-    /// 16–23 at peak opacification, where the trace runs on into the vessel; README, "Device segmentation").
-    /// Asserted for the classic path at 35 %. The learned network's catheter probability fades 100–120 px before
-    /// the catheter's end on both seeds, and the rest was reported as a wire in every frame; now a fresh "wire" as
-    /// wide as the catheter before it is the catheter's end (`learnedWireNarrowing`): seed 3411 had a phantom wire
-    /// in 5 of 40 frames. On 3412 the network took that part for a contrast-filled vessel, where no width is
-    /// measured, and the phantom wire stayed (40 of 40). With the weights trained on blurred crops too (session 22):
-    /// 36 of 80. Asserted for the learned path at 60 %.
+    /// catheter's end: phantom wires remain in the first frames of each run, before tracking holds the catheter's
+    /// tip, and at peak opacification, where the trace runs on into the vessel (docs/validation.md, "Device
+    /// segmentation"). Asserted for the classic path at 35 %. The learned network's catheter probability fades
+    /// 100–120 px before the catheter's end on both seeds; a fresh "wire" as wide as the catheter before it is the
+    /// catheter's end (`learnedWireNarrowing`). On 3412 the network takes that part for a contrast-filled vessel,
+    /// where no width is measured, and the phantom wire stays: 36 of 80 frames in all. Asserted for the learned
+    /// path at 60 %.
     @Test(arguments: SegmentationMethod.allCases)
     func aCatheterAloneIsSeldomSplitIntoAWire(method: SegmentationMethod) throws {
         var frames = 0, withCatheter = 0, withWire = 0
@@ -349,8 +348,8 @@ func segmentSynthetic(
 /// Real runs: the centre line must lie on a dark curvilinear structure (darker than the image 5 pixels away on
 /// both sides of it), and overlays of several frames are written for people to judge.
 @Suite struct RealRunSegmentationTests {
-    /// Both paths on both runs (the learned network, trained on synthetic runs alone, found nothing on rubo-0002
-    /// until it was trained on blurred crops too; README, "The learned path").
+    /// Both paths on both runs (the learned network is trained on synthetic runs, half of its crops blurred as real
+    /// imaging chains blur, so that it finds rubo-0002's catheter; docs/algorithms/segmentation.md, "Learned path").
     @Test(
         .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
         arguments: SegmentationMethod.allCases, ["xa/XA-MONO2-8-12x-catheter.dcm", "xa/rubo-0002-rca-contrast.dcm"])
@@ -440,11 +439,10 @@ func segmentSynthetic(
     /// On rubo-0002 (a diagnostic injection of the right coronary artery: a contrast-filled catheter, no wire) the
     /// catheter enters the exposed field at its top edge near (262, 4) and runs down to the ostium, 150–200 pixels
     /// away (read off frames 0, 20, 24, 30, 36, 50, 70 and 90 by eye; the field moves little there). Through the
-    /// whole run, contrast arrival included, the trace must start there and run down the catheter. The classic trace
-    /// used to turn round when it ran on into the opacified artery, lose the catheter and take a lead on the right
-    /// of the field for the device from frame 24 on (21 of 96 frames started at the entry). The learned path found
-    /// a device in 2 of 96 frames until the network was trained on blurred crops (session 22: it had taken the
-    /// blurred catheter for a contrast-filled vessel; README, "The learned path").
+    /// whole run, contrast arrival included, the trace must start there and run down the catheter: a trace that
+    /// runs on into the opacified artery could turn round, lose the catheter and take a lead on the right of the
+    /// field for the device. The learned path relies on the network's training on blurred crops here, without which
+    /// it takes the blurred catheter for a contrast-filled vessel (docs/algorithms/segmentation.md, "Learned path").
     @Test(
         .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
         arguments: SegmentationMethod.allCases)
@@ -464,12 +462,12 @@ func segmentSynthetic(
             "the trace reaches 100 px down the catheter in \(downTheCatheter.count) of \(lines.count) frames")
     }
 
-    /// rubo-0002 has no wire. The classic path used to report one in 45 of its 96 frames, most of them from frame 57
-    /// on, where the trace runs on from the catheter's tip into the opacified artery; a part beyond the catheter
-    /// darker than the catheter's end was then cut off as a vessel (21 of 96), and since session 21 one that keeps
-    /// `vesselContrastShare` of its contrast (14; chosen on this run and XA-MONO2-8-12x, so not independent of it).
-    /// Asserted: at most 20. The learned path puts the catheter's tip about halfway down the catheter from frame 55
-    /// on and reports the distal half as a wire (40 of 96 frames; README, "Blur"). Asserted: at most 45.
+    /// rubo-0002 has no wire. From frame 57 on the classic trace runs on from the catheter's tip into the opacified
+    /// artery; a part beyond the catheter that keeps at least `vesselContrastShare` of the contrast of the
+    /// catheter's end is cut off as a vessel (that share was chosen on this run and XA-MONO2-8-12x, so this test is
+    /// not independent of it). The classic path reports a wire in 14 of 96 frames; asserted: at most 20. The learned
+    /// path puts the catheter's tip about halfway down the catheter from frame 55 on and reports the distal half as
+    /// a wire (40 of 96 frames; docs/validation.md, "Device segmentation"). Asserted: at most 45.
     @Test(
         .enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"),
         arguments: SegmentationMethod.allCases)
@@ -485,9 +483,8 @@ func segmentSynthetic(
 
     /// On XA-MONO2-8-12x-catheter the guidewire's tip lies near (381, 376) in all 12 frames (read off frames 0, 3, 6
     /// and 9 by eye; it advances 5–10 px over the run), beyond a balloon and a crossing with a vertical spine edge. The
-    /// classic trace must run to it from at least 150 px back along the wire in at least 10 frames (12 now, 11
-    /// before the catheter split by contrast; it used to stop at the spine edge or the balloon, or find only a stub
-    /// at the tip: 9 of 12).
+    /// classic trace must run to it from at least 150 px back along the wire, without stopping at the spine edge or
+    /// the balloon, in at least 10 frames (it does in 12).
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func theClassicTraceReachesTheWireTipOnXAMono2() throws {
         let lines = try longestLines("xa/XA-MONO2-8-12x-catheter.dcm"), tip = Point2(x: 381, y: 376)
@@ -501,9 +498,9 @@ func segmentSynthetic(
 
     /// On XA-MONO2-8-12x the catheter is an atherectomy catheter whose dark housing ends near (288, 248) (read off
     /// frames 0, 6 and 11 by eye; it moves a few pixels over the run); the wire goes on beyond it. The classic
-    /// catheter's tip must lie within 30 px of that end in at least 10 frames (12 now, 15–25 px beyond the housing on
-    /// the thin distal part; 0 while the split followed the ridge's width share, which put it 146–217 px away: a
-    /// blurred 8-bit wire is as wide to the ridge filter as its catheter; the line's contrast drops there).
+    /// catheter's tip must lie within 30 px of that end in at least 10 frames (it does in 12, 15–25 px beyond the
+    /// housing on the thin distal part). The split is by the line's contrast, which drops there: a blurred 8-bit
+    /// wire is as wide to the ridge filter as its catheter, so the width share cannot tell them apart on this run.
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func theClassicCatheterEndsAtTheAtherectomyHousingOnXAMono2() throws {
         let frames = try annotations("xa/XA-MONO2-8-12x-catheter.dcm", method: .ridge), housingEnd = Point2(x: 288, y: 248)
@@ -517,14 +514,13 @@ func segmentSynthetic(
         #expect(withWire >= 10, "a wire beyond the catheter in \(withWire) of \(frames.count) frames")
     }
 
-    /// The learned path used to follow XA-MONO2-8-12x's wire only beyond the balloon (whose end lies near (290, 250)
-    /// in frame 0), so that neither end of the line was at the image's border. Its tip must be drawn at the free
-    /// end, towards the wire's tip near (381, 376), not at the balloon, where it was in every frame while such lines
-    /// were oriented by their ends' distances to the image border. The tip must also reach within 12 px of the true
-    /// one in at least 9 frames (3 while a single dip of the network's probability below 0.4 ended the tracked wire,
-    /// README, "Dips"; 5 after that; 11 since the network was trained on blurred crops too, session 22, when the
-    /// line also began to run back over the balloon). XA-MONO2 was one of the runs that `learnedTipGap` was chosen
-    /// on, and one of the two the blurred training was judged on.
+    /// The learned path may follow XA-MONO2-8-12x's wire only beyond the balloon (whose end lies near (290, 250) in
+    /// frame 0), so that neither end of the line is at the image's border. Its tip must be drawn at the free end,
+    /// towards the wire's tip near (381, 376), not at the balloon, where orienting such a line by its ends' distances
+    /// to the image border would put it. The tip must also reach within 12 px of the true one in at least 9 frames
+    /// (it does in 11; the tracked wire goes on over dips of the network's probability below 0.4 of up to
+    /// `learnedTipGap` points). XA-MONO2 is one of the runs that `learnedTipGap` was chosen on, and one of the two
+    /// the training option `--blur` was chosen on, so this test is not independent of them.
     @Test(.enabled(if: RealRunRegistrationTests.available, "real DICOM test data not found (set FLUORO_TEST_DATA)"))
     func theLearnedWireTipIsOnTheFreeSideOnXAMono2() throws {
         let frames = try annotations("xa/XA-MONO2-8-12x-catheter.dcm", method: .learned)

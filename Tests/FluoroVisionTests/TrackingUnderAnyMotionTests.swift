@@ -8,7 +8,7 @@ import Testing
 /// image, or far past it on any side, must leave the segmenter working: no trap, and the device found again once
 /// the motion is sane.
 @Suite struct TrackingUnderAnyMotionTests {
-    /// Motion values tried: inside the frame, just past each edge (the old trap: more than 3 px past the bottom or
+    /// Motion values drawn: inside the frame, just past each edge (including more than 3 px past the bottom or
     /// right edge), far outside, and not finite.
     static func motion(_ random: inout SplitMix) -> Float {
         switch random.next() % 8 {

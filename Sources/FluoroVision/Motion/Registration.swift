@@ -26,9 +26,10 @@ public struct RegistrationParameters: Sendable {
 /// Estimates the translation of each live frame against a reference frame, with sub-pixel accuracy, in the
 /// log (attenuation) domain, as in DSA pixel shifting:
 ///
-/// 1. the frame is box-averaged to the refinement level (at most ≈512 pixels a side, so a 1024² frame is
-///    refined on 512²) and taken through a −log look-up table indexed by the block's sum, so exposure changes
-///    do not matter and structures add; one binomial pass removes most quantum noise;
+/// 1. the frame is box-averaged to the refinement level (by the smallest integer factor that brings its shorter
+///    side to at most 256 pixels, so a 512² frame is refined on 256² by 2 × 2 blocks and a 1024² frame on 256² by
+///    4 × 4 blocks) and taken through a −log look-up table indexed by the block's sum, so exposure changes do not
+///    matter and structures add; one binomial pass removes most quantum noise;
 /// 2. phase correlation of the Hann-windowed central square, averaged down to `workingSize`, gives the
 ///    integer-scale shift and a confidence (the normalised correlation peak);
 /// 3. Gauss–Newton refinement on the refinement level (the reference's gradients, bilinear warping of the live
@@ -48,7 +49,7 @@ public final class Registration {
     /// Whether the control-point field describes the last frame.
     public private(set) var hasLocalField = false
 
-    /// The refinement level: the frame box-averaged to at most 256 pixels a side, in the log domain.
+    /// The refinement level: the frame box-averaged until its shorter side is at most 256 pixels, in the log domain.
     private let level: LogReduction
     /// Full-resolution pixels per level pixel along each axis, and the level's size.
     private let reduction: Int

@@ -191,8 +191,8 @@ public final class DeviceSegmenter {
         }
         // On the classic path a wire is clearly fainter than the end of the catheter it leaves: a part beyond the
         // catheter's tip about as dark as that end or darker is a contrast-filled vessel the trace ran on into, and
-        // is cut off (the ridge filter answers to both; on rubo-0002, a diagnostic injection, it had been reported
-        // as a wire).
+        // is cut off (the ridge filter answers to both; on rubo-0002, a diagnostic injection, such a part would
+        // otherwise be reported as a wire).
         if filter != nil, catheterTip > parameters.minimumWireExtension,
             catheterTip + parameters.minimumWireExtension < wireEnd - 1,
             mean(of: .contrast, over: (catheterTip + 1)..<wireEnd) > parameters.vesselContrastShare

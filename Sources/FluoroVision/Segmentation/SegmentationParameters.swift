@@ -29,7 +29,8 @@ public struct SegmentationParameters: Sendable {
     public var learnedCatheterMargin: Float = 0.3
     /// Learned network: its catheter probability falls through one half about a catheter radius beyond the
     /// catheter's centre-line end (it sees the rounded end); the tip is moved back this far (chosen for the
-    /// committed weights on the tuning seeds 3001–3010 at 512² and 3001–3004 at 1024²: README, "The learned path").
+    /// committed weights on the tuning seeds 3001–3010 at 512² and 3001–3004 at 1024²:
+    /// docs/algorithms/segmentation.md, "Parameters").
     public var learnedCatheterTipBack: Float = 3.5
     /// Learned network: the wire's tip is where its centre-line probability falls below this (measured on the
     /// tuning seeds 3001 and 3003).

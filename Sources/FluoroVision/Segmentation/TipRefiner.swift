@@ -7,9 +7,9 @@ import FluoroCore
 /// sample, minus the mean of both sides `side` away) is a step: the wire's contrast up to the tip, the
 /// background's after it. The tip is the step's best single change point (the largest difference of the two
 /// parts' means, weighted by √(n₁n₂/n)), searched within `reach` of the traced end, never past the catheter's tip
-/// nor outside the exposed field. Lengths are in working-level pixels (measured on the tuning seeds 3001, 3003 and
-/// 3007–3010: median wire-tip error at 512² 1.77 → 1.16 px learned, 1.61 → 1.14 px classic; at 1024² 2.16 →
-/// 1.34 and 2.34 → 1.24 px). Allocates in `init` only.
+/// nor outside the exposed field. Lengths are in working-level pixels (chosen on the tuning seeds 3001, 3003 and
+/// 3007–3010, on both paths at 512² and 1024²; docs/algorithms/segmentation.md, "Parameters"). Allocates in `init`
+/// only.
 final class TipRefiner {
     /// How far before and beyond the traced end the tip is searched for.
     static let reach: Float = 8

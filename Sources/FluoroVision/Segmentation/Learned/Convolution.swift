@@ -64,9 +64,9 @@ final class Convolution {
     /// Output pixels per product, for output rows `outputWidth` wide: bands of output rows are unfolded and
     /// multiplied one at a time, so the columns stay in the cache between im2col, the product and the bias pass.
     /// Where OpenBLAS multiplies small products without packing them, a band is the largest product it takes that
-    /// way (10⁶ multiply-adds): no copy of the columns, no separate zeroing of the result (a 1024² frame's learned
-    /// path 19.9 → 15.3 ms on a Sapphire Rapids host; README). That path mallocs a buffer for a product whose pixel
-    /// count leaves 1–8 over a multiple of 16 (with ≥ 32 rows of columns), so it is used only where every band is a
+    /// way (10⁶ multiply-adds): no copy of the columns, no separate zeroing of the result
+    /// (docs/decisions/im2col-openblas-inference.md). That path mallocs a buffer for a product whose pixel count
+    /// leaves 1–8 over a multiple of 16 (with ≥ 32 rows of columns), so it is used only where every band is a
     /// multiple of 16 pixels: rows a multiple of 16 wide. Elsewhere, 1 MB of columns.
     private func bandPixels(outputWidth: Int) -> Int {
         guard unpackedSmallProducts, outputWidth % 16 == 0 else { return max(1, Self.packedBandFloats / columnRows) }

@@ -3,10 +3,10 @@ import Foundation
 
 /// The learned segmenter's speed depends on the kernels OpenBLAS picks when it loads. OpenBLAS 0.3.21 (Debian 12)
 /// does not know newer CPUs (Intel Sapphire Rapids among them) and falls back to its generic Prescott kernels,
-/// which run the network at half speed (README, "The learned path"). It reads `OPENBLAS_CORETYPE` only when it
-/// loads, before `main`, so an executable that finds the fallback on a CPU with AVX2 and FMA starts itself again
-/// with the variable set: SkylakeX where the CPU has AVX-512 (F, BW, DQ, VL), otherwise Haswell. The kernel also
-/// decides how the network's convolutions cut their products (`Convolution`).
+/// which run the network at half speed (docs/decisions/im2col-openblas-inference.md). It reads `OPENBLAS_CORETYPE`
+/// only when it loads, before `main`, so an executable that finds the fallback on a CPU with AVX2 and FMA starts
+/// itself again with the variable set: SkylakeX where the CPU has AVX-512 (F, BW, DQ, VL), otherwise Haswell. The
+/// kernel also decides how the network's convolutions cut their products (`Convolution`).
 public enum OpenBLASKernel {
     /// The core type this process should have been started with, or nil when OpenBLAS chose a kernel for this CPU,
     /// the variable is already set, or the CPU has nothing better than the fallback.

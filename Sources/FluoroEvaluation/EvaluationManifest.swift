@@ -1,0 +1,64 @@
+import FluoroCore
+import Foundation
+
+/// The runs an evaluation scores, with their truth and patient (a JSON file; docs/validation.md, "Manifests").
+///
+/// Paths are relative to `data` (itself relative to the manifest's folder unless absolute); the environment
+/// variable `FLUORO_TEST_DATA` replaces `data` when set, so the same manifest works wherever the data lives.
+public struct EvaluationManifest: Codable, Sendable {
+    /// The folder the run paths are relative to.
+    public var data: String
+    public var runs: [Run]
+
+    /// One run: a frame folder, DICOM or Y4M file, and its truth.
+    public struct Run: Codable, Sendable {
+        /// A short unique name for tables and files.
+        public var name: String
+        /// The patient the run belongs to: the unit of the confidence intervals and of the split.
+        public var patient: String
+        /// `tuning` (parameters may be chosen on it) or `validation` (reported, never tuned on).
+        public var split: String
+        /// The frames: a folder of images, a DICOM or a Y4M file.
+        public var source: String
+        /// Frames per second, for a frame folder.
+        public var fps: Double?
+        /// A folder of vessel masks, one per frame in the same name order (grey > 127 is vessel).
+        public var vesselMasks: String?
+
+        enum CodingKeys: String, CodingKey {
+            case name, patient, split, source, fps
+            case vesselMasks = "vessel_masks"
+        }
+    }
+
+    /// Reads and checks a manifest.
+    public static func load(_ path: String) throws -> (manifest: EvaluationManifest, dataFolder: String) {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw FluoroError.cannotOpen(path: path, reason: "no such file or not readable")
+        }
+        let manifest: EvaluationManifest
+        do {
+            manifest = try JSONDecoder().decode(EvaluationManifest.self, from: bytes)
+        } catch {
+            throw FluoroError.malformed(path: path, detail: "not an evaluation manifest: \(error)")
+        }
+        var names = Set<String>()
+        for run in manifest.runs {
+            guard names.insert(run.name).inserted else { throw FluoroError.malformed(path: path, detail: "run name \(run.name) twice") }
+            guard ["tuning", "validation"].contains(run.split) else {
+                throw FluoroError.malformed(path: path, detail: "run \(run.name): split must be tuning or validation, got \(run.split)")
+            }
+        }
+        let patientsInBoth = Set(manifest.runs.filter { $0.split == "tuning" }.map(\.patient))
+            .intersection(manifest.runs.filter { $0.split == "validation" }.map(\.patient))
+        guard patientsInBoth.isEmpty else {
+            throw FluoroError.malformed(
+                path: path, detail: "patients in both tuning and validation: \(patientsInBoth.sorted().joined(separator: ", "))")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let data =
+            ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"].map { $0 + "/real" }
+            ?? (manifest.data.hasPrefix("/") ? manifest.data : (folder.isEmpty ? "." : folder) + "/" + manifest.data)
+        return (manifest, data)
+    }
+}

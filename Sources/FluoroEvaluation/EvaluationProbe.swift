@@ -1,0 +1,33 @@
+import FluoroCore
+
+/// The last stage of an evaluated pipeline: keeps what each frame carried out of the stages (its grey samples,
+/// motion estimate and roadmap as drawn) for scoring after the run. Storage for `capacity` frames is reserved in
+/// `prepare`.
+public final class EvaluationProbe: Stage {
+    public let name = "probe"
+    public let capacity: Int
+    public private(set) var geometry: FrameGeometry?
+    public private(set) var pixels: [[UInt16]] = []
+    public private(set) var motion: [MotionEstimate] = []
+    public private(set) var roadmap: [RoadmapAnnotation] = []
+    /// Each frame's roadmap layer when the map was drawn on it, else nil.
+    public private(set) var roadmapLayers: [[UInt8]?] = []
+
+    public init(capacity: Int) { self.capacity = capacity }
+
+    public func prepare(for geometry: FrameGeometry) throws {
+        self.geometry = geometry
+        pixels.reserveCapacity(capacity)
+        motion.reserveCapacity(capacity)
+        roadmap.reserveCapacity(capacity)
+        roadmapLayers.reserveCapacity(capacity)
+    }
+
+    public func process(_ frame: Frame) throws {
+        guard pixels.count < capacity else { return }
+        pixels.append(Array(frame.pixels))
+        motion.append(frame.annotations.motion)
+        roadmap.append(frame.annotations.roadmap)
+        roadmapLayers.append(frame.annotations.roadmap.drawn ? Array(frame.roadmapLayer) : nil)
+    }
+}

@@ -1,0 +1,77 @@
+import FluoroCore
+import FluoroGraph
+import FluoroPipeline
+import FluoroSources
+import FluoroVision
+import Foundation
+
+/// What the evaluation found on one run.
+public struct RunResult: Codable, Sendable {
+    public var name: String
+    public var patient: String
+    public var split: String
+    public var frames: Int
+    /// Why the pipeline failed on this run (an error or a crash), if it did.
+    public var failure: String?
+    public var motion: MotionScore?
+    public var roadmap: RoadmapScore?
+    public var seconds: Double
+
+    public init(name: String, patient: String, split: String, frames: Int = 0, failure: String? = nil, seconds: Double = 0) {
+        self.name = name
+        self.patient = patient
+        self.split = split
+        self.frames = frames
+        self.failure = failure
+        self.seconds = seconds
+    }
+}
+
+/// The pipeline settings an evaluation runs with: those of `fluoro run --roadmap [--segmenter METHOD]`, replayed
+/// as fast as possible (nothing is dropped).
+public struct EvaluationSettings: Sendable {
+    public var segmentation: SegmentationParameters?
+    public init() {}
+}
+
+/// Runs one manifest entry through the pipeline `fluoro run` builds and scores what came out.
+public enum RunEvaluation {
+    public static func evaluate(_ run: EvaluationManifest.Run, dataFolder: String, settings: EvaluationSettings) throws -> RunResult {
+        let started = MonotonicClock.now()
+        let source = try openRecordedSource(dataFolder + "/" + run.source, frameRate: run.fps)
+        var options = PipelineOptions()
+        options.policy = .replay
+        options.motion = true
+        options.segmentation = settings.segmentation
+        options.roadmap = RoadmapParameters()
+        let pipeline = try PipelineBuilder.build(for: source, options: options)
+        let probe = EvaluationProbe(capacity: source.frameCount ?? 10_000)
+        let graph = try FrameGraph(
+            source: source, stages: pipeline.stages + [probe],
+            configuration: GraphConfiguration(policy: .replay, pacing: .asFastAsPossible))
+        var result = RunResult(name: run.name, patient: run.patient, split: run.split)
+        do {
+            _ = try graph.run()
+        } catch let failure as GraphFailure {
+            result.failure = "\(failure.error)"
+        }
+        let geometry = source.geometry
+        result.frames = probe.pixels.count
+        result.motion = MotionScore.score(pixels: probe.pixels, motion: probe.motion, width: geometry.width, height: geometry.height)
+        if let masksFolder = run.vesselMasks {
+            let masks = try readMasks(dataFolder + "/" + masksFolder)
+            result.roadmap = RoadmapScore.score(masks: masks, roadmap: probe.roadmap, layers: probe.roadmapLayers)
+        }
+        result.seconds = Double(MonotonicClock.now() - started) / 1e9
+        return result
+    }
+
+    /// The vessel masks of a run, one per frame in name order, as 8-bit grey.
+    static func readMasks(_ folder: String) throws -> [[UInt8]] {
+        let source = try FrameFolderSource(folder: folder)
+        let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
+        var masks: [[UInt8]] = []
+        while try source.read(into: frame) { masks.append(frame.pixels.map { UInt8(truncatingIfNeeded: $0) }) }
+        return masks
+    }
+}

@@ -1,0 +1,194 @@
+import ArgumentParser
+import FluoroCore
+import FluoroEvaluation
+import FluoroPipeline
+import FluoroVision
+import Foundation
+
+/// `fluoro evaluate`: runs the pipeline over a manifest of real runs with truth and scores it, with confidence
+/// intervals over patients.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score the pipeline on real runs with truth (motion, roadmap), with 95 % intervals over patients.",
+        discussion: """
+            MANIFEST is a JSON list of runs with their patient, split (tuning or validation), source and truth \
+            (docs/validation.md, "Manifests"). Each run goes through the pipeline `fluoro run --roadmap` builds \
+            (with --segmenter as given), replayed without drops, in a process of its own so that a crash is \
+            scored, not fatal. Motion: residual ratio with the estimated motion ÷ without, against the reference \
+            the program used and between consecutive frames, and the share of frames lost. Roadmap: IoU, \
+            precision and recall against the vessel masks on contrast frames, and whether it became active. \
+            Intervals resample patients, then runs within them.
+            """)
+
+    @Argument(help: "The evaluation manifest (JSON).")
+    var manifest: String
+    @Option(help: "Which runs: validation (the default), tuning or all.")
+    var split = "validation"
+    @Option(help: "Find the guidewire and catheter too: ridge or learned.")
+    var segmenter: SegmentationMethod?
+    @Option(parsing: .unconditional, help: "Runs evaluated at once, each in its own process (1 to 16).")
+    var jobs = 1
+    @Option(help: "Write every run's scores and the summary as JSON to this file.")
+    var json: String?
+    @Flag(help: "Replace an existing --json file.")
+    var force = false
+    @Option(parsing: .unconditional, help: "Bootstrap resamples for the intervals (100 to 100000).")
+    var resamples = 2000
+    @Option(help: .hidden)
+    var onlyRun: String?
+
+    func validate() throws {
+        guard ["validation", "tuning", "all"].contains(split) else { throw ValidationError("--split takes validation, tuning or all") }
+        guard (1...16).contains(jobs) else { throw ValidationError("--jobs \(jobs) is outside 1...16") }
+        guard (100...100_000).contains(resamples) else { throw ValidationError("--resamples \(resamples) is outside 100...100000") }
+    }
+
+    func run() throws {
+        let (loaded, dataFolder) = try EvaluationManifest.load(manifest)
+        var settings = EvaluationSettings()
+        if let segmenter {
+            var parameters = SegmentationParameters()
+            parameters.method = segmenter
+            settings.segmentation = parameters
+        }
+        if let onlyRun {
+            // A child process: one run, its result as one JSON line.
+            guard let entry = loaded.runs.first(where: { $0.name == onlyRun }) else {
+                throw ValidationError("no run named \(onlyRun) in \(manifest)")
+            }
+            let result = try RunEvaluation.evaluate(entry, dataFolder: dataFolder, settings: settings)
+            print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+            return
+        }
+        let output = try json.map { try OutputFile(path: $0, replace: force, inputs: [manifest]) }
+        let selected = loaded.runs.filter { split == "all" || $0.split == split }
+        guard !selected.isEmpty else { throw ValidationError("\(manifest) has no \(split) runs") }
+        FileHandle.standardError.write(
+            Data("evaluating \(selected.count) runs of \(Set(selected.map(\.patient)).count) patients from \(dataFolder)\n".utf8))
+        let results = try EvaluationRunner(manifest: manifest, segmenter: segmenter, jobs: jobs).evaluate(selected)
+        let summary = EvaluationSummary(results: results, resamples: resamples)
+        print(summary.table(split: split))
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try output.write(Array(try encoder.encode(EvaluationReport(runs: results, summary: summary))))
+            try output.commit()
+        }
+    }
+}
+
+/// Runs each run in a child `fluoro evaluate --only-run NAME` process, `jobs` at a time.
+struct EvaluationRunner {
+    let manifest: String
+    let segmenter: SegmentationMethod?
+    let jobs: Int
+
+    func evaluate(_ runs: [EvaluationManifest.Run]) throws -> [RunResult] {
+        var results = [RunResult?](repeating: nil, count: runs.count)
+        var running: [(index: Int, process: Process, output: Pipe, errors: Pipe)] = []
+        var next = 0
+        while next < runs.count || !running.isEmpty {
+            while running.count < jobs, next < runs.count {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+                process.arguments =
+                    ["evaluate", manifest, "--only-run", runs[next].name] + (segmenter.map { ["--segmenter", $0.rawValue] } ?? [])
+                let output = Pipe(), errors = Pipe()
+                process.standardOutput = output
+                process.standardError = errors
+                try process.run()
+                running.append((next, process, output, errors))
+                next += 1
+            }
+            // Collect the first child that ends (reading its pipes so a full pipe never stalls it).
+            let finished = running.removeFirst()
+            let data = finished.output.fileHandleForReading.readDataToEndOfFile()
+            let errors = finished.errors.fileHandleForReading.readDataToEndOfFile()
+            finished.process.waitUntilExit()
+            let run = runs[finished.index]
+            if finished.process.terminationReason == .exit, finished.process.terminationStatus == 0,
+                let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+                let result = try? JSONDecoder().decode(RunResult.self, from: Data(line.utf8))
+            {
+                results[finished.index] = result
+            } else {
+                let lastLine = String(decoding: errors, as: UTF8.self).split(separator: "\n").last(where: { $0.hasPrefix("Error:") })
+                let why =
+                    finished.process.terminationReason == .uncaughtSignal
+                    ? "crashed (signal \(finished.process.terminationStatus))"
+                    : String(lastLine ?? "exit \(finished.process.terminationStatus)")
+                results[finished.index] = RunResult(name: run.name, patient: run.patient, split: run.split, failure: why)
+            }
+            let done = results[finished.index]!
+            FileHandle.standardError.write(
+                Data("  \(run.name): \(done.failure ?? "scored") (\(String(format: "%.1f", done.seconds)) s)\n".utf8))
+        }
+        return results.map { $0! }
+    }
+}
+
+/// The figures over runs, each a mean with its 95 % interval over patients.
+struct EvaluationSummary: Codable {
+    var motionRatioToReference: PatientBootstrap.Interval?
+    var motionRatioConsecutive: PatientBootstrap.Interval?
+    var motionLostShare: PatientBootstrap.Interval?
+    var roadmapActive: PatientBootstrap.Interval?
+    var roadmapIoU: PatientBootstrap.Interval?
+    var roadmapPrecision: PatientBootstrap.Interval?
+    var roadmapRecall: PatientBootstrap.Interval?
+    var failures: Int
+    var runs: Int
+
+    enum CodingKeys: String, CodingKey {
+        case motionRatioToReference = "motion_ratio_to_reference", motionRatioConsecutive = "motion_ratio_consecutive"
+        case motionLostShare = "motion_lost_share", roadmapActive = "roadmap_active", roadmapIoU = "roadmap_iou"
+        case roadmapPrecision = "roadmap_precision", roadmapRecall = "roadmap_recall", failures, runs
+    }
+
+    init(results: [RunResult], resamples: Int) {
+        var bootstrap = PatientBootstrap(resamples: resamples)
+        func interval(_ value: (RunResult) -> Double?) -> PatientBootstrap.Interval? {
+            bootstrap.interval(results.compactMap { result in value(result).map { (result.patient, $0) } })
+        }
+        motionRatioToReference = interval { $0.motion?.ratioToReference }
+        motionRatioConsecutive = interval { $0.motion?.ratioConsecutive }
+        motionLostShare = interval { $0.motion?.lostShare }
+        roadmapActive = interval { result in result.roadmap.map { $0.activeFrame == nil ? 0 : 1 } }
+        roadmapIoU = interval { $0.roadmap?.iou }
+        roadmapPrecision = interval { $0.roadmap?.precision }
+        roadmapRecall = interval { $0.roadmap?.recall }
+        failures = results.filter { $0.failure != nil }.count
+        runs = results.count
+    }
+
+    /// The terminal table.
+    func table(split: String) -> String {
+        let patients = [motionRatioToReference, motionLostShare].compactMap { $0?.patients }.max() ?? 0
+        var lines = [
+            "\(runs) \(split) runs, \(patients) patients; 95 % intervals resample patients, then runs"
+                + (patients < 5 ? " (with \(patients) patients they are wide and uncertain themselves)" : "")
+        ]
+        lines.append("measure                                         mean     95 % interval     runs")
+        func row(_ name: String, _ interval: PatientBootstrap.Interval?) {
+            guard let interval else { return lines.append(name.padding(toLength: 46, withPad: " ", startingAt: 0) + "  —") }
+            lines.append(
+                name.padding(toLength: 46, withPad: " ", startingAt: 0)
+                    + String(format: "%7.3f    [%6.3f, %6.3f]   %4d", interval.mean, interval.low, interval.high, interval.runs))
+        }
+        row("motion: residual ratio to reference (<1 helps)", motionRatioToReference)
+        row("motion: residual ratio, consecutive frames", motionRatioConsecutive)
+        row("motion: share of frames lost", motionLostShare)
+        row("roadmap: share of runs where it became active", roadmapActive)
+        row("roadmap: IoU on contrast frames", roadmapIoU)
+        row("roadmap: precision on contrast frames", roadmapPrecision)
+        row("roadmap: recall on contrast frames", roadmapRecall)
+        lines.append("runs that failed or crashed: \(failures) of \(runs)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// What `fluoro evaluate --json` writes.
+struct EvaluationReport: Codable {
+    var runs: [RunResult]
+    var summary: EvaluationSummary
+}
