@@ -15,6 +15,9 @@ enum PeerLimits {
     /// The longest message or handshake command a peer may send (a CURVE INITIATE with its metadata is about 300
     /// bytes; a subscription a few dozen); a longer one ends its connection.
     static let maximumMessage: Int64 = 1024
+    /// Connections served at once (a procedure room has a handful of displays; a relay fans out further): more are
+    /// shut down as they arrive (`ConnectionLimiter`).
+    static let maximumConnections = 64
 
     /// Applies the limits.
     static func apply(to socket: ZeroMQSocket) throws {

@@ -38,6 +38,7 @@ public final class ZeroMQPublisher: Stage {
     private let policy: Policy
     private let socket: ZeroMQSocket
     private let authenticator: CurveAuthenticator?
+    private let limiter: ConnectionLimiter
     private var header: FrameHeader
     /// What the first part of a message can start with; a subscription must be a prefix of one of these.
     private let messageLeads: [[UInt8]]
@@ -122,11 +123,25 @@ public final class ZeroMQPublisher: Stage {
             try socket.setOption(ZMQ_XPUB_NODROP, 1)
             try socket.setOption(ZMQ_SNDTIMEO, replayStallMilliseconds)
         }
-        try socket.bind(address.endpoint)
+        do {
+            limiter = try ConnectionLimiter(watching: socket, maximum: PeerLimits.maximumConnections)
+        } catch {
+            authenticator?.stop()
+            throw error
+        }
+        do {
+            try socket.bind(address.endpoint)
+        } catch {
+            // Their threads hold sockets of the publisher's context, which cannot end until they are closed.
+            authenticator?.stop()
+            limiter.stop()
+            throw error
+        }
     }
 
     deinit {
         authenticator?.stop()
+        limiter.stop()
         socket.close(lingerMilliseconds: 0)  // libzmq releases every pool buffer before this returns
         header.deallocate()
         subscriptionBuffer.deallocate()
@@ -173,6 +188,7 @@ public final class ZeroMQPublisher: Stage {
 
     public func finish() throws {
         authenticator?.stop()
+        limiter.stop()
         socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
     }
 
@@ -281,6 +297,10 @@ public final class ZeroMQPublisher: Stage {
             }
         }
     }
+
+    /// Connections shut down at once because the publisher already served its most (`PeerLimits.maximumConnections`,
+    /// lowered to half the descriptor limit).
+    public var refusedConnections: (count: Int, maximum: Int) { (limiter.refused.load(ordering: .relaxed), limiter.maximum) }
 
     /// With CURVE: connection handshakes admitted and refused so far (refused: unknown keys, plain-text peers).
     public var handshakes: (admitted: Int, refused: Int)? {

@@ -98,6 +98,12 @@ final class ZeroMQSocket: @unchecked Sendable {
         }
     }
 
+    func connect(_ address: String) throws {
+        guard zmq_connect(socket, address) == 0 else {
+            throw FluoroError.messaging(detail: "zmq_connect(\(address)): \(Self.lastError())")
+        }
+    }
+
     func bind(_ address: String) throws {
         guard zmq_bind(socket, address) == 0 else {
             let code = zmq_errno()

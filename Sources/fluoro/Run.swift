@@ -207,7 +207,10 @@ struct Run: ParsableCommand {
                     + (publisher.copied > 0 ? "; \(publisher.copied) sent by copy (slow subscribers held every zero-copy buffer)" : "")
                     + (publisher.ignoredSubscriptions > 0
                         ? "; \(publisher.ignoredSubscriptions) subscription(s) ignored (their prefix matches nothing published)" : "")
-                    + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? ""))
+                    + (publisher.handshakes.map { "; CURVE: \($0.admitted) client(s) admitted, \($0.refused) refused" } ?? "")
+                    + (publisher.refusedConnections.count > 0
+                        ? "; \(publisher.refusedConnections.count) connection(s) shut down (at most "
+                            + "\(publisher.refusedConnections.maximum) at once)" : ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {
