@@ -1,28 +1,6 @@
 import FluoroCore
 import FluoroConcurrency
 
-/// Settings of the motion estimator.
-public struct RegistrationParameters: Sendable {
-    /// Side of the phase-correlation grid (a power of two); the refinement level's central square is averaged down to it.
-    public var workingSize = 256
-    /// Largest shift (pixels, full resolution) that patient motion can cause; a larger one is a table move
-    /// (or a failure) and makes the estimator report `lost` and take the frame as its new reference.
-    public var maximumShift = 24.0
-    /// Phase-correlation peaks below this (0...1) mean no reliable match: `lost`.
-    public var minimumConfidence: Float = 0.03
-    /// Most Gauss–Newton refinement steps (on the refinement level; it stops earlier once a step is below 0.001 px).
-    public var refinementIterations = 10
-    /// Second level: a grid of control points, each refined on its own block from the global shift, for the
-    /// non-rigid part of the motion (used by the subtraction image).
-    public var localCorrection = false
-    /// Control points per side of the grid.
-    public var gridSize = 8
-    /// A control point may differ from the global shift by at most this (pixels); beyond, it keeps the global shift.
-    public var maximumLocalDeviation = 6.0
-
-    public init() {}
-}
-
 /// Estimates the translation of each live frame against a reference frame, with sub-pixel accuracy, in the
 /// log (attenuation) domain, as in DSA pixel shifting:
 ///
@@ -47,14 +25,14 @@ public final class Registration {
     /// automatic dose control changes the brightness between frames, and subtraction must not show it.
     public private(set) var exposureOffset: Float = 0
     /// Whether the control-point field describes the last frame.
-    public private(set) var hasLocalField = false
+    public internal(set) var hasLocalField = false
 
     /// The refinement level: the frame box-averaged until its shorter side is at most 256 pixels, in the log domain.
     private let level: LogReduction
     /// Full-resolution pixels per level pixel along each axis, and the level's size.
-    private let reduction: Int
-    private let levelWidth: Int
-    private let levelHeight: Int
+    let reduction: Int
+    let levelWidth: Int
+    let levelHeight: Int
     private let fft: FFT2D
     private let workingSize: Int
     /// Level pixels per working pixel, and the central square's origin on the level.
@@ -62,10 +40,10 @@ public final class Registration {
     private let originX: Int
     private let originY: Int
     /// −log of one full-resolution sample (the subtraction image).
-    private let logTable: UnsafeMutableBufferPointer<Float>
+    let logTable: UnsafeMutableBufferPointer<Float>
     private let window: UnsafeMutableBufferPointer<Float>
     /// The reference at full resolution (the subtraction mask).
-    private let referenceLog: UnsafeMutableBufferPointer<Float>
+    let referenceLog: UnsafeMutableBufferPointer<Float>
     /// The smoothed refinement level of the reference and of the live frame, and the reference's gradients.
     private let referenceLevel: UnsafeMutableBufferPointer<Float>
     private let liveLevel: UnsafeMutableBufferPointer<Float>
@@ -82,11 +60,11 @@ public final class Registration {
     private let workImaginary: UnsafeMutableBufferPointer<Float>
     /// The control-point grid: shifts (full-resolution pixels) at block centres (row-major, gridSize²), and a
     /// scratch copy for smoothing.
-    private let localX: UnsafeMutableBufferPointer<Float>
-    private let localY: UnsafeMutableBufferPointer<Float>
-    private let localScratch: UnsafeMutableBufferPointer<Float>
+    let localX: UnsafeMutableBufferPointer<Float>
+    let localY: UnsafeMutableBufferPointer<Float>
+    let localScratch: UnsafeMutableBufferPointer<Float>
     /// Refinement stays this far (level pixels) from the level's borders.
-    private let margin: Int
+    let margin: Int
 
     /// With a `splitter`, the reduction of each frame shares its rows between two threads.
     public init(
@@ -211,111 +189,6 @@ public final class Registration {
         return estimate
     }
 
-    /// Writes the last frame's control-point field into `field` (cleared when none was estimated).
-    public func writeLocalField(into field: inout LocalMotionField) {
-        guard hasLocalField else {
-            field.clear()
-            return
-        }
-        field.set(gridSize: parameters.gridSize, shiftX: UnsafeBufferPointer(localX), shiftY: UnsafeBufferPointer(localY))
-    }
-
-    /// The local shift at pixel (x, y): bilinear between the control points (block centres), constant beyond.
-    public func localShift(x: Float, y: Float) -> (dx: Float, dy: Float) {
-        let n = parameters.gridSize
-        let gx = min(max(x / Float(geometry.width) * Float(n) - 0.5, 0), Float(n - 1))
-        let gy = min(max(y / Float(geometry.height) * Float(n) - 0.5, 0), Float(n - 1))
-        let x0 = min(Int(clampingFinite: gx), n - 2), y0 = min(Int(clampingFinite: gy), n - 2)
-        let x1 = min(x0 + 1, n - 1), y1 = min(y0 + 1, n - 1)
-        let fx = gx - Float(x0), fy = gy - Float(y0)
-        func mix(_ field: UnsafeMutableBufferPointer<Float>) -> Float {
-            (1 - fy) * ((1 - fx) * field[y0 * n + x0] + fx * field[y0 * n + x1]) + fy
-                * ((1 - fx) * field[y1 * n + x0] + fx * field[y1 * n + x1])
-        }
-        return (mix(localX), mix(localY))
-    }
-
-    /// Refines each control point on its block (level coordinates), starting from the global shift; points that
-    /// fail or stray further than `maximumLocalDeviation` keep the global shift; then one 3×3 averaging pass
-    /// smooths the field.
-    private func estimateLocalField(globalX: Double, globalY: Double) {
-        let n = parameters.gridSize, scale = Double(reduction)
-        let blockWidth = levelWidth / n, blockHeight = levelHeight / n
-        for row in 0..<n {
-            for column in 0..<n {
-                let region = (
-                    minX: max(column * blockWidth, margin), minY: max(row * blockHeight, margin),
-                    maxX: min((column + 1) * blockWidth, levelWidth - margin),
-                    maxY: min((row + 1) * blockHeight, levelHeight - margin)
-                )
-                var x = globalX, y = globalY
-                if region.minX + 8 < region.maxX, region.minY + 8 < region.maxY,
-                    let local = refine(dx: globalX, dy: globalY, offset: Double(exposureOffset), region: region),
-                    abs(local.dx - globalX) * scale <= parameters.maximumLocalDeviation,
-                    abs(local.dy - globalY) * scale <= parameters.maximumLocalDeviation
-                {
-                    (x, y) = (local.dx, local.dy)
-                }
-                localX[row * n + column] = Float(x * scale)
-                localY[row * n + column] = Float(y * scale)
-            }
-        }
-        smoothField(localX)
-        smoothField(localY)
-        hasLocalField = true
-    }
-
-    private func smoothField(_ field: UnsafeMutableBufferPointer<Float>) {
-        let n = parameters.gridSize
-        for row in 0..<n {
-            for column in 0..<n {
-                var sum: Float = 0, count: Float = 0
-                for r in max(row - 1, 0)...min(row + 1, n - 1) {
-                    for c in max(column - 1, 0)...min(column + 1, n - 1) {
-                        let weight: Float = r == row && c == column ? 4 : 1
-                        sum += weight * field[r * n + c]
-                        count += weight
-                    }
-                }
-                localScratch[row * n + column] = sum / count
-            }
-        }
-        for i in 0..<(n * n) { field[i] = localScratch[i] }
-    }
-
-    /// Digital subtraction of the last estimated frame `live`: live − reference warped by (dx, dy) − the exposure
-    /// offset, in the log domain, written as samples around mid-grey (more attenuation in the live frame, e.g.
-    /// contrast, is darker; one unit of attenuation spans half the range). `output` may be `live`'s own memory.
-    /// With `local` (and a local field estimated for this frame) the mask is warped by the control-point field
-    /// instead of the single shift.
-    public func writeSubtraction(
-        of live: UnsafeBufferPointer<UInt16>, dx: Float, dy: Float, correctExposure: Bool = true,
-        local: Bool = false, into output: UnsafeMutableBufferPointer<UInt16>
-    ) {
-        let offset = correctExposure ? exposureOffset : 0
-        let width = geometry.width, height = geometry.height, limit = logTable.count - 1
-        let maximum = Float(geometry.maximumValue), middle = Float(1 << (geometry.bitsStored - 1))
-        let gain = maximum / 2
-        func write(_ i: Int, mask: Float) {
-            let value = middle - gain * (logTable[min(Int(live[i]), limit)] - mask - offset)
-            output[i] = UInt16(clampingFinite: min(max(value, 0), maximum))
-        }
-        func mask(x sx: Float, y sy: Float) -> Float {
-            let ix = Int(clampingFinite: sx.rounded(.down)), iy = Int(clampingFinite: sy.rounded(.down))
-            let fx = sx - Float(ix), fy = sy - Float(iy)
-            let x0 = min(max(ix, 0), width - 1), x1 = min(max(ix + 1, 0), width - 1)
-            let y0 = min(max(iy, 0), height - 1), y1 = min(max(iy + 1, 0), height - 1)
-            return (1 - fy) * ((1 - fx) * referenceLog[y0 * width + x0] + fx * referenceLog[y0 * width + x1])
-                + fy * ((1 - fx) * referenceLog[y1 * width + x0] + fx * referenceLog[y1 * width + x1])
-        }
-        for y in 0..<height {
-            for x in 0..<width {
-                let shift = local && hasLocalField ? localShift(x: Float(x), y: Float(y)) : (dx: dx, dy: dy)
-                write(y * width + x, mask: mask(x: Float(x) - shift.dx, y: Float(y) - shift.dy))
-            }
-        }
-    }
-
     // MARK: - Steps
 
     /// The refinement level of `pixels`, smoothed.
@@ -412,7 +285,7 @@ public final class Registration {
     /// Gauss–Newton with Tukey weights on the refinement level: find the shift d and exposure offset c with
     /// live(x + d) ≈ reference(x) + c over `region` (default: the interior, away from the borders by the largest
     /// shift). Eight samples at a time; a region's last columns that do not fill eight are left out.
-    private func refine(
+    func refine(
         dx startX: Double, dy startY: Double, offset startOffset: Double = 0,
         region: (minX: Int, minY: Int, maxX: Int, maxY: Int)? = nil
     ) -> (dx: Double, dy: Double, offset: Double)? {
