@@ -46,7 +46,7 @@ func motionBenchmark() throws {
             size, size, frames, seeds, rms, errors.max() ?? 0, percentile(perFrame, 50), percentile(perFrame, 99)))
 }
 
-/// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/bench_motion.py).
+/// Registers every frame of a Y4M run to its first frame; one JSON line per frame (for tools/benchmarks/bench_motion.py).
 func registerBenchmark() throws {
     guard let path = arguments.dropFirst().first else { throw FluoroError.invalidArgument("register needs a .y4m path") }
     let source = try Y4MReader(path: path)

@@ -8,7 +8,7 @@ import Foundation
 import MallocInterposerSwift
 import Synchronization
 
-/// Segments a Y4M run (`segment FILE.y4m`, one JSON line per frame for tools/bench_segment.py) or a synthetic
+/// Segments a Y4M run (`segment FILE.y4m`, one JSON line per frame for tools/benchmarks/bench_segment.py) or a synthetic
 /// one (`segment --size S`), registration feeding the tracker as in the graph: time of the segmenter alone.
 func segmentBenchmark() throws {
     let source: FrameSource

@@ -5,8 +5,8 @@ import FluoroCore
 enum PeerLimits {
     /// A peer must finish the ZMTP (and CURVE) handshake within this time or is disconnected.
     static let handshakeMilliseconds: Int32 = 5_000
-    /// Every connection is pinged this often; a peer that answers nothing for `heartbeatTimeoutMilliseconds`
-    /// (a crashed host, a pulled cable) is disconnected and its queue freed.
+    /// Live: every connection is pinged this often; a peer that answers nothing for `heartbeatTimeoutMilliseconds`
+    /// (a crashed host, a pulled cable, a subscriber that stopped reading) is disconnected and its queue freed.
     static let heartbeatMilliseconds: Int32 = 2_000
     static let heartbeatTimeoutMilliseconds: Int32 = 10_000
     /// Messages a peer may have waiting to be read by the publisher (its subscriptions); beyond this libzmq stops
@@ -19,11 +19,14 @@ enum PeerLimits {
     /// shut down as they arrive (`ConnectionLimiter`).
     static let maximumConnections = 64
 
-    /// Applies the limits.
-    static func apply(to socket: ZeroMQSocket) throws {
+    /// Applies the limits. `heartbeats`: live only; in replay a peer that stops reading is not dropped but holds the
+    /// run up until the publisher's stall limit fails it, naming the address (nothing is lost silently).
+    static func apply(to socket: ZeroMQSocket, heartbeats: Bool) throws {
         try socket.setOption(ZMQ_HANDSHAKE_IVL, handshakeMilliseconds)
-        try socket.setOption(ZMQ_HEARTBEAT_IVL, heartbeatMilliseconds)
-        try socket.setOption(ZMQ_HEARTBEAT_TIMEOUT, heartbeatTimeoutMilliseconds)
+        if heartbeats {
+            try socket.setOption(ZMQ_HEARTBEAT_IVL, heartbeatMilliseconds)
+            try socket.setOption(ZMQ_HEARTBEAT_TIMEOUT, heartbeatTimeoutMilliseconds)
+        }
         try socket.setOption(ZMQ_RCVHWM, inboundQueue)
         try socket.setOption(ZMQ_TCP_KEEPALIVE, 1)
         try socket.setOption(ZMQ_TCP_KEEPALIVE_IDLE, 30)

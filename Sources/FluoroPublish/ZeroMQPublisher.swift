@@ -113,7 +113,7 @@ public final class ZeroMQPublisher: Stage {
         } else {
             authenticator = nil
         }
-        try PeerLimits.apply(to: socket)
+        try PeerLimits.apply(to: socket, heartbeats: policy == .live)
         try socket.setOption(ZMQ_XPUB_MANUAL, 1)
         switch policy {
         case .live:

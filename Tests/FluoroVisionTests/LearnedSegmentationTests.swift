@@ -6,7 +6,7 @@ import Testing
 
 /// The learned path's network against PyTorch, and its weights file's failure modes.
 @Suite struct DeviceNetworkTests {
-    /// `tools/train_device_net.py` wrote PyTorch's logits for a crop of a synthetic working level beside the
+    /// `tools/training/train_device_net.py` wrote PyTorch's logits for a crop of a synthetic working level beside the
     /// weights; the Swift inference (im2col + cblas_sgemm) must give the same numbers, on one thread and with its
     /// layers' bands split between two.
     @Test(arguments: [false, true])

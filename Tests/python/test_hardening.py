@@ -633,3 +633,23 @@ def test_at_the_descriptor_limit_subscribers_keep_their_frames_and_new_ones_get_
             connection.close()
         process.kill()
         process.communicate(timeout=10)
+
+
+def test_a_replay_fails_naming_the_address_when_a_subscriber_stops_reading(port):
+    """Replay waits for every subscriber; one that stops reading holds it up for 10 s at most, then the run ends
+    with an error naming the address, instead of hanging."""
+    process = start_fluoro("run", "synthetic", "--size", "512", "--synthetic-frames", "400", "--speed", "0",
+                           "--publish", f"tcp://127.0.0.1:{port}", "--wait-subscribers", "1", "--quiet")
+    try:
+        with subscriber(port, RCVHWM=1, RCVBUF=65536) as sub:
+            wait_for_first_frame(sub, process, timeout=30)
+            started = time.monotonic()
+            _, err = process.communicate(timeout=60)
+            waited = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode not in (0, None) and process.returncode > 0, err
+    assert f"tcp://127.0.0.1:{port}" in err and "has not read for 10.0 s" in err, err
+    assert waited < 40, f"it took {waited:.0f} s to give up"

@@ -1,4 +1,4 @@
-"""tools/viewer.py under Xvfb: the window shows the published frame (pixel for pixel) with its overlay and the
+"""tools/clients/viewer.py under Xvfb: the window shows the published frame (pixel for pixel) with its overlay and the
 measurements panel."""
 import json
 import os
@@ -37,7 +37,7 @@ def test_viewer_window_shows_the_frame_and_its_overlay(display, port, tmp_path):
     sub.connect(address)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     shot, log = tmp_path / "viewer.png", tmp_path / "viewer.jsonl"
-    viewer = subprocess.Popen([sys.executable, str(ROOT / "tools" / "viewer.py"), address, "--frames", "12",
+    viewer = subprocess.Popen([sys.executable, str(ROOT / "tools" / "clients" / "viewer.py"), address, "--frames", "12",
                                "--screenshot", str(shot), "--log", str(log)],
                               env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
@@ -72,7 +72,7 @@ def test_viewer_renders_the_layers_itself(display, port, tmp_path):
     catheter) and, once active, the roadmap (red-orange) over the grey frame."""
     address = f"tcp://127.0.0.1:{port}"
     shot = tmp_path / "layers.png"
-    viewer = subprocess.Popen([sys.executable, str(ROOT / "tools" / "viewer.py"), address, "--layers", "--frames", "30",
+    viewer = subprocess.Popen([sys.executable, str(ROOT / "tools" / "clients" / "viewer.py"), address, "--layers", "--frames", "30",
                                "--screenshot", str(shot)],
                               env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)

@@ -2,7 +2,7 @@
 public enum SegmentationMethod: String, Sendable, CaseIterable {
     /// A multi-scale Hessian ridge filter (Frangi-type).
     case ridge
-    /// A small U-Net trained on synthetic runs (`tools/train_device_net.py`), run with OpenBLAS.
+    /// A small U-Net trained on synthetic runs (`tools/training/train_device_net.py`), run with OpenBLAS.
     case learned
 }
 

@@ -4,7 +4,7 @@ import FluoroConcurrency
 import Foundation
 
 /// The learned device detector: a small U-Net (8, 16 and 32 channels at ½, ¼ and ⅛ of the working level) trained
-/// by `tools/train_device_net.py` on synthetic runs; its layers are listed there. The level's 2×2 blocks enter as
+/// by `tools/training/train_device_net.py` on synthetic runs; its layers are listed there. The level's 2×2 blocks enter as
 /// four channels and the output leaves the same way (pixel unshuffle and shuffle), so no layer runs at the full
 /// level yet the maps keep its resolution. From the segmenter's working level (−log, at most 512²) it gives three
 /// probability maps: the devices' centre line (the guidewire and the catheter it runs through), the catheter's

@@ -2,7 +2,7 @@ import FluoroCore
 import Foundation
 
 /// The tensors of a trained network, read from FluoroStream's weights file (written by
-/// `tools/train_device_net.py`): the line `FSNN1`, one line of JSON whose `tensors` list gives each tensor's
+/// `tools/training/train_device_net.py`): the line `FSNN1`, one line of JSON whose `tensors` list gives each tensor's
 /// name and shape in file order, then the tensors as little-endian float32.
 struct NetworkWeights {
     let path: String

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """DICOM decode speed, FluoroStream against pydicom + pylibjpeg on the same files in the same run.
 
-Usage: tools/bench_dicom.py [DATA_DIR]   (default ../shared/data; run tools/setup first)
+Usage: tools/benchmarks/bench_dicom.py [DATA_DIR]   (default ../shared/data; run tools/setup first)
 Prints, per file, the median time per frame of each decoder over repeated full decodes, and the ratio."""
 import statistics
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pydicom
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"
 FILES = ["xa/rubo-0002-rca-contrast.dcm", "xa/XA-MONO2-8-12x-catheter.dcm", "wg04/XA1_JPLL.dcm", "wg04/XA1_RLE.dcm",
          "wg04/XA1_UNC.dcm"]

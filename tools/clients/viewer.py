@@ -8,7 +8,7 @@ layers mode (it then renders the grey frame, the devices and the roadmap itself)
 `d` the devices layer and `r` the roadmap layer; `q` quits. `--log FILE` records every header received as one JSON line; `--screenshot PNG --frames N` saves the
 window after N frames and exits (used by the test under Xvfb).
 
-Usage: tools/viewer.py [tcp://127.0.0.1:5555] [--curve-secret me.key_secret --curve-server server.key]
+Usage: tools/clients/viewer.py [tcp://127.0.0.1:5555] [--curve-secret me.key_secret --curve-server server.key]
 """
 import argparse
 import json

@@ -2,7 +2,7 @@
 """Motion estimation, FluoroStream against OpenCV's cv2.phaseCorrelate, on the same synthetic frames with known
 shifts, in one run: RMS and max error (with a bootstrap 95 % confidence interval of the RMS) and time per frame.
 
-Usage: tools/bench_motion.py [--frames 60] [--seeds 2]   (run tools/setup first; seeds 2001+ are not used elsewhere)"""
+Usage: tools/benchmarks/bench_motion.py [--frames 60] [--seeds 2]   (run tools/setup first; seeds 2001+ are not used elsewhere)"""
 import argparse
 import json
 import statistics
@@ -16,7 +16,7 @@ import numpy as np
 
 from y4m_frames import read_y4m
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bootstrap_rms(errors, rng):

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""End-to-end throughput, FluoroStream against the ordinary Python/OpenCV way (tools/reference_pipeline.py), on
-the same synthetic frames, in one run: motion, segmentation, roadmap overlay and publishing to a subscriber
-that reads every frame, replayed as fast as possible. Rounds alternate between the two so both see the same
-machine load; the ratio is of the median throughputs.
+"""End-to-end throughput, FluoroStream against the ordinary Python/OpenCV way
+(tools/benchmarks/reference_pipeline.py), on the same synthetic frames, in one run: motion, segmentation, roadmap
+overlay and publishing to a subscriber that reads every frame, replayed as fast as possible. Rounds alternate
+between the two so both see the same machine load; the ratio is of the median throughputs.
 
 FluoroStream runs as a user would run it: `fluoro run RUN.y4m --speed 0 --segmenter ridge --roadmap --publish …`
 (reading the Y4M file itself); the reference gets its frames already decoded in memory.
 
-Usage: tools/bench_end_to_end.py [--sizes 512 1024] [--frames 150] [--rounds 3]
+Usage: tools/benchmarks/bench_end_to_end.py [--sizes 512 1024] [--frames 150] [--rounds 3]
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ import numpy as np
 import reference_pipeline
 from y4m_frames import read_y4m
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DRAIN = """
 import sys, zmq
 socket = zmq.Context().socket(zmq.SUB)

@@ -7,7 +7,7 @@ hysteresis, tracing, tracking), classic and learned; theirs is the ridge filter 
 Our scales are σ = 1 and 2 pixels of the working level (the frame box-averaged to at most 512²), i.e. σ = 2 and 4
 pixels of a 1024² frame. OpenCV is run both at full resolution and on the same 512² level (INTER_AREA).
 
-Usage: tools/bench_segment.py [--frames 30] [--size 1024]   (run tools/setup first)"""
+Usage: tools/benchmarks/bench_segment.py [--frames 30] [--size 1024]   (run tools/setup first)"""
 import argparse
 import json
 import statistics
@@ -22,7 +22,7 @@ from skimage.filters import frangi
 
 from y4m_frames import read_y4m
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def opencv_hessian(log_image, sigmas):

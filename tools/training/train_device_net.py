@@ -8,7 +8,7 @@ two cores). Reproduce the committed weights with:
     .venv-train/bin/pip install torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu
     .venv-train/bin/pip install numpy
     swift build -c release --product fluoro
-    .venv-train/bin/python tools/train_device_net.py --blur 0.5 --steps 8000
+    .venv-train/bin/python tools/training/train_device_net.py --blur 0.5 --steps 8000
 
 The network works on the segmenter's working level (the frame box-averaged to at most 512², −log), normalised
 per frame to zero mean and unit standard deviation over the exposed field (0 behind the collimator). It outputs
@@ -45,10 +45,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from y4m_frames import read_y4m  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = ROOT / "Sources/FluoroVision/Resources/device-net.fsnn"
 FIXTURE = ROOT / "Tests/FluoroVisionTests/Fixtures/device-net-check.bin"
 LEVEL_SIDE = 512
@@ -406,7 +406,7 @@ def main():
         if step % 100 == 0 or step == options.steps - 1:
             print(f"step {step}: loss {running:.4f} ({time.time() - started:.0f} s)", flush=True)
 
-    provenance = {"command": "tools/train_device_net.py " + " ".join(sys.argv[1:]),
+    provenance = {"command": "tools/training/train_device_net.py " + " ".join(sys.argv[1:]),
                   "seeds": f"6001-{6036 + options.clinical_runs}"
                            + (f", 6101-{6100 + options.diagnostic_runs}" if options.diagnostic_runs else ""),
                   "steps": options.steps, "batch": options.batch, "crop": options.crop,

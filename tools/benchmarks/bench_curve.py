@@ -3,7 +3,7 @@
 with CURVE and JPEG frames, to one pyzmq subscriber on this machine, which measures each frame's one-way latency (its receive time minus the
 header's `published_ns`, both CLOCK_MONOTONIC) and counts lost frames (gaps in `sequence`).
 
-Usage: tools/bench_curve.py [--frames 150] [--sizes 512 1024]   (run tools/setup first)"""
+Usage: tools/benchmarks/bench_curve.py [--frames 150] [--sizes 512 1024]   (run tools/setup first)"""
 import argparse
 import json
 import statistics
@@ -16,7 +16,7 @@ import numpy as np
 import zmq
 import zmq.auth
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def measure(binary, size, frames, port, folder, curve, jpeg=None):

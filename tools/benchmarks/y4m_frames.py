@@ -1,4 +1,5 @@
-"""Reads a 16-bit monochrome Y4M run (what `fluoro synth` writes) into numpy frames, for the benchmark scripts."""
+"""Reads a 16-bit monochrome Y4M run (what `fluoro synth` writes) into numpy frames, for the benchmark scripts
+here and tools/training/train_device_net.py."""
 import numpy as np
 
 

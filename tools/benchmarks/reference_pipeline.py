@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The job FluoroStream does, done the ordinary way in Python with OpenCV, numpy and pyzmq: the baseline
-`tools/bench_end_to_end.py` measures FluoroStream against.
+`tools/benchmarks/bench_end_to_end.py` measures FluoroStream against.
 
 Per frame, on the same working level as FluoroStream (the shorter side reduced to at most 512 pixels): log
 transform (a lookup table), `cv2.resize` (INTER_AREA) to the level, `cv2.phaseCorrelate` (Hann window) against
@@ -11,7 +11,7 @@ first frame is integrated; after them its thresholded map is shifted by the fram
 onto the windowed display image, with the wire pixels drawn on top; the RGB image and a JSON header are
 published with pyzmq.
 
-Usage: tools/reference_pipeline.py RUN.y4m [--publish tcp://127.0.0.1:5556] [--contrast FIRST:LAST]   (prints throughput and latency)
+Usage: tools/benchmarks/reference_pipeline.py RUN.y4m [--publish tcp://127.0.0.1:5556] [--contrast FIRST:LAST]   (prints throughput and latency)
 """
 import argparse
 import json
