@@ -90,7 +90,8 @@ struct EvaluationRunner {
         while next < runs.count || !running.isEmpty {
             while running.count < jobs, next < runs.count {
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+                // The running binary itself, however it was invoked (a bare name found on PATH included).
+                process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 process.arguments =
                     ["evaluate", manifest, "--only-run", runs[next].name] + (segmenter.map { ["--segmenter", $0.rawValue] } ?? [])
                 let output = Pipe(), errors = Pipe()
