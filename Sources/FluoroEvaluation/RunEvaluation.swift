@@ -31,6 +31,8 @@ public struct RunResult: Codable, Sendable {
 /// as fast as possible (nothing is dropped).
 public struct EvaluationSettings: Sendable {
     public var segmentation: SegmentationParameters?
+    /// A folder for each run's overlay pictures (`RunOverlays`), or nil.
+    public var overlays: String?
     public init() {}
 }
 
@@ -58,9 +60,25 @@ public enum RunEvaluation {
         let geometry = source.geometry
         result.frames = probe.pixels.count
         result.motion = MotionScore.score(pixels: probe.pixels, motion: probe.motion, width: geometry.width, height: geometry.height)
+        var masks: [[UInt8]] = []
         if let masksFolder = run.vesselMasks {
-            let masks = try readMasks(dataFolder + "/" + masksFolder)
+            masks = try readMasks(dataFolder + "/" + masksFolder)
             result.roadmap = RoadmapScore.score(masks: masks, roadmap: probe.roadmap, layers: probe.roadmapLayers)
+        }
+        if let folder = settings.overlays {
+            let (width, height) = (geometry.width, geometry.height)
+            let pictures = [
+                ("motion", RunOverlays.motion(pixels: probe.pixels, motion: probe.motion, width: width, height: height)),
+                (
+                    "roadmap",
+                    RunOverlays.roadmap(pixels: probe.pixels, masks: masks, layers: probe.roadmapLayers, width: width, height: height)
+                ),
+            ]
+            for case let (kind, png?) in pictures {
+                let output = try OutputFile(path: folder + "/" + run.name + "-" + kind + ".png", replace: true)
+                try output.write(png)
+                try output.commit()
+            }
         }
         result.seconds = Double(MonotonicClock.now() - started) / 1e9
         return result

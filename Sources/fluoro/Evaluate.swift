@@ -34,6 +34,8 @@ struct Evaluate: ParsableCommand {
     var force = false
     @Option(parsing: .unconditional, help: "Bootstrap resamples for the intervals (100 to 100000).")
     var resamples = 2000
+    @Option(help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png) into this folder (made if missing).")
+    var overlays: String?
     @Option(help: .hidden)
     var onlyRun: String?
 
@@ -51,6 +53,10 @@ struct Evaluate: ParsableCommand {
             parameters.method = segmenter
             settings.segmentation = parameters
         }
+        if let overlays {
+            try FileManager.default.createDirectory(atPath: overlays, withIntermediateDirectories: true)
+            settings.overlays = overlays
+        }
         if let onlyRun {
             // A child process: one run, its result as one JSON line.
             guard let entry = loaded.runs.first(where: { $0.name == onlyRun }) else {
@@ -65,7 +71,7 @@ struct Evaluate: ParsableCommand {
         guard !selected.isEmpty else { throw ValidationError("\(manifest) has no \(split) runs") }
         FileHandle.standardError.write(
             Data("evaluating \(selected.count) runs of \(Set(selected.map(\.patient)).count) patients from \(dataFolder)\n".utf8))
-        let results = try EvaluationRunner(manifest: manifest, segmenter: segmenter, jobs: jobs).evaluate(selected)
+        let results = try EvaluationRunner(manifest: manifest, segmenter: segmenter, overlays: overlays, jobs: jobs).evaluate(selected)
         let summary = EvaluationSummary(results: results, resamples: resamples)
         print(summary.table(split: split))
         if let output {
@@ -81,6 +87,7 @@ struct Evaluate: ParsableCommand {
 struct EvaluationRunner {
     let manifest: String
     let segmenter: SegmentationMethod?
+    let overlays: String?
     let jobs: Int
 
     func evaluate(_ runs: [EvaluationManifest.Run]) throws -> [RunResult] {
@@ -94,6 +101,7 @@ struct EvaluationRunner {
                 process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 process.arguments =
                     ["evaluate", manifest, "--only-run", runs[next].name] + (segmenter.map { ["--segmenter", $0.rawValue] } ?? [])
+                    + (overlays.map { ["--overlays", $0] } ?? [])
                 let output = Pipe(), errors = Pipe()
                 process.standardOutput = output
                 process.standardError = errors

@@ -94,3 +94,30 @@ import Testing
         #expect(none == nil)
     }
 }
+
+/// The overlay pictures a person looks at: PNGs of the right size, with the mask and map where the masks are.
+@Suite struct OverlayTests {
+    /// Width and height from a PNG's IHDR chunk.
+    func size(_ png: [UInt8]) -> (Int, Int) {
+        func word(_ at: Int) -> Int { png[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        return (word(16), word(20))
+    }
+
+    @Test func theRoadmapAndMotionPicturesAreTheRunsSize() throws {
+        let frames = (0..<3).map { ScoringTests.scene(width: 64, height: 48, dx: Double($0), dy: 0) }
+        var motion = (0..<3).map { _ in MotionEstimate() }
+        for index in 1..<3 {
+            motion[index].state = .tracking
+            motion[index].dx = Float(index)
+        }
+        let mask = (0..<(64 * 48)).map { $0 % 64 < 10 ? UInt8(255) : 0 }
+        let roadmap = try #require(
+            RunOverlays.roadmap(pixels: frames, masks: [mask, mask, mask], layers: [nil, mask, nil], width: 64, height: 48))
+        let pictures = try #require(RunOverlays.motion(pixels: frames, motion: motion, width: 64, height: 48))
+        #expect(Array(roadmap.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(size(roadmap) == (64, 48) && size(pictures) == (128, 48), "the motion picture holds two frames side by side")
+        #expect(
+            RunOverlays.motion(pixels: frames, motion: [MotionEstimate(), MotionEstimate(), MotionEstimate()], width: 64, height: 48) == nil
+        )
+    }
+}
