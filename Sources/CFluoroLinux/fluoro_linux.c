@@ -80,8 +80,4 @@ int fluoro_follow_thread_scheduling(pthread_t from) {
     return pthread_setschedparam(pthread_self(), policy, &parameters);
 }
 
-int fluoro_accept_nonblocking(int listener, struct sockaddr *address, socklen_t *length) {
-    return accept4(listener, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-}
-
 int fluoro_o_tmpfile(void) { return O_TMPFILE; }

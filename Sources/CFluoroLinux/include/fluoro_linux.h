@@ -2,9 +2,6 @@
 #define FLUORO_LINUX_H
 #include <pthread.h>
 #include <stdint.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
 
 /// A doorbell (event count) on a Linux futex: a consumer that finds its ring empty sleeps on it,
 /// and a producer that has just pushed rings it. Ringing costs one atomic increment plus one load when
@@ -46,8 +43,6 @@ int fluoro_keep_thread_off_cpu(int cpu);
 /// an errno value.
 int fluoro_follow_thread_scheduling(pthread_t from);
 
-/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (accept4 is a GNU extension the Swift Glibc module leaves out).
-int fluoro_accept_nonblocking(int listener, struct sockaddr *address, socklen_t *length);
 
 /// O_TMPFILE (a function-like combination of flags the Swift Glibc module does not import).
 int fluoro_o_tmpfile(void);
