@@ -2,7 +2,8 @@ import FluoroCore
 
 /// The last stage of an evaluated pipeline: keeps what each frame carried out of the stages (its grey samples,
 /// motion estimate and roadmap as drawn) for scoring after the run. Storage for `capacity` frames is reserved in
-/// `prepare`.
+/// `prepare`; each frame is still copied into a new array, so the probe belongs to evaluation runs only, never to a
+/// live pipeline (where a stage allocates nothing per frame).
 public final class EvaluationProbe: Stage {
     public let name = "probe"
     public let capacity: Int
