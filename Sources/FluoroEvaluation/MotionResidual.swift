@@ -31,13 +31,9 @@ public struct MotionResidual {
         differences.reserveCapacity(width * height)
         for y in 0..<height {
             for x in 0..<width where field[y * width + x] {
-                let sx = Float(x) + shift.dx, sy = Float(y) + shift.dy
-                guard sx >= 0, sy >= 0, sx <= Float(width - 1), sy <= Float(height - 1) else { continue }
-                let x0 = min(Int(clampingFinite: sx), width - 2), y0 = min(Int(clampingFinite: sy), height - 2)
-                let fx = sx - Float(x0), fy = sy - Float(y0), i = y0 * width + x0
-                let top = live[i] + fx * (live[i + 1] - live[i])
-                let bottom = live[i + width] + fx * (live[i + width + 1] - live[i + width])
-                differences.append(top + fy * (bottom - top) - reference[y * width + x])
+                guard let moved = Self.sample(live, width: width, height: height, x: Float(x) + shift.dx, y: Float(y) + shift.dy)
+                else { continue }
+                differences.append(moved - reference[y * width + x])
             }
         }
         guard differences.count >= 1000 else { return nil }
@@ -45,6 +41,16 @@ public struct MotionResidual {
         let median = differences[differences.count / 2]
         let squares = differences.reduce(0.0) { $0 + Double(($1 - median) * ($1 - median)) }
         return (squares / Double(differences.count)).squareRoot()
+    }
+
+    /// `image` at (x, y), bilinear; nil outside the image.
+    static func sample(_ image: [Float], width: Int, height: Int, x: Float, y: Float) -> Float? {
+        guard x >= 0, y >= 0, x <= Float(width - 1), y <= Float(height - 1) else { return nil }
+        let x0 = min(Int(clampingFinite: x), width - 2), y0 = min(Int(clampingFinite: y), height - 2)
+        let fx = x - Float(x0), fy = y - Float(y0), i = y0 * width + x0
+        let top = image[i] + fx * (image[i + 1] - image[i])
+        let bottom = image[i + width] + fx * (image[i + width + 1] - image[i + width])
+        return top + fy * (bottom - top)
     }
 
     /// `mask` with every pixel removed that lies within `distance` (a square neighbourhood) of an outside pixel or of

@@ -41,12 +41,10 @@ public enum RunOverlays {
             for x in 0..<width {
                 let i = y * width + x
                 grey[y * 2 * width + x] = UInt8(clampingFinite: min(max(128 + 400 * (live[i] - base[i]), 0), 255))
-                let sx = Float(x) + shift.dx, sy = Float(y) + shift.dy
-                guard sx >= 0, sy >= 0, sx <= Float(width - 1), sy <= Float(height - 1) else { continue }
-                let x0 = min(Int(clampingFinite: sx), width - 2), y0 = min(Int(clampingFinite: sy), height - 2)
-                let fx = sx - Float(x0), fy = sy - Float(y0), j = y0 * width + x0
-                let top = live[j] + fx * (live[j + 1] - live[j]), bottom = live[j + width] + fx * (live[j + width + 1] - live[j + width])
-                grey[y * 2 * width + width + x] = UInt8(clampingFinite: min(max(128 + 400 * (top + fy * (bottom - top) - base[i]), 0), 255))
+                guard
+                    let moved = MotionResidual.sample(live, width: width, height: height, x: Float(x) + shift.dx, y: Float(y) + shift.dy)
+                else { continue }
+                grey[y * 2 * width + width + x] = UInt8(clampingFinite: min(max(128 + 400 * (moved - base[i]), 0), 255))
             }
         }
         return PNGEncoder.encode(grey, width: 2 * width, height: height, channels: 1)

@@ -12,8 +12,8 @@ enum PeerLimits {
     /// Messages a peer may have waiting to be read by the publisher (its subscriptions); beyond this libzmq stops
     /// reading its socket, so a flood stays in the flooder's own buffers.
     static let inboundQueue: Int32 = 16
-    /// The longest message or handshake command a peer may send (a CURVE INITIATE with its metadata is about 300
-    /// bytes; a subscription a few dozen); a longer one ends its connection.
+    /// The longest message or handshake command a peer may send (a CURVE handshake does not fit in 256 bytes: the
+    /// CURVE tests fail with that limit; a subscription is a few dozen); a longer one ends its connection.
     static let maximumMessage: Int64 = 1024
     /// Connections served at once (a procedure room has a handful of displays; a relay fans out further): more are
     /// shut down as they arrive (`ConnectionLimiter`).
