@@ -23,36 +23,18 @@ public struct CurveSecurity: Sendable {
 /// else (other keys, plain-text peers). libzmq asks it once per connection handshake, so it runs on its own small
 /// thread, away from the frame path.
 final class CurveAuthenticator: @unchecked Sendable {
-    private let socket: ZeroMQSocket
-    private let allowed: Set<[UInt8]>
-    private let stopRequested = Atomic<Bool>(false)
-    private let stopped = DispatchSemaphore(value: 0)
-    private var isStopped = false
+    private var service: SocketServiceThread?
     /// Handshakes admitted and refused so far.
     let admitted = Atomic<Int>(0)
     let refused = Atomic<Int>(0)
 
     /// Binds the handler in `publisher`'s context; call before the publisher binds.
     init(sharingContextOf publisher: ZeroMQSocket, allowedKeys: [String]) throws {
-        socket = try ZeroMQSocket(type: ZMQ_REP, sharingContextOf: publisher)
+        let socket = try ZeroMQSocket(type: ZMQ_REP, sharingContextOf: publisher)
         try socket.bind("inproc://zeromq.zap.01")
-        allowed = Set(allowedKeys.map(CurveCertificate.binary))
-        let thread = Thread { [self] in serve() }
-        thread.name = "fluoro-zap"
-        thread.start()
-    }
-
-    /// Stops the handler and closes its socket (before the publisher's context is terminated).
-    func stop() {
-        guard !isStopped else { return }
-        isStopped = true
-        stopRequested.store(true, ordering: .releasing)
-        stopped.wait()
-    }
-
-    private func serve() {
-        while !stopRequested.load(ordering: .acquiring) {
-            guard socket.waitReadable(milliseconds: 50), let request = socket.receiveMessageNow() else { continue }
+        let allowed = Set(allowedKeys.map(CurveCertificate.binary))
+        // The closure holds this authenticator until `stop` lets the service go.
+        service = SocketServiceThread(name: "fluoro-zap", socket: socket) { [self] request in
             // version, request id, domain, address, routing id, mechanism, credentials (CURVE: the client's key).
             // A REP socket must answer every request, a malformed one too.
             let admit =
@@ -65,11 +47,14 @@ final class CurveAuthenticator: @unchecked Sendable {
             }
             let status = admit ? "200" : "400", text = admit ? "OK" : "client key not allowed"
             try? socket.sendMessage([
-                Array("1.0".utf8), request.count > 1 ? request[1] : [], Array(status.utf8),
-                Array(text.utf8), [], [],
+                Array("1.0".utf8), request.count > 1 ? request[1] : [], Array(status.utf8), Array(text.utf8), [], [],
             ])
         }
-        socket.close(lingerMilliseconds: 0)
-        stopped.signal()
+    }
+
+    /// Stops the handler and closes its socket (before the publisher's context is terminated).
+    func stop() {
+        service?.stop()
+        service = nil
     }
 }
