@@ -18,6 +18,12 @@ func option(_ name: String, _ fallback: Int) -> Int {
     return value
 }
 
+/// The text after option `name`, when given.
+func textOption(_ name: String) -> String? {
+    guard let index = arguments.firstIndex(of: name), arguments.index(after: index) < arguments.endIndex else { return nil }
+    return arguments[arguments.index(after: index)]
+}
+
 /// The segmentation settings `--method ridge|learned` asks for (ridge when absent).
 func segmentationParameters() -> SegmentationParameters {
     var parameters = SegmentationParameters()

@@ -116,6 +116,16 @@ public enum RoadmapInvalidation: String, Sendable, Codable {
     case geometryChanged = "geometry_changed"
 }
 
+/// Which vessel map the roadmap drew on a frame.
+public enum RoadmapMapSource: String, Sendable, Codable {
+    /// The frame's own vessel map (it shows its contrast).
+    case live
+    /// The map of an earlier contrast frame at the same cardiac and respiratory phase.
+    case stored
+    /// The map built by subtraction from the contrast frames (of this run or of `--roadmap-from`).
+    case subtraction
+}
+
 /// What the roadmap stage did with a frame: its state and what it drew.
 public struct RoadmapAnnotation: Sendable, Equatable {
     public var state: RoadmapState = .none
@@ -129,6 +139,10 @@ public struct RoadmapAnnotation: Sendable, Equatable {
     public var vesselPixels = 0
     /// Set on the frame that made the map invalid.
     public var invalidation: RoadmapInvalidation?
+    /// The map drawn, and the frame it was made from (this frame's index for a live map); nil when not drawn or
+    /// not from one frame.
+    public var mapSource: RoadmapMapSource?
+    public var mapFrame: Int?
 
     public init() {}
 }

@@ -31,6 +31,7 @@ public struct RunResult: Codable, Sendable {
 /// as fast as possible (nothing is dropped).
 public struct EvaluationSettings: Sendable {
     public var segmentation: SegmentationParameters?
+    public var roadmap = RoadmapParameters()
     /// A folder for each run's overlay pictures (`RunOverlays`), or nil.
     public var overlays: String?
     public init() {}
@@ -45,7 +46,7 @@ public enum RunEvaluation {
         options.policy = .replay
         options.motion = true
         options.segmentation = settings.segmentation
-        options.roadmap = RoadmapParameters()
+        options.roadmap = settings.roadmap
         let pipeline = try PipelineBuilder.build(for: source, options: options)
         let probe = EvaluationProbe(capacity: source.frameCount ?? 10_000)
         let graph = try FrameGraph(

@@ -108,6 +108,10 @@ struct FrameHeader {
         header.key("vessel_pixels"); header.integer(roadmap.vesselPixels)
         header.key("invalidation")
         if let reason = roadmap.invalidation { header.string(reason.rawValue) } else { header.literal("null") }
+        header.key("map")
+        if let source = roadmap.mapSource { header.string(source.rawValue) } else { header.literal("null") }
+        header.key("map_frame")
+        if let index = roadmap.mapFrame { header.integer(index) } else { header.literal("null") }
         header.endObject()
         header.finish()
         return header.bytes

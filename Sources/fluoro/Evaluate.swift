@@ -36,6 +36,11 @@ struct Evaluate: ParsableCommand {
     var resamples = 2000
     @Option(help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png) into this folder (made if missing).")
     var overlays: String?
+    @Flag(
+        help:
+            "Score the roadmap's stored maps alone: every frame is drawn with the map of an earlier contrast frame at its phase, as after the contrast, instead of its own while it shows contrast."
+    )
+    var storedMapsOnly = false
     @Option(help: .hidden)
     var onlyRun: String?
 
@@ -48,6 +53,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let (loaded, dataFolder) = try EvaluationManifest.load(manifest)
         var settings = EvaluationSettings()
+        settings.roadmap.drawLive = !storedMapsOnly
         if let segmenter {
             var parameters = SegmentationParameters()
             parameters.method = segmenter
@@ -71,7 +77,9 @@ struct Evaluate: ParsableCommand {
         guard !selected.isEmpty else { throw ValidationError("\(manifest) has no \(split) runs") }
         FileHandle.standardError.write(
             Data("evaluating \(selected.count) runs of \(Set(selected.map(\.patient)).count) patients from \(dataFolder)\n".utf8))
-        let results = try EvaluationRunner(manifest: manifest, segmenter: segmenter, overlays: overlays, jobs: jobs).evaluate(selected)
+        let results = try EvaluationRunner(
+            manifest: manifest, segmenter: segmenter, overlays: overlays, storedMapsOnly: storedMapsOnly, jobs: jobs
+        ).evaluate(selected)
         let summary = EvaluationSummary(results: results, resamples: resamples)
         print(summary.table(split: split))
         if let output {
@@ -88,6 +96,7 @@ struct EvaluationRunner {
     let manifest: String
     let segmenter: SegmentationMethod?
     let overlays: String?
+    let storedMapsOnly: Bool
     let jobs: Int
 
     func evaluate(_ runs: [EvaluationManifest.Run]) throws -> [RunResult] {
@@ -101,7 +110,7 @@ struct EvaluationRunner {
                 process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
                 process.arguments =
                     ["evaluate", manifest, "--only-run", runs[next].name] + (segmenter.map { ["--segmenter", $0.rawValue] } ?? [])
-                    + (overlays.map { ["--overlays", $0] } ?? [])
+                    + (overlays.map { ["--overlays", $0] } ?? []) + (storedMapsOnly ? ["--stored-maps-only"] : [])
                 let output = Pipe(), errors = Pipe()
                 process.standardOutput = output
                 process.standardError = errors

@@ -72,8 +72,16 @@ struct Run: ParsableCommand {
             "Find the guidewire and catheter (centre lines and tips, published and drawn): ridge (multi-scale Hessian ridge filter) or learned (a small U-Net, OpenBLAS), both with tracking; implies --motion."
     )
     var segmenter: SegmentationMethod?
-    @Flag(help: "Build a vessel map from the run's contrast frames and draw it on the frames after them (roadmap); implies --motion.")
+    @Flag(
+        help:
+            "Draw a vessel map (roadmap) from the run's contrast frames, in colour under the devices; implies --motion. See --roadmap-method."
+    )
     var roadmap = false
+    @Option(
+        help:
+            "How the roadmap's map is made: vesselness (the default; dynamic, for the beating heart: each contrast frame's own vessels, then the stored map of the contrast frame at the same phase) or subtraction (one map from motion-corrected subtraction once the contrast has washed out, for anatomy that moves rigidly)."
+    )
+    var roadmapMethod: RoadmapMethod?
     @Option(
         help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
     var roadmapFrames: String?
@@ -122,6 +130,11 @@ struct Run: ParsableCommand {
             throw ValidationError("--roadmap-frames needs --roadmap or --roadmap-from")
         }
         if let roadmapFrames { _ = try Self.frameRange(roadmapFrames) }
+        if roadmapMethod != nil, !roadmap, roadmapFrom == nil { throw ValidationError("--roadmap-method needs --roadmap") }
+        if roadmapMethod == .vesselness, roadmapFrom != nil {
+            throw ValidationError(
+                "--roadmap-from builds its map by subtraction; --roadmap-method vesselness needs the live run's own contrast")
+        }
         if roadmap || roadmapFrom != nil, dsa {
             throw ValidationError("--roadmap draws on the live frames; it cannot be combined with --dsa (subtraction images)")
         }
@@ -150,6 +163,7 @@ struct Run: ParsableCommand {
         if roadmap || roadmapFrom != nil {
             var settings = RoadmapParameters()
             settings.frameRange = try roadmapFrames.map(Self.frameRange)
+            settings.method = roadmapFrom != nil ? .subtraction : roadmapMethod ?? .vesselness
             options.roadmap = settings
             options.roadmapBuildRun = try roadmapFrom.map { try openRecordedSource($0, frameRate: synthetic.fps) }
         }
@@ -376,3 +390,4 @@ extension Run {
 
 /// The device segmenters `fluoro run --segmenter` offers.
 extension SegmentationMethod: ExpressibleByArgument {}
+extension RoadmapMethod: ExpressibleByArgument {}

@@ -79,7 +79,15 @@ struct OverlayRun {
     var drawnIoU: [Double] = []
 }
 
-func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = RoadmapParameters()) throws -> OverlayRun {
+/// Roadmap settings of the subtraction method, which these synthetic runs test (the dynamic method's own tests
+/// are in DynamicRoadmapTests).
+let subtractionRoadmap: RoadmapParameters = {
+    var parameters = RoadmapParameters()
+    parameters.method = .subtraction
+    return parameters
+}()
+
+func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = subtractionRoadmap) throws -> OverlayRun {
     let source = try SyntheticSource(parameters: parameters)
     let geometry = source.geometry, size = geometry.width
     let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
@@ -151,7 +159,8 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
         let registration = Registration(geometry: geometry)
         let renderer = DisplayRenderer()
-        let inline = RoadmapOverlay(), background = RoadmapOverlay(backgroundCompletion: true)
+        let inline = RoadmapOverlay(parameters: subtractionRoadmap)
+        let background = RoadmapOverlay(parameters: subtractionRoadmap, backgroundCompletion: true)
         for stage in [renderer, inline, background] as [Stage] { try stage.prepare(for: geometry) }
         var inlineStates: [RoadmapState] = [], backgroundStates: [RoadmapState] = []
         var compared = 0
@@ -202,7 +211,7 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         parameters.frameCount = 36
         parameters.seed = 4213
         parameters.contrast = .init(start: 6, peak: 12, washedOut: 30)
-        var roadmap = RoadmapParameters()
+        var roadmap = subtractionRoadmap
         roadmap.frameRange = 2...16
         let run = try runOverlay(parameters, roadmap: roadmap)
         #expect(run.states[..<16].allSatisfy { $0 == .building })
@@ -303,7 +312,7 @@ func runOverlay(_ parameters: SyntheticParameters, roadmap: RoadmapParameters = 
         let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
         let registration = Registration(geometry: geometry)
         let total = source.frameCount ?? 0
-        var settings = RoadmapParameters()
+        var settings = subtractionRoadmap
         settings.frameRange = 0...(total - 1)
         let renderer = DisplayRenderer(), overlay = RoadmapOverlay(parameters: settings)
         try renderer.prepare(for: geometry)

@@ -161,7 +161,7 @@ def test_full_pipeline_publishes_devices_and_the_roadmap(port, tmp_path):
     roadmap going building → active, and the vessel colour only once it is active."""
     truth, messages = synthetic_run_to_subscriber(port, tmp_path, ["--size", "256", "--synthetic-frames", "40",
                                                                    "--seed", "77", "--contrast", "6:10:18"],
-                                                  ["--segmenter", "ridge", "--roadmap"])
+                                                  ["--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction"])
     assert len(messages) == 40
     states, tip_errors = [], []
     for header, payload in messages:
@@ -390,7 +390,7 @@ def test_layers_mode_sends_frame_devices_and_roadmap_by_topic(port, tmp_path):
         for topic in topics:
             sub.setsockopt(zmq.SUBSCRIBE, topic)
     publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "3",
-                             "--layers", "--segmenter", "ridge", "--roadmap", "--quiet")
+                             "--layers", "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction", "--quiet")
 
     def drain(sub):
         messages = []

@@ -77,7 +77,7 @@ def test_viewer_renders_the_layers_itself(display, port, tmp_path):
                               env={**os.environ, "DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "3", "--layers",
-                             "--segmenter", "ridge", "--roadmap", "--quiet")
+                             "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction", "--quiet")
     out, err = publisher.communicate(timeout=120)
     assert publisher.returncode == 0, err
     out, err = viewer.communicate(timeout=60)

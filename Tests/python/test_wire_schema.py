@@ -1,6 +1,9 @@
 """Every header the publisher sends validates against docs/wire-format.schema.json, in every mode: plain raw frames,
-layers (every layer), JPEG, DSA with the local field, and motion + segmentation + roadmap."""
+layers (every layer), JPEG, DSA with the local field, motion + segmentation + the subtraction roadmap, and the dynamic
+(vesselness) roadmap on a real coronary run."""
 import json
+import os
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -8,6 +11,7 @@ import zmq
 
 from conftest import ROOT, start_fluoro
 
+DATA = Path(os.environ.get("FLUORO_TEST_DATA", ROOT.parent / "shared" / "data"))
 SCHEMA = json.loads((ROOT / "docs" / "wire-format.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
@@ -47,7 +51,7 @@ def test_the_schema_is_a_valid_draft_2020_12_schema():
     ([], {"encoding": "raw", "latency": {"render", "age_at_publish"}}),
     (["--jpeg", "80"], {"encoding": "jpeg", "latency": {"render", "age_at_publish"}}),
     (["--dsa", "--local"], {"encoding": "raw", "latency": {"motion", "render", "age_at_publish"}}),
-    (["--segmenter", "ridge", "--roadmap"],
+    (["--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction"],
      {"encoding": "raw", "latency": {"motion+segment", "render", "roadmap", "age_at_publish"}}),
 ], ids=["raw", "jpeg", "dsa-local", "segmenter-roadmap"])
 def test_every_header_of_the_annotated_stream_validates(port, options, expected):
@@ -66,11 +70,43 @@ def test_every_header_of_the_annotated_stream_validates(port, options, expected)
     if "--roadmap" in options:
         states = {header["roadmap"]["state"] for header in headers}
         assert {"building", "active"} <= states, states
+        assert {header["roadmap"]["map"] for header in headers} == {None, "subtraction"}
         assert any(header["guidewire"]["present"] for header in headers)
 
 
+@pytest.mark.skipif(not (DATA / "real" / "angiodata").is_dir(),
+                    reason=f"real angiography runs not found at {DATA / 'real'} (set FLUORO_TEST_DATA)")
+def test_every_header_of_the_dynamic_roadmap_on_a_real_run_validates(port):
+    """A real coronary run (a tuning patient's, 20 frames at 7.5 frames/s): building before the contrast, then each
+    contrast frame's own map (`live`, `map_frame` its own index), and stored maps of earlier frames after it."""
+    run = DATA / "real" / "angiodata" / "Patient_1" / "Coro_1" / "frames"
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    publisher = start_fluoro("run", str(run), "--fps", "7.5", "--speed", "0", "--quiet", "--roadmap", "--publish", address,
+                             "--wait-subscribers", "1")
+    headers = []
+    while sub.poll(20000 if not headers else 3000):
+        headers.append(json.loads(sub.recv_multipart()[0].decode("utf-8")))
+    _, err = publisher.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert publisher.returncode == 0, err
+    assert len(headers) == 20
+    for header in headers:
+        assert_valid(header)
+        roadmap = header["roadmap"]
+        if roadmap["map"] == "live":
+            assert roadmap["map_frame"] == header["frame"]
+        elif roadmap["map"] == "stored":
+            assert roadmap["map_frame"] < header["frame"]
+    assert headers[0]["roadmap"]["state"] == "building"
+    assert "live" in {header["roadmap"]["map"] for header in headers}
+
+
 def test_every_header_of_every_layer_validates(port):
-    messages = receive_all(port, ["--layers", "--segmenter", "ridge", "--roadmap"],
+    messages = receive_all(port, ["--layers", "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction"],
                            topics=(b"frame", b"devices", b"roadmap"))
     by_layer = {}
     for topic, header, _ in messages:

@@ -1,10 +1,15 @@
 import FluoroCore
 import FluoroConcurrency
 
-/// The roadmap stage (after `render`): builds the vessel map from the run's contrast frames (one per cardiac
-/// phase when the frames carry it), then on every later frame moves the map of its phase by the frame's motion
-/// estimate (from the motion stage upstream), blends it into the display image in colour, and draws the
-/// devices' centre lines and tips on top.
+/// The roadmap stage (after `render`): blends a vessel map into the display image in colour and draws the
+/// devices' centre lines and tips on top. The map is made by `parameters.method`:
+///
+/// - `vesselness` (`DynamicRoadmap`): each frame that shows its contrast is drawn with its own vessel map; the
+///   frames after them with the stored map of the contrast frame at the same phase, moved by the motion between
+///   the two frames. A registration loss discards the stored maps.
+/// - `subtraction` (`VesselMapBuilder`), described below: one map built from the run's contrast frames (one per
+///   cardiac phase when the frames carry it), drawn on every later frame moved by the frame's motion estimate
+///   (from the motion stage upstream).
 ///
 /// Lifecycle, in `annotations.roadmap.state`: `building` (mask, then contrast) → `active` (drawn) → `invalid`
 /// on the frame where registration is lost (a table move or a failure: the map's reference is gone) →
@@ -35,6 +40,7 @@ public final class RoadmapOverlay: Stage {
     private let buildRun: FrameSource?
     private let cArmMoved: Bool
     private var builder: VesselMapBuilder?
+    private var dynamic: DynamicRoadmap?
     private var invalidated = false
     /// With a build run: its first frame's registration, and the live run's placement on it (the shift of the
     /// live frame it was measured on, and that frame's motion estimate in the live run).
@@ -55,6 +61,10 @@ public final class RoadmapOverlay: Stage {
 
     public func prepare(for geometry: FrameGeometry) throws {
         if splitting { splitter = WorkSplitter(name: "roadmap-helper") }
+        if parameters.method == .vesselness, buildRun == nil {
+            dynamic = DynamicRoadmap(geometry: geometry, parameters: parameters, splitter: splitter)
+            return
+        }
         let builder = VesselMapBuilder(
             geometry: geometry, parameters: parameters,
             deferredCompletion: backgroundCompletion && buildRun == nil, splitter: splitter)
@@ -94,12 +104,15 @@ public final class RoadmapOverlay: Stage {
     }
 
     public func process(_ frame: Frame) throws {
+        if let dynamic { return process(frame, with: dynamic) }
         guard let builder else { return }
         let motion = frame.annotations.motion
         var roadmap = RoadmapAnnotation()
         roadmap.offsetX = motion.dx
         roadmap.offsetY = motion.dy
+        roadmap.mapSource = .subtraction
         defer {
+            if !roadmap.drawn { roadmap.mapSource = nil }
             roadmap.contrastFrames = builder.contrastFrames
             frame.annotations.roadmap = roadmap
         }
@@ -167,6 +180,34 @@ public final class RoadmapOverlay: Stage {
         draw(builder, on: frame, dx: motion.dx, dy: motion.dy, into: &roadmap)
     }
 
+    /// A frame of the dynamic roadmap: its own map, a stored one moved by the motion between the two frames,
+    /// or nothing yet; `invalid` (not drawn) on a registration loss without a live map.
+    private func process(_ frame: Frame, with dynamic: DynamicRoadmap) {
+        let motion = frame.annotations.motion
+        let tracking = motion.state != .lost
+        var roadmap = RoadmapAnnotation()
+        let choice = dynamic.process(
+            UnsafeBufferPointer(frame.pixels), frameIndex: frame.index,
+            shift: tracking ? DynamicRoadmap.Shift(dx: motion.dx, dy: motion.dy) : nil)
+        roadmap.contrastFrames = dynamic.contrastFrames
+        switch choice {
+        case .building:
+            roadmap.state = tracking ? .building : .invalid
+            if !tracking { roadmap.invalidation = .registrationLost }
+        case .live:
+            roadmap.mapSource = .live
+            roadmap.mapFrame = frame.index
+            draw(dynamic.drawnMap, pixels: dynamic.drawnPixels, on: frame, dx: 0, dy: 0, into: &roadmap)
+        case .stored(let index, _, let shift):
+            roadmap.mapSource = .stored
+            roadmap.mapFrame = index
+            roadmap.offsetX = motion.dx - shift.dx
+            roadmap.offsetY = motion.dy - shift.dy
+            draw(dynamic.drawnMap, pixels: dynamic.drawnPixels, on: frame, dx: roadmap.offsetX, dy: roadmap.offsetY, into: &roadmap)
+        }
+        frame.annotations.roadmap = roadmap
+    }
+
     public func finish() throws {
         if completing { completer?.thread.wait() }
     }
@@ -190,10 +231,18 @@ public final class RoadmapOverlay: Stage {
     }
 
     private func draw(_ builder: VesselMapBuilder, on frame: Frame, dx: Float, dy: Float, into roadmap: inout RoadmapAnnotation) {
-        roadmap.state = .active
         let map = builder.map(forPhase: frame.cardiacPhase)
-        roadmap.vesselPixels = map.vesselPixels
-        blending = (map.opacity, frame, dx, dy)
+        draw(map.opacity, pixels: map.vesselPixels, on: frame, dx: dx, dy: dy, into: &roadmap)
+    }
+
+    /// Blends `map` (full resolution, moved by (dx, dy)) into the frame and draws the devices on top.
+    private func draw(
+        _ map: UnsafeMutableBufferPointer<UInt8>, pixels: Int, on frame: Frame, dx: Float, dy: Float,
+        into roadmap: inout RoadmapAnnotation
+    ) {
+        roadmap.state = .active
+        roadmap.vesselPixels = pixels
+        blending = (map, frame, dx, dy)
         blend.perform(0..<frame.geometry.height, splitter: splitter)
         blending = nil
         roadmap.drawn = true

@@ -1,51 +1,6 @@
 import FluoroCore
 import FluoroConcurrency
 
-/// Settings of the roadmap: how the vessel map is built and how it is drawn.
-public struct RoadmapParameters: Sendable {
-    /// Longest side of the working level the map is built on.
-    public var levelSide = 512
-    /// Pre-contrast frames averaged into the mask before contrast can be detected.
-    public var minimumMaskFrames = 3
-    /// A frame is a contrast frame when the share of its field that is opacified (smoothed subtraction above
-    /// `opacityThreshold` noise σ) exceeds the mask frames' share by this much (a fraction of the field).
-    public var contrastShare: Float = 0.005
-    /// Opacification, in noise σ of the smoothed subtraction, that counts as vessel.
-    public var opacityThreshold: Float = 4
-    /// Peak opacification that a vessel pixel of the map needs, in the local noise σ of the map's estimate of
-    /// it (regions smaller than `minimumRegion` are dropped as noise).
-    public var vesselThreshold: Float = 5
-    /// Weaker opacification (same σ) kept where it connects to vessel pixels (hysteresis).
-    public var weakThreshold: Float = 3
-    /// Connected vessel regions smaller than this (level pixels) are noise, not vessels.
-    public var minimumRegion = 30
-    /// Blur of the imaging chain as the edge model assumes it (a Gaussian σ in level pixels, added to the map's
-    /// own smoothing): a vessel's edge lies where a cylinder of its measured size, blurred so, meets its lumen
-    /// border: high on a thin vessel's profile, low on a wide one's. Tuned on synthetic runs, whose detector
-    /// blur is 0.7 px: the vessel's centre is read at a local maximum of a noisy map, which overestimates it,
-    /// and a smaller blur (lower edge shares) makes up for that.
-    public var imagingBlur: Float = 0.4
-    /// How far (level pixels) a vessel's edge may lie from its centre (the disk its equivalent width is
-    /// measured over reaches one pixel further).
-    public var edgeReach = 5
-    /// Contrast frames in a row below the contrast share that end the build (the contrast has washed out).
-    public var washOutFrames = 3
-    /// A contrast phase this long ends the build even if the contrast has not washed out (6 s at 15 frames/s:
-    /// the vessels have filled by then).
-    public var maximumContrastFrames = 90
-    /// Cardiac phases the map is built for separately when frames carry their phase (a DICOM run's R waves):
-    /// a coronary moves with the heartbeat, so each phase gets its own map, drawn on the frames of that phase.
-    public var cardiacBins = 8
-    /// Build only from these frames (inclusive indices), when set; the map becomes active after the last one.
-    public var frameRange: ClosedRange<Int>?
-    /// Blend strength of the map in the overlay (0…1).
-    public var opacity: Float = 0.45
-    /// Colour of the vessels in the overlay.
-    public var colour: (red: UInt8, green: UInt8, blue: UInt8) = (255, 70, 40)
-
-    public init() {}
-}
-
 /// Builds a vessel map from a run's contrast frames, in the coordinates of the motion reference:
 ///
 /// - every frame is box-averaged to the working level in the log domain and moved onto the reference with its
