@@ -31,9 +31,13 @@ def test_real_runs_are_evaluated_without_a_crash(tmp_path, segmenter):
         assert run["frames"] > 20 and run["motion"]["pairs_to_reference"] > 0, run
         assert run["roadmap"]["contrast_frames"] > 0, run
     assert "95 % interval" in table and "motion: residual ratio to reference" in table
-    # Floors just below the pipeline's figures on these three runs (ratio to reference 1.01, consecutive 0.99,
-    # 5 % of frames lost; docs/validation.md): a motion estimate that collapses on real data crosses them.
+    # Floors just beyond the pipeline's figures on these three runs (docs/validation.md: motion ratio 0.966 to the
+    # reference and 0.964 consecutive, no frame lost; roadmap active on all three, IoU 0.413, precision 0.693):
+    # motion that makes frames worse than no compensation, spurious losses, or a map off the vessels fail.
     summary = report["summary"]
-    assert summary["motion_ratio_to_reference"]["mean"] <= 1.15, table
-    assert summary["motion_ratio_consecutive"]["mean"] <= 1.15, table
-    assert summary["motion_lost_share"]["mean"] <= 0.2, table
+    assert summary["motion_ratio_to_reference"]["mean"] <= 1.0, table
+    assert summary["motion_ratio_consecutive"]["mean"] <= 1.0, table
+    assert summary["motion_lost_share"]["mean"] <= 0.03, table
+    assert summary["roadmap_active"]["mean"] == 1.0, table
+    assert summary["roadmap_iou"]["mean"] >= 0.35, table
+    assert summary["roadmap_precision"]["mean"] >= 0.6, table

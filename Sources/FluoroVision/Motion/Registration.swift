@@ -8,13 +8,15 @@ import FluoroConcurrency
 ///    side to at most 256 pixels, so a 512² frame is refined on 256² by 2 × 2 blocks and a 1024² frame on 256² by
 ///    4 × 4 blocks) and taken through a −log look-up table indexed by the block's sum, so exposure changes do not
 ///    matter and structures add; one binomial pass removes most quantum noise;
-/// 2. phase correlation of the Hann-windowed central square, averaged down to `workingSize`, gives the
-///    integer-scale shift and a confidence (the normalised correlation peak);
-/// 3. Gauss–Newton refinement on the refinement level (the reference's gradients, bilinear warping of the live
-///    frame, an exposure offset, and Tukey weights so a moving wire, arriving contrast or noise outliers do not
-///    pull the estimate), eight pixels at a time.
+/// 2. coarse-to-fine least squares (`TranslationPyramid`: Lucas–Kanade with an exposure offset over the
+///    reference's exposed field) from the previous frame's shift, and again from the peak of a phase correlation
+///    of the Hann-windowed central square (averaged down to `workingSize`) when that peak lies elsewhere: the fit
+///    with the smaller residual wins. The first follows breathing and the heartbeat frame by frame; the second
+///    finds a sudden table move.
 ///
-/// A shift beyond `maximumShift` or a weak peak reports `lost` and resets the reference to that frame.
+/// A shift that jumps by more than `maximumShift` from the previous frame's (a table move, or a failure), or a
+/// weak correlation peak, reports `lost` and resets the reference to that frame. With `localCorrection`, a grid
+/// of control points is refined around the global shift (Gauss–Newton with Tukey weights, block by block).
 /// All memory is allocated in `init`; `estimate` allocates nothing.
 public final class Registration {
     public let geometry: FrameGeometry
@@ -65,6 +67,10 @@ public final class Registration {
     let localScratch: UnsafeMutableBufferPointer<Float>
     /// Refinement stays this far (level pixels) from the level's borders.
     let margin: Int
+    /// The coarse-to-fine fit of the global shift, and the last frame's shift (level pixels; 0 after a new
+    /// reference).
+    private let pyramid: TranslationPyramid
+    private var previousShift = (dx: 0.0, dy: 0.0)
 
     /// With a `splitter`, the reduction of each frame shares its rows between two threads.
     public init(
@@ -119,6 +125,9 @@ public final class Registration {
         localX = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localY = .allocate(capacity: parameters.gridSize * parameters.gridSize)
         localScratch = .allocate(capacity: parameters.gridSize * parameters.gridSize)
+        // The field is shrunk by 24 full-resolution pixels from the collimator blades and the border.
+        pyramid = TranslationPyramid(
+            width: levelWidth, height: levelHeight, fieldMargin: max(Int(clampingFinite: (24 / Double(reduction)).rounded()), 1))
     }
 
     deinit {
@@ -146,6 +155,8 @@ public final class Registration {
             }
         }
         prepareSpectrum(of: referenceLevel, real: referenceReal, imaginary: referenceImaginary)
+        pyramid.setReference(referenceLevel.baseAddress!)
+        previousShift = (0, 0)
         hasReference = true
     }
 
@@ -163,28 +174,40 @@ public final class Registration {
             return estimate
         }
         reduceToLog(pixels, into: liveLevel)
+        pyramid.setLive(liveLevel.baseAddress!)
         prepareSpectrum(of: liveLevel, real: workReal, imaginary: workImaginary)
         let (coarseX, coarseY, peak) = correlationPeak()
         // Level pixels from here on; full-resolution pixels in the result.
-        var dx = coarseX * Double(factor), dy = coarseY * Double(factor)
+        let correlated = (dx: coarseX * Double(factor), dy: coarseY * Double(factor))
         let scale = Double(reduction)
         estimate.confidence = peak
-        if peak < parameters.minimumConfidence || max(abs(dx), abs(dy)) * scale > parameters.maximumShift {
-            estimate.dx = Float(dx * scale)
-            estimate.dy = Float(dy * scale)
+        var best = pyramid.align(from: (0, 0))
+        func jump(_ shift: (dx: Double, dy: Double)) -> Double {
+            max(abs(shift.dx - previousShift.dx), abs(shift.dy - previousShift.dy)) * scale
+        }
+        // The correlation peak's fit wins when its residual is smaller, but a far jump only on a clear peak.
+        let apart = best.map { max(abs($0.dx - correlated.dx), abs($0.dy - correlated.dy)) } ?? .infinity
+        if apart > 2, let other = pyramid.align(from: correlated), other.meanSquare < best?.meanSquare ?? .infinity,
+            jump((other.dx, other.dy)) <= parameters.maximumShift || peak >= parameters.tableMoveConfidence
+        {
+            best = other
+        }
+        let likeness = best.flatMap { pyramid.correlation(dx: $0.dx, dy: $0.dy) } ?? 0
+        // A table move (or a failure): the shift jumps further than patient motion can take it in one frame.
+        let tableMove = best.map { jump(($0.dx, $0.dy)) > parameters.maximumShift } ?? true
+        guard let best, likeness >= parameters.minimumCorrelation, !tableMove else {
+            let reported = best ?? (correlated.dx, correlated.dy, 0, 0)
+            estimate.dx = Float(reported.dx * scale)
+            estimate.dy = Float(reported.dy * scale)
             estimate.state = .lost
             setReference(pixels)
             return estimate
         }
-        if let refined = refine(dx: dx, dy: dy), abs(refined.dx - dx) <= 2 * Double(factor),
-            abs(refined.dy - dy) <= 2 * Double(factor)
-        {
-            (dx, dy) = (refined.dx, refined.dy)
-            exposureOffset = Float(refined.offset)
-        }
-        if parameters.localCorrection { estimateLocalField(globalX: dx, globalY: dy) }
-        estimate.dx = Float(dx * scale)
-        estimate.dy = Float(dy * scale)
+        previousShift = (best.dx, best.dy)
+        exposureOffset = Float(best.offset)
+        if parameters.localCorrection { estimateLocalField(globalX: best.dx, globalY: best.dy) }
+        estimate.dx = Float(best.dx * scale)
+        estimate.dy = Float(best.dy * scale)
         estimate.state = .tracking
         return estimate
     }
