@@ -39,6 +39,31 @@ final class CachedRunSource: FrameSource {
         frameCount = total
     }
 
+    /// A recorded run (`fluoro-bench pipeline --run RUN`), each pixel repeated to `size` when that is a multiple of the
+    /// run's side, played forward and then back and forth over its second half.
+    init(recorded: FrameSource, size: Int, total: Int, fps: Double) throws {
+        let inner = recorded.geometry
+        let factor = max(size / inner.width, 1)
+        geometry = try FrameGeometry(
+            width: inner.width * factor, height: inner.height * factor, format: inner.format, bitsStored: inner.bitsStored)
+        let frame = Frame(slot: 0, geometry: inner, stageCount: 1)
+        var frames: [[UInt16]] = []
+        while try recorded.read(into: frame) {
+            var pixels = [UInt16](repeating: 0, count: geometry.pixelCount)
+            for y in 0..<geometry.height {
+                for x in 0..<geometry.width { pixels[y * geometry.width + x] = frame.pixels[(y / factor) * inner.width + x / factor] }
+            }
+            frames.append(pixels)
+        }
+        guard frames.count >= 4 else { throw FluoroError.invalidArgument("\(recorded.name) has fewer than 4 frames to loop over") }
+        self.frames = frames
+        loopStart = frames.count / 2
+        name =
+            "\(recorded.name) (\(frames.count) frames, pixels repeated \(factor)×\(factor), then back and forth over frames \(loopStart)-\(frames.count - 1))"
+        frameInterval = 1 / fps
+        frameCount = total
+    }
+
     /// The run's frame shown at stream position `position`.
     private func runFrame(at position: Int) -> Int {
         let count = frames.count, span = count - loopStart
@@ -78,7 +103,8 @@ struct PipelineReport: Encodable {
 }
 
 /// Every stage of `fluoro run --segmenter … --roadmap` (motion, segmentation, rendering, roadmap overlay,
-/// publishing to a subscriber in another process that reads every frame) on a synthetic 16-bit run, live at
+/// publishing to a subscriber in another process that reads every frame) on a synthetic 16-bit run (or a recorded
+/// one with `--run`), live at
 /// `--fps` or replayed as fast as possible: per stage and end-to-end latency, throughput, drops, allocations per
 /// frame in the steady state and resident memory.
 func pipelineBenchmark() throws {
@@ -86,9 +112,12 @@ func pipelineBenchmark() throws {
     let live = !arguments.contains("--replay"), json = arguments.contains("--json")
     let priority = option("--realtime", 0)
     let parameters = segmentationParameters()
-    let source = try CachedRunSource(
-        size: size, runFrames: option("--run-frames", 150), total: frames,
-        fps: Double(fps), seed: 2301)
+    // --run RUN: a recorded run (a frame folder, DICOM or Y4M) instead of the synthetic one.
+    let source =
+        try textOption("--run").map {
+            try CachedRunSource(recorded: try openRecordedSource($0, frameRate: Double(fps)), size: size, total: frames, fps: Double(fps))
+        }
+        ?? CachedRunSource(size: size, runFrames: option("--run-frames", 150), total: frames, fps: Double(fps), seed: 2301)
     // --no-split: every stage on its own thread only (no helper thread sharing a frame's rows).
     let splitting = !arguments.contains("--no-split")
     // --no-overlap: motion and segmentation as two stages, one after the other on each frame.
@@ -120,7 +149,7 @@ func pipelineBenchmark() throws {
     let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
     if !json {
         print(
-            "pipeline: \(size)x\(size) 16-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
+            "pipeline: \(size)x\(size) \(source.geometry.format == .grey8 ? "8" : "16")-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
                 + "segmenter \(parameters.method.rawValue), \(splitting ? "stages split over two threads" : "one thread per stage"); "
                 + "source: \(source.name)")
     }

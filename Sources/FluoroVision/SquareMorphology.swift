@@ -55,25 +55,26 @@ final class SquareMorphology {
         for y in 0..<height {
             line.update(repeating: outside, count: length)
             (line + r).update(from: input + y * w, count: w)
-            if maximum {
-                runningExtrema(line, length: length, block: block, Swift.max)
-            } else {
-                runningExtrema(line, length: length, block: block, Swift.min)
-            }
+            runningExtrema(line, length: length, block: block, maximum: maximum)
             // The window of output x covers padded x … x + 2r: the backward extremum from x, the forward one to x + 2r.
             combine(backward.baseAddress!, forward.baseAddress! + 2 * r, into: output + y * w, maximum: maximum, outside: outside)
         }
     }
 
-    /// The forward and backward running extrema of `line` within each block, into `forward` and `backward`.
-    @inline(__always)
-    private func runningExtrema(_ line: UnsafeMutablePointer<Float>, length: Int, block: Int, _ extremum: (Float, Float) -> Float) {
+    /// The forward and backward running extrema of `line` within each block, into `forward` and `backward`
+    /// (written out for minima and maxima: a closure here is not inlined, and costs a call per pixel).
+    private func runningExtrema(_ line: UnsafeMutablePointer<Float>, length: Int, block: Int, maximum: Bool) {
         let g = forward.baseAddress!, h = backward.baseAddress!
         for start in stride(from: 0, to: length, by: block) {
             g[start] = line[start]
-            for k in 1..<block { g[start + k] = extremum(g[start + k - 1], line[start + k]) }
             h[start + block - 1] = line[start + block - 1]
-            for k in stride(from: block - 2, through: 0, by: -1) { h[start + k] = extremum(h[start + k + 1], line[start + k]) }
+            if maximum {
+                for k in 1..<block { g[start + k] = Swift.max(g[start + k - 1], line[start + k]) }
+                for k in stride(from: block - 2, through: 0, by: -1) { h[start + k] = Swift.max(h[start + k + 1], line[start + k]) }
+            } else {
+                for k in 1..<block { g[start + k] = Swift.min(g[start + k - 1], line[start + k]) }
+                for k in stride(from: block - 2, through: 0, by: -1) { h[start + k] = Swift.min(h[start + k + 1], line[start + k]) }
+            }
         }
     }
 

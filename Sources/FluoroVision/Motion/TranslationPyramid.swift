@@ -204,16 +204,25 @@ final class TranslationPyramid {
         let currentOffset = Float(offset)
         var count: Double = 0, sum: Double = 0, squares: Double = 0, sx: Double = 0, sy: Double = 0
         var sxx: Double = 0, sxy: Double = 0, syy: Double = 0, bx: Double = 0, by: Double = 0
+        typealias Lanes = SIMD8<Float>
+        func load(_ pointer: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
+        let groups = (xEnd - xStart) / Lanes.scalarCount
+        let lanes00 = Lanes(repeating: w00), lanes01 = Lanes(repeating: w01), lanes10 = Lanes(repeating: w10)
+        let lanes11 = Lanes(repeating: w11), lanesOffset = Lanes(repeating: currentOffset)
         for y in yStart..<yEnd {
-            let row = y * width, top = live + (y + iy) * width + ix, bottom = top + width
-            var rowCount: Float = 0, rowSum: Float = 0, rowSquares: Float = 0, rowX: Float = 0, rowY: Float = 0
-            var rowXX: Float = 0, rowXY: Float = 0, rowYY: Float = 0, rowBX: Float = 0, rowBY: Float = 0
-            for x in xStart..<xEnd {
-                let inside = field[row + x]
-                let warped = w00 * top[x] + w01 * top[x + 1] + w10 * bottom[x] + w11 * bottom[x + 1]
-                let error = (warped - reference[row + x] - currentOffset) * inside
-                let gx = gradientsX[row + x] * inside, gy = gradientsY[row + x] * inside
-                rowCount += inside
+            let row = y * width, top = UnsafePointer(live + (y + iy) * width + ix), bottom = top + width
+            let base = UnsafePointer(reference + row), inside = UnsafePointer(field + row)
+            let alongX = UnsafePointer(gradientsX + row), alongY = UnsafePointer(gradientsY + row)
+            var rowCount = Lanes(), rowSum = Lanes(), rowSquares = Lanes(), rowX = Lanes(), rowY = Lanes()
+            var rowXX = Lanes(), rowXY = Lanes(), rowYY = Lanes(), rowBX = Lanes(), rowBY = Lanes()
+            for group in 0..<groups {
+                let x = xStart + group * Lanes.scalarCount
+                let mask = load(inside + x)
+                let warped =
+                    lanes00 * load(top + x) + lanes01 * load(top + x + 1) + lanes10 * load(bottom + x) + lanes11 * load(bottom + x + 1)
+                let error = (warped - load(base + x) - lanesOffset) * mask
+                let gx = load(alongX + x) * mask, gy = load(alongY + x) * mask
+                rowCount += mask
                 rowSum += error
                 rowSquares += error * error
                 rowX += gx
@@ -224,9 +233,26 @@ final class TranslationPyramid {
                 rowBX += gx * error
                 rowBY += gy * error
             }
-            count += Double(rowCount); sum += Double(rowSum); squares += Double(rowSquares)
-            sx += Double(rowX); sy += Double(rowY); sxx += Double(rowXX); sxy += Double(rowXY); syy += Double(rowYY)
-            bx += Double(rowBX); by += Double(rowBY)
+            // The columns that do not fill eight lanes, one by one.
+            for x in (xStart + groups * Lanes.scalarCount)..<xEnd {
+                let mask = inside[x]
+                let warped = w00 * top[x] + w01 * top[x + 1] + w10 * bottom[x] + w11 * bottom[x + 1]
+                let error = (warped - base[x] - currentOffset) * mask
+                let gx = alongX[x] * mask, gy = alongY[x] * mask
+                rowCount[0] += mask
+                rowSum[0] += error
+                rowSquares[0] += error * error
+                rowX[0] += gx
+                rowY[0] += gy
+                rowXX[0] += gx * gx
+                rowXY[0] += gx * gy
+                rowYY[0] += gy * gy
+                rowBX[0] += gx * error
+                rowBY[0] += gy * error
+            }
+            count += Double(rowCount.sum()); sum += Double(rowSum.sum()); squares += Double(rowSquares.sum())
+            sx += Double(rowX.sum()); sy += Double(rowY.sum()); sxx += Double(rowXX.sum()); sxy += Double(rowXY.sum())
+            syy += Double(rowYY.sum()); bx += Double(rowBX.sum()); by += Double(rowBY.sum())
         }
         guard count >= 64 else { return nil }
         return (count, sum, squares, sx, sy, sxx, sxy, syy, bx, by)

@@ -119,21 +119,47 @@ final class HessianVesselness: SplittableWork {
     /// Second derivatives by 3 × 3 Sobel kernels over 4 ([1 −2 1] across, [1 2 1]/4 along; the mixed one
     /// [−1 0 1]² / 4).
     private func accumulate(_ range: Range<Int>, normalisation: Float) {
+        typealias Lanes = SIMD8<Float>
+        func load(_ pointer: UnsafeMutablePointer<Float>) -> Lanes { UnsafeRawPointer(pointer).loadUnaligned(as: Lanes.self) }
         let w = width, image = blurred.baseAddress!, output = output!
+        let groups = (w - 2) / Lanes.scalarCount, scale = Lanes(repeating: -normalisation)
         for y in range {
             let up = image + (y - 1) * w, here = image + y * w, down = image + (y + 1) * w, target = output + y * w
-            for x in 1..<(w - 1) {
-                let xxUp = up[x - 1] - 2 * up[x] + up[x + 1]
-                let xxHere = here[x - 1] - 2 * here[x] + here[x + 1]
-                let xxDown = down[x - 1] - 2 * down[x] + down[x + 1]
-                let xx = 0.25 * (xxUp + 2 * xxHere + xxDown)
-                let yyLeft = up[x - 1] - 2 * here[x - 1] + down[x - 1]
-                let yyCentre = up[x] - 2 * here[x] + down[x]
-                let yyRight = up[x + 1] - 2 * here[x + 1] + down[x + 1]
-                let yy = 0.25 * (yyLeft + 2 * yyCentre + yyRight)
+            // Eight pixels at a time from x = 1, then the columns left over one by one.
+            for group in 0..<groups {
+                let x = 1 + group * Lanes.scalarCount
+                let upLeft = load(up + x - 1), upCentre = load(up + x), upRight = load(up + x + 1)
+                let left = load(here + x - 1), centre = load(here + x), right = load(here + x + 1)
+                let downLeft = load(down + x - 1), downCentre = load(down + x), downRight = load(down + x + 1)
+                let two = Lanes(repeating: 2), quarter = Lanes(repeating: 0.25), halfLane = Lanes(repeating: 0.5)
+                let rowUp: Lanes = upLeft - two * upCentre + upRight
+                let rowHere: Lanes = left - two * centre + right
+                let rowDown: Lanes = downLeft - two * downCentre + downRight
+                let xx: Lanes = quarter * (rowUp + two * rowHere + rowDown)
+                let columnLeft: Lanes = upLeft - two * left + downLeft
+                let columnCentre: Lanes = upCentre - two * centre + downCentre
+                let columnRight: Lanes = upRight - two * right + downRight
+                let yy: Lanes = quarter * (columnLeft + two * columnCentre + columnRight)
+                let xy: Lanes = quarter * (downRight - downLeft - upRight + upLeft)
+                let half: Lanes = halfLane * (xx - yy)
+                let spread: Lanes = (half * half + xy * xy).squareRoot()
+                let across: Lanes = halfLane * (xx + yy) - spread
+                let stored = UnsafeMutableRawPointer(target + x)
+                let current = load(target + x), candidate = scale * across
+                stored.storeBytes(of: current.replacing(with: candidate, where: candidate .> current), as: Lanes.self)
+            }
+            for x in (1 + groups * Lanes.scalarCount)..<(w - 1) {
+                let xx =
+                    0.25
+                    * ((up[x - 1] - 2 * up[x] + up[x + 1]) + 2 * (here[x - 1] - 2 * here[x] + here[x + 1])
+                        + (down[x - 1] - 2 * down[x] + down[x + 1]))
+                let yy =
+                    0.25
+                    * ((up[x - 1] - 2 * here[x - 1] + down[x - 1]) + 2 * (up[x] - 2 * here[x] + down[x])
+                        + (up[x + 1] - 2 * here[x + 1] + down[x + 1]))
                 let xy = 0.25 * (down[x + 1] - down[x - 1] - up[x + 1] + up[x - 1])
-                // The eigenvalue across a bright ridge: the mean minus the half-difference's norm.
-                let across = 0.5 * (xx + yy) - (0.25 * (xx - yy) * (xx - yy) + xy * xy).squareRoot()
+                let half = 0.5 * (xx - yy)
+                let across = 0.5 * (xx + yy) - (half * half + xy * xy).squareRoot()
                 target[x] = Swift.max(target[x], -normalisation * across)
             }
         }
