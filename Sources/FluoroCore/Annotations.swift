@@ -10,10 +10,17 @@ public enum RegistrationState: String, Sendable, Codable {
 
 /// The estimated shift of a live frame relative to the reference, in pixels.
 public struct MotionEstimate: Sendable, Equatable {
+    /// The translation that best lines up the whole exposed field (published).
     public var dx: Float = 0
     public var dy: Float = 0
     public var confidence: Float = 0
     public var state: RegistrationState = .none
+    /// The translation of the structures most of the field agrees on (robust weights, from the correlation
+    /// peak), against the same reference: what device tracking follows. On a beating heart the whole field's
+    /// best translation follows the heart's border and the diaphragm, which a catheter in the aortic root does
+    /// not. Not published.
+    public var dominantDx: Float = 0
+    public var dominantDy: Float = 0
     public init() {}
 }
 

@@ -114,10 +114,12 @@ struct BeatingHeartRun {
 
     /// Runs the beating heart through the roadmap stage (no motion estimate: the map's own phase matching has to
     /// find the heart's phase). Per frame: the annotation and the IoU of the drawn map against the true vessels.
-    func run(_ heart: BeatingHeartRun) throws -> [(roadmap: RoadmapAnnotation, iou: Double)] {
+    func run(_ heart: BeatingHeartRun, drawLive: Bool = true) throws -> [(roadmap: RoadmapAnnotation, iou: Double)] {
         let geometry = try FrameGeometry(width: BeatingHeartRun.size, height: BeatingHeartRun.size, format: .grey16, bitsStored: 12)
         let frame = Frame(slot: 0, geometry: geometry, stageCount: 1)
-        let renderer = DisplayRenderer(), overlay = RoadmapOverlay(splitting: false)
+        var parameters = RoadmapParameters()
+        parameters.drawLive = drawLive
+        let renderer = DisplayRenderer(), overlay = RoadmapOverlay(parameters: parameters, splitting: false)
         try renderer.prepare(for: geometry)
         try overlay.prepare(for: geometry)
         var results: [(RoadmapAnnotation, Double)] = []
@@ -174,6 +176,16 @@ struct BeatingHeartRun {
                 samePhase, ious.count, meanIoU, ious.min()!))
         #expect(samePhase >= 5, "only \(samePhase) of \(ious.count) frames drawn with their phase's map")
         #expect(meanIoU >= 0.55, "stored maps IoU \(ious)")
+    }
+
+    /// What `fluoro evaluate --stored-maps-only` scores: contrast frames drawn with earlier frames' maps only.
+    @Test func storedMapsOnlyDrawsEveryFrameWithAnEarlierFramesMap() throws {
+        let frames = try run(BeatingHeartRun(), drawLive: false)
+        #expect(frames.allSatisfy { $0.roadmap.mapSource != .live })
+        for index in 20..<BeatingHeartRun.frames {
+            let roadmap = frames[index].roadmap
+            #expect(roadmap.mapSource == .stored && (roadmap.mapFrame ?? index) < index, "frame \(index): \(roadmap)")
+        }
     }
 
     @Test func aRunWithoutContrastNeverShowsAMap() throws {

@@ -40,8 +40,9 @@ import Testing
             // Every other frame has a sane motion, so a line is tracked into the next wild one.
             let sane = step % 2 == 0
             frame.annotations.motion.state = .tracking
-            frame.annotations.motion.dx = sane ? 0 : Self.motion(&random)
-            frame.annotations.motion.dy = sane ? 0 : Self.motion(&random)
+            // Tracking follows the dominant structures' shift.
+            frame.annotations.motion.dominantDx = sane ? 0 : Self.motion(&random)
+            frame.annotations.motion.dominantDy = sane ? 0 : Self.motion(&random)
             segmenter.segment(UnsafeBufferPointer(frame.pixels), into: &frame.annotations)
             if sane, frame.annotations.catheter.isPresent || frame.annotations.guidewire.isPresent { found += 1 }
         }

@@ -205,6 +205,16 @@ public final class Registration {
         }
         previousShift = (best.dx, best.dy)
         exposureOffset = Float(best.offset)
+        // The dominant structures' shift: Tukey-weighted refinement from the correlation peak, kept when it stays
+        // within 2 working pixels of the peak.
+        var dominant = correlated
+        if let refined = refine(dx: correlated.dx, dy: correlated.dy), abs(refined.dx - correlated.dx) <= 2 * Double(factor),
+            abs(refined.dy - correlated.dy) <= 2 * Double(factor)
+        {
+            dominant = (refined.dx, refined.dy)
+        }
+        estimate.dominantDx = Float(dominant.dx * scale)
+        estimate.dominantDy = Float(dominant.dy * scale)
         if parameters.localCorrection { estimateLocalField(globalX: best.dx, globalY: best.dy) }
         estimate.dx = Float(best.dx * scale)
         estimate.dy = Float(best.dy * scale)

@@ -6,7 +6,7 @@ import FluoroConcurrency
 /// and shutter edges are dropped); then non-maximum suppression and hysteresis, tracing of the strongest
 /// consistent centre line, a change point along it where the line stops being catheter-like (its contrast drops, or
 /// the network's catheter probability falls: the catheter's tip, beyond which only the guidewire continues), and
-/// temporal tracking: the previous centre line, moved by the motion estimate, seeds the trace and is preferred
+/// temporal tracking: the previous centre line, moved by the motion estimate (its dominant structures' shift), seeds the trace and is preferred
 /// over new ridges (ribs, vessel edges), and tips move at most `maximumTipStep` per frame along the line (the
 /// learned wire's as far as the network still sees it). Last, the wire's tip is placed on the full-resolution
 /// frame (`TipRefiner`).
@@ -152,8 +152,8 @@ public final class DeviceSegmenter {
         let factor = Float(reduction.factor)
         var shift = (dx: Float(0), dy: Float(0))
         if motion.state == .tracking {
-            shift = ((motion.dx - previousMotion.dx) / factor, (motion.dy - previousMotion.dy) / factor)
-            previousMotion = (motion.dx, motion.dy)
+            shift = ((motion.dominantDx - previousMotion.dx) / factor, (motion.dominantDy - previousMotion.dy) / factor)
+            previousMotion = (motion.dominantDx, motion.dominantDy)
         } else if motion.state == .lost {
             previousMotion = (0, 0)
         }
