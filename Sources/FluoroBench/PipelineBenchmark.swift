@@ -130,7 +130,15 @@ func pipelineBenchmark() throws {
     options.segmentation = parameters
     options.overlapMotionAndSegmentation = overlapping
     options.splitting = splitting
-    options.roadmap = RoadmapParameters()
+    // --roadmap-method subtraction: the subtraction roadmap instead of the dynamic one.
+    var roadmap = RoadmapParameters()
+    if let text = textOption("--roadmap-method") {
+        guard let method = RoadmapMethod(rawValue: text) else {
+            throw FluoroError.invalidArgument("--roadmap-method \(text): expected vesselness or subtraction")
+        }
+        roadmap.method = method
+    }
+    options.roadmap = roadmap
     // --no-publish: the stages alone, so the allocation count is FluoroStream's code only (libzmq allocates a record
     // per message part it sends).
     let publishing = !arguments.contains("--no-publish")
@@ -149,7 +157,7 @@ func pipelineBenchmark() throws {
     let mode = live ? "live at \(fps) fps" : "replay as fast as possible"
     if !json {
         print(
-            "pipeline: \(size)x\(size) \(source.geometry.format == .grey8 ? "8" : "16")-bit, \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
+            "pipeline: \(source.geometry.width)x\(source.geometry.height) \(source.geometry.format == .grey8 ? "8" : "16")-bit, roadmap \(roadmap.method.rawValue), \(stages.map(\.name).joined(separator: " → ")), \(mode), \(frames) frames, "
                 + "segmenter \(parameters.method.rawValue), \(splitting ? "stages split over two threads" : "one thread per stage"); "
                 + "source: \(source.name)")
     }

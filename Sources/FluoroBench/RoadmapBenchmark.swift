@@ -16,7 +16,13 @@ import Synchronization
 /// graph, split by what it did (building; drawing a live, stored or subtraction map). A subtraction map's
 /// completion is timed once, apart.
 func roadmapBenchmark() throws {
-    let methods = textOption("--method").map { [RoadmapMethod(rawValue: $0)].compactMap { $0 } } ?? RoadmapMethod.allCases
+    let methods =
+        try textOption("--method").map { text in
+            guard let method = RoadmapMethod(rawValue: text) else {
+                throw FluoroError.invalidArgument("--method \(text): expected vesselness or subtraction")
+            }
+            return [method]
+        } ?? RoadmapMethod.allCases
     let run = arguments.dropFirst().first { !$0.hasPrefix("--") && Int($0) == nil && RoadmapMethod(rawValue: $0) == nil }
     for method in methods {
         let source = try roadmapBenchmarkSource(run: run)

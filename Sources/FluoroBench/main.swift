@@ -30,6 +30,6 @@ case "pipeline": try pipelineBenchmark()
 case "decode": try decodeBenchmark()
 default:
     print(
-        "usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [RUN] [--size S] [--method vesselness|subtraction] | pipeline [--size S] [--frames N] [--fps F] [--run RUN] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]"
+        "usage: fluoro-bench ring [--items N] [--repeats R] | decode FILE.dcm... [--repeats R] | graph [--size S] [--frames N] [--fps F] [--stages K] [--realtime PRIORITY] [--publish] [--motion] [--segment [--method ridge|learned]] | motion | segment [FILE.y4m] [--method ridge|learned] | roadmap [RUN] [--size S] [--method vesselness|subtraction] | pipeline [--size S] [--frames N] [--fps F] [--run RUN] [--roadmap-method vesselness|subtraction] [--replay] [--method ridge|learned] [--no-split] [--no-overlap] [--json]"
     )
 }

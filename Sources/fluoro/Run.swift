@@ -74,7 +74,7 @@ struct Run: ParsableCommand {
     var segmenter: SegmentationMethod?
     @Flag(
         help:
-            "Draw a vessel map (roadmap) from the run's contrast frames, in colour under the devices; implies --motion. See --roadmap-method."
+            "Draw a vessel map (roadmap) from the run's contrast frames, in colour under the devices; implies --motion. See --roadmap-method (the default, vesselness, stays building on synthetic runs: their vessels are too faint)."
     )
     var roadmap = false
     @Option(
@@ -83,7 +83,9 @@ struct Run: ParsableCommand {
     )
     var roadmapMethod: RoadmapMethod?
     @Option(
-        help: "Build the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection.")
+        help:
+            "Make the roadmap from these frames only (FIRST:LAST, inclusive) of the run it is built from, e.g. a contrast injection (vesselness: only their own maps are drawn and stored)."
+    )
     var roadmapFrames: String?
     @Option(
         help:

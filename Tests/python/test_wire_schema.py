@@ -78,7 +78,7 @@ def test_every_header_of_the_annotated_stream_validates(port, options, expected)
                     reason=f"real angiography runs not found at {DATA / 'real'} (set FLUORO_TEST_DATA)")
 def test_every_header_of_the_dynamic_roadmap_on_a_real_run_validates(port):
     """A real coronary run (a tuning patient's, 20 frames at 7.5 frames/s): building before the contrast, then each
-    contrast frame's own map (`live`, `map_frame` its own index), and stored maps of earlier frames after it."""
+    contrast frame's own map (`live`, `map_frame` its own index); any stored map is an earlier frame's."""
     run = DATA / "real" / "angiodata" / "Patient_1" / "Coro_1" / "frames"
     address = f"tcp://127.0.0.1:{port}"
     context = zmq.Context()

@@ -9,14 +9,16 @@ import FluoroConcurrency
 ///    4 × 4 blocks) and taken through a −log look-up table indexed by the block's sum, so exposure changes do not
 ///    matter and structures add; one binomial pass removes most quantum noise;
 /// 2. coarse-to-fine least squares (`TranslationPyramid`: Lucas–Kanade with an exposure offset over the
-///    reference's exposed field) from the previous frame's shift, and again from the peak of a phase correlation
-///    of the Hann-windowed central square (averaged down to `workingSize`) when that peak lies elsewhere: the fit
-///    with the smaller residual wins. The first follows breathing and the heartbeat frame by frame; the second
-///    finds a sudden table move.
+///    reference's exposed field) from no shift, and again from the peak of a phase correlation of the
+///    Hann-windowed central square (averaged down to `workingSize`) when that peak lies elsewhere: the fit with the
+///    smaller residual wins (a jump beyond `maximumShift` only on a peak of `tableMoveConfidence`). The second
+///    finds a sudden table move the first may not reach;
+/// 3. the dominant structures' shift for device tracking: Gauss–Newton with Tukey weights from the peak.
 ///
 /// A shift that jumps by more than `maximumShift` from the previous frame's (a table move, or a failure), or a
-/// weak correlation peak, reports `lost` and resets the reference to that frame. With `localCorrection`, a grid
-/// of control points is refined around the global shift (Gauss–Newton with Tukey weights, block by block).
+/// normalised cross-correlation after the shift below `minimumCorrelation`, reports `lost` and resets the reference
+/// to that frame. With `localCorrection`, a grid of control points is refined around the global shift (Gauss–Newton
+/// with Tukey weights, block by block).
 /// All memory is allocated in `init`; `estimate` allocates nothing.
 public final class Registration {
     public let geometry: FrameGeometry

@@ -15,7 +15,8 @@ public struct RegistrationParameters: Sendable {
     /// A normalised cross-correlation below this (−1…1) between the reference and the live frame moved back by
     /// the estimated shift means no reliable match: `lost`.
     public var minimumCorrelation = 0.3
-    /// Most Gauss–Newton steps of a control point's refinement (it stops earlier once a step is below 0.001 px).
+    /// Most Gauss–Newton steps of the Tukey-weighted refinements (the dominant structures' shift, each control
+    /// point); they stop earlier once a step is below 0.001 px.
     public var refinementIterations = 10
     /// Second level: a grid of control points, each refined on its own block from the global shift, for the
     /// non-rigid part of the motion (used by the subtraction image).

@@ -5,8 +5,8 @@ import FluoroCore
 /// finds the shift d and exposure offset c with live(x + d) ≈ reference(x) + c in the least-squares sense over the
 /// reference's exposed field (shrunk from its edges), and hands d on to the next finer level. Unweighted least
 /// squares uses every structure of the field, the heart's border, the diaphragm and the vessels included, so the
-/// shift is the one that best lines the whole field up (a robust weighting that discounts the moving heart was
-/// worse on real coronary runs).
+/// shift is the one that best lines the whole field up (on real coronary runs it lines them up better than a robust
+/// weighting that discounts the moving heart: docs/algorithms/motion.md).
 ///
 /// All memory is allocated in `init`; nothing after it allocates.
 final class TranslationPyramid {
@@ -103,19 +103,15 @@ final class TranslationPyramid {
         var result: (dx: Double, dy: Double, offset: Double, meanSquare: Double)?
         for index in levels.indices.reversed() {
             let scale = Double(1 << index)
-            guard let fit = solve(levels[index], dx: dx / scale, dy: dy / scale, offset: offset) else { continue }
+            guard let fit = solve(levels[index], dx: dx / scale, dy: dy / scale, offset: offset) else {
+                result = nil
+                continue
+            }
             (dx, dy, offset) = (fit.dx * scale, fit.dy * scale, fit.offset)
             result = (dx, dy, offset, fit.meanSquare)
         }
+        // Only a fit of the finest level has a residual comparable with another start's.
         return result
-    }
-
-    /// The mean squared residual over the finest level's field at shift (dx, dy), with its best exposure offset;
-    /// nil when the field holds too few pixels there.
-    func meanSquare(dx: Double, dy: Double) -> Double? {
-        guard let sums = residualSums(levels[0], dx: dx, dy: dy, offset: 0) else { return nil }
-        let mean = sums.sum / sums.count
-        return sums.squares / sums.count - mean * mean
     }
 
     /// The normalised cross-correlation of the live frame moved back by (dx, dy) with the reference over the

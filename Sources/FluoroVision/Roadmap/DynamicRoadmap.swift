@@ -2,8 +2,8 @@ import FluoroCore
 import FluoroConcurrency
 
 /// A roadmap for a beating heart, as in dynamic coronary roadmapping: a coronary moves by about its own width
-/// between frames, so no single map fits every frame. Each frame is box-averaged to a level of at most 512
-/// pixels a side (−log) and its vessels mapped (`FrameVesselMap`); the number of vessel pixels is the run's
+/// between frames, so no single map fits every frame. Each frame is box-averaged to a level whose shorter side is
+/// at most `vesselLevelSide` (−log) and its vessels mapped (`FrameVesselMap`); the number of vessel pixels is the run's
 /// contrast curve.
 ///
 /// - The contrast starts when the curve rises by `contrastRise` pixels over its lowest value so far, to at least
@@ -31,8 +31,10 @@ final class DynamicRoadmap {
     /// The map to draw after `process` returned `.live` or `.stored`: full resolution, 0 outside vessels.
     private(set) var drawnMap: UnsafeMutableBufferPointer<UInt8>
     private(set) var drawnPixels = 0
-    /// Frames stored since the contrast started.
+    /// Contrast frames whose maps were stored since the contrast started.
     private(set) var contrastFrames = 0
+    /// Frames must be at least this large on their shorter side (the phase thumbnails are 64 × 64).
+    static let smallestSide = PhaseMatchedMaps.side
     private(set) var contrastStarted = false
 
     private let reduction: LogReduction
@@ -88,8 +90,9 @@ final class DynamicRoadmap {
         guard contrastStarted else { return .building }
         let inRange = parameters.frameRange?.contains(frameIndex) ?? true
         if inRange, Float(count) >= parameters.liveShare * Float(largest) {
-            contrastFrames += 1
-            stored.store(frameMap.map, vesselPixels: count, frameIndex: frameIndex, shift: shift ?? Shift(dx: 0, dy: 0))
+            if stored.store(frameMap.map, vesselPixels: count, frameIndex: frameIndex, shift: shift ?? Shift(dx: 0, dy: 0)) {
+                contrastFrames += 1
+            }
             if parameters.drawLive {
                 draw(frameMap.map, pixels: count)
                 return .live

@@ -155,10 +155,17 @@ final class FrameVesselMap {
         histogram.update(repeating: 0)
         let scale = Float(Self.bins) / high
         var total = 0
-        for i in 0..<(width * height) where response[i] >= 0 {
-            let value = centre.map { abs(response[i] - $0) } ?? response[i]
-            histogram[Swift.min(Int(clampingFinite: value * scale), Self.bins - 1)] += 1
-            total += 1
+        let pixels = width * height
+        if let centre {
+            for i in 0..<pixels where response[i] >= 0 {
+                histogram[Swift.min(Int(clampingFinite: abs(response[i] - centre) * scale), Self.bins - 1)] += 1
+                total += 1
+            }
+        } else {
+            for i in 0..<pixels where response[i] >= 0 {
+                histogram[Swift.min(Int(clampingFinite: response[i] * scale), Self.bins - 1)] += 1
+                total += 1
+            }
         }
         return histogramQuantile(q, total: total, low: 0, scale: scale)
     }

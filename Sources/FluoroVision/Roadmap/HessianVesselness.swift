@@ -24,6 +24,7 @@ final class HessianVesselness: SplittableWork {
     private let splitter: WorkSplitter?
     /// The pass `perform` does, and its input, output, kernel and σ².
     private enum Pass { case rows, columns, ridges }
+    private static let passes: [Pass] = [.rows, .columns, .ridges]
     private var pass = Pass.rows
     private var input: UnsafePointer<Float>?
     private var output: UnsafeMutablePointer<Float>?
@@ -67,7 +68,7 @@ final class HessianVesselness: SplittableWork {
         (input, self.output) = (image, output)
         for index in kernels.indices {
             kernel = index
-            for step in [Pass.rows, .columns, .ridges] {
+            for step in Self.passes {
                 pass = step
                 perform(step == .ridges ? 1..<(height - 1) : 0..<height, splitter: splitter)
             }

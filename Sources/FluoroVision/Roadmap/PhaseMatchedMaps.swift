@@ -100,13 +100,15 @@ final class PhaseMatchedMaps {
         highPass(live)
     }
 
-    /// Stores `map` (level pixels) with the live frame's thumbnail.
-    func store(_ map: UnsafeMutableBufferPointer<UInt8>, vesselPixels: Int, frameIndex: Int, shift: Shift) {
+    /// Stores `map` (level pixels) with the live frame's thumbnail; false when every place holds a map with more
+    /// vessel pixels.
+    @discardableResult
+    func store(_ map: UnsafeMutableBufferPointer<UInt8>, vesselPixels: Int, frameIndex: Int, shift: Shift) -> Bool {
         var place = count
         if count == capacity {
             place = 0
             for index in 1..<capacity where entries[index].vesselPixels < entries[place].vesselPixels { place = index }
-            guard entries[place].vesselPixels < vesselPixels else { return }
+            guard entries[place].vesselPixels < vesselPixels else { return false }
         } else {
             count += 1
         }
@@ -115,6 +117,7 @@ final class PhaseMatchedMaps {
         let cells = Self.side * Self.side
         (thumbnails.baseAddress! + place * cells).update(from: live.baseAddress!, count: cells)
         (fields.baseAddress! + place * cells).update(from: liveField.baseAddress!, count: cells)
+        return true
     }
 
     /// The stored map of a frame before `frameIndex` with at least `minimumPixels` vessel pixels most like the

@@ -11,7 +11,7 @@ import FluoroConcurrency
 ///   cardiac phase when the frames carry it), drawn on every later frame moved by the frame's motion estimate
 ///   (from the motion stage upstream).
 ///
-/// Lifecycle, in `annotations.roadmap.state`: `building` (mask, then contrast) → `active` (drawn) → `invalid`
+/// Lifecycle of a subtraction map, in `annotations.roadmap.state`: `building` (mask, then contrast) → `active` (drawn) → `invalid`
 /// on the frame where registration is lost (a table move or a failure: the map's reference is gone) →
 /// `cleared` on the next frame (the map is discarded) → `building` again from the frames after it.
 ///
@@ -62,6 +62,11 @@ public final class RoadmapOverlay: Stage {
     public func prepare(for geometry: FrameGeometry) throws {
         if splitting { splitter = WorkSplitter(name: "roadmap-helper") }
         if parameters.method == .vesselness, buildRun == nil {
+            guard min(geometry.width, geometry.height) >= DynamicRoadmap.smallestSide else {
+                throw FluoroError.invalidArgument(
+                    "the vesselness roadmap needs frames of at least \(DynamicRoadmap.smallestSide) pixels a side, not \(geometry); use --roadmap-method subtraction"
+                )
+            }
             dynamic = DynamicRoadmap(geometry: geometry, parameters: parameters, splitter: splitter)
             return
         }

@@ -15,7 +15,7 @@ public struct RoadmapParameters: Sendable {
 
     // MARK: Dynamic (vesselness) roadmap
 
-    /// Longest side of the level the vessels are mapped on.
+    /// The level the vessels are mapped on: the frame box-averaged until its shorter side is at most this.
     public var vesselLevelSide = 256
     /// A rise of the frame's vessel pixels over the run's fewest so far by this many (on a 512² level; scaled
     /// with the level's area), to at least `contrastRatio` times them, starts the contrast.
