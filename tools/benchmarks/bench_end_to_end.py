@@ -4,7 +4,7 @@
 overlay and publishing to a subscriber that reads every frame, replayed as fast as possible. Rounds alternate
 between the two so both see the same machine load; the ratio is of the median throughputs.
 
-FluoroStream runs as a user would run it: `fluoro run RUN.y4m --speed 0 --segmenter ridge --roadmap --publish …`
+FluoroStream runs as a user would run it: `fluoro run RUN.y4m --speed 0 --segmenter ridge --roadmap --roadmap-method subtraction --publish …`
 (reading the Y4M file itself); the reference gets its frames already decoded in memory.
 
 Usage: tools/benchmarks/bench_end_to_end.py [--sizes 512 1024] [--frames 150] [--rounds 3]
@@ -47,7 +47,7 @@ def drain(address):
 
 def run_fluoro(binary, run, address, stats):
     subscriber = drain(address)
-    subprocess.run([binary, "run", str(run), "--speed", "0", "--segmenter", "ridge", "--roadmap", "--publish", address,
+    subprocess.run([binary, "run", str(run), "--speed", "0", "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction", "--publish", address,
                     "--wait-subscribers", "1", "--stats-json", str(stats), "--quiet"], check=True, stdout=subprocess.DEVNULL)
     received = int(subscriber.communicate(timeout=60)[0])
     report = json.loads(stats.read_text())
