@@ -46,8 +46,10 @@ def main():
                                 str(options.frames), "--seed", str(seed), "--contrast", contrast], check=True,
                                stdout=subprocess.DEVNULL)
                 truth = json.loads((Path(folder) / "run.truth.json").read_text())["frames"]
-                estimates = [json.loads(line) for line in subprocess.run(
-                    [f"{bin_path}/fluoro-bench", "register", str(run)], check=True, capture_output=True, text=True).stdout.splitlines()]
+                output = subprocess.run([f"{bin_path}/fluoro-bench", "register", str(run)], check=True, capture_output=True,
+                                        text=True).stdout.splitlines()
+                print(output[0])  # the machine line
+                estimates = [json.loads(line) for line in output if line.startswith("{")]
                 frames = read_y4m(run)
             reference_shift = np.array([truth[0]["dx"], truth[0]["dy"]])
             # OpenCV the ordinary way: log domain, Hann window, first frame as reference.
