@@ -3,8 +3,9 @@ import Foundation
 
 /// The runs an evaluation scores, with their truth and patient (a JSON file; docs/validation.md, "Manifests").
 ///
-/// Paths are relative to `data` (itself relative to the manifest's folder unless absolute); the environment
-/// variable `FLUORO_TEST_DATA` replaces `data` when set, so the same manifest works wherever the data lives.
+/// Run paths are relative to `data` (itself relative to the manifest's folder unless absolute); the environment
+/// variable `FLUORO_TEST_DATA`, when set, stands for the `shared/data` folder that `data` names, so the same
+/// manifest works wherever the data lives. Device truth files are relative to the manifest's folder.
 public struct EvaluationManifest: Codable, Sendable {
     /// The folder the run paths are relative to.
     public var data: String
@@ -24,19 +25,23 @@ public struct EvaluationManifest: Codable, Sendable {
         public var fps: Double?
         /// A folder of vessel masks, one per frame in the same name order (grey > 127 is vessel).
         public var vesselMasks: String?
+        /// The devices' annotated centre lines (a `DeviceTruth` file).
+        public var deviceTruth: String?
 
         enum CodingKeys: String, CodingKey {
             case name, patient, split, source, fps
-            case vesselMasks = "vessel_masks"
+            case vesselMasks = "vessel_masks", deviceTruth = "device_truth"
         }
     }
 
     /// Reads and checks a manifest.
     public static func load(_ path: String) throws -> (manifest: EvaluationManifest, dataFolder: String) {
+        let folder = (path as NSString).deletingLastPathComponent
+        let here = folder.isEmpty ? "." : folder
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw FluoroError.cannotOpen(path: path, reason: "no such file or not readable")
         }
-        let manifest: EvaluationManifest
+        var manifest: EvaluationManifest
         do {
             manifest = try JSONDecoder().decode(EvaluationManifest.self, from: bytes)
         } catch {
@@ -55,10 +60,13 @@ public struct EvaluationManifest: Codable, Sendable {
             throw FluoroError.malformed(
                 path: path, detail: "patients in both tuning and validation: \(patientsInBoth.sorted().joined(separator: ", "))")
         }
-        let folder = (path as NSString).deletingLastPathComponent
-        let data =
-            ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"].map { $0 + "/real" }
-            ?? (manifest.data.hasPrefix("/") ? manifest.data : (folder.isEmpty ? "." : folder) + "/" + manifest.data)
+        for index in manifest.runs.indices {
+            if let truth = manifest.runs[index].deviceTruth, !truth.hasPrefix("/") { manifest.runs[index].deviceTruth = here + "/" + truth }
+        }
+        var data = manifest.data.hasPrefix("/") ? manifest.data : here + "/" + manifest.data
+        if let testData = ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"], let shared = manifest.data.range(of: "shared/data") {
+            data = testData + manifest.data[shared.upperBound...]
+        }
         return (manifest, data)
     }
 }

@@ -15,6 +15,7 @@ public struct RunResult: Codable, Sendable {
     public var failure: String?
     public var motion: MotionScore?
     public var roadmap: RoadmapScore?
+    public var devices: DeviceScore?
     public var seconds: Double
 
     public init(name: String, patient: String, split: String, frames: Int = 0, failure: String? = nil, seconds: Double = 0) {
@@ -42,6 +43,10 @@ public enum RunEvaluation {
     public static func evaluate(_ run: EvaluationManifest.Run, dataFolder: String, settings: EvaluationSettings) throws -> RunResult {
         let started = MonotonicClock.now()
         let source = try openRecordedSource(dataFolder + "/" + run.source, frameRate: run.fps)
+        let truth = try run.deviceTruth.map(DeviceTruth.load)
+        if let truth, let path = run.deviceTruth, let frames = source.frameCount, truth.frames.count != frames {
+            throw FluoroError.malformed(path: path, detail: "\(truth.frames.count) frames of truth for a run of \(frames) frames")
+        }
         var options = PipelineOptions()
         options.policy = .replay
         options.motion = true
@@ -66,6 +71,7 @@ public enum RunEvaluation {
             masks = try readMasks(dataFolder + "/" + masksFolder)
             result.roadmap = RoadmapScore.score(masks: masks, roadmap: probe.roadmap, layers: probe.roadmapLayers)
         }
+        if let truth { result.devices = DeviceScore.score(truth: truth, reported: probe.devices) }
         if let folder = settings.overlays {
             let (width, height) = (geometry.width, geometry.height)
             let pictures = [
@@ -74,6 +80,7 @@ public enum RunEvaluation {
                     "roadmap",
                     RunOverlays.roadmap(pixels: probe.pixels, masks: masks, layers: probe.roadmapLayers, width: width, height: height)
                 ),
+                ("devices", truth.flatMap { RunOverlays.devices(pixels: probe.pixels, truth: $0, reported: probe.devices, width: width, height: height) }),
             ]
             for case let (kind, png?) in pictures {
                 let output = try OutputFile(path: folder + "/" + run.name + "-" + kind + ".png", replace: true)

@@ -1,3 +1,4 @@
+import Foundation
 import FluoroCore
 import FluoroVision
 
@@ -48,5 +49,54 @@ public enum RunOverlays {
             }
         }
         return PNGEncoder.encode(grey, width: 2 * width, height: height, channels: 1)
+    }
+
+    public static func devices(pixels: [[UInt16]], truth: DeviceTruth, reported: [ReportedDevices], width: Int, height: Int) -> [UInt8]? {
+        let frames = min(pixels.count, truth.frames.count, reported.count)
+        guard frames > 0 else { return nil }
+        let chosen = (0..<4).map { $0 * (frames - 1) / 3 }
+        let stride = 4 * width
+        var rgb = [UInt8](repeating: 0, count: stride * height * 3)
+        for (panel, index) in chosen.enumerated() {
+            let brightest = Double(max(pixels[index].max() ?? 1, 1))
+            for y in 0..<height {
+                for x in 0..<width {
+                    let grey = UInt8(clampingFinite: Double(pixels[index][y * width + x]) / brightest * 200)
+                    let at = 3 * (y * stride + panel * width + x)
+                    (rgb[at], rgb[at + 1], rgb[at + 2]) = (grey, grey, grey)
+                }
+            }
+            func plot(_ x: Float, _ y: Float, _ colour: (UInt8, UInt8, UInt8)) {
+                guard let column = Int(checked: x.rounded()), let row = Int(checked: y.rounded()),
+                    (0..<width).contains(column), (0..<height).contains(row)
+                else { return }
+                let at = 3 * (row * stride + panel * width + column)
+                (rgb[at], rgb[at + 1], rgb[at + 2]) = colour
+            }
+            func draw(_ line: [Point2], _ colour: (UInt8, UInt8, UInt8)) {
+                for point in CenterlineMatch.resample(line) { plot(point.x, point.y, colour) }
+            }
+            let green: (UInt8, UInt8, UInt8) = (0, 255, 0)
+            for kind in DeviceKind.allCases {
+                guard let line = truth.frames[index].line(kind) else { continue }
+                draw(line, green)
+                let tip = line[line.count - 1]
+                for step in 0..<64 {
+                    let angle = Float(step) * .pi / 32
+                    plot(tip.x + 8 * cos(angle), tip.y + 8 * sin(angle), green)
+                }
+            }
+            for (kind, colour) in [(DeviceKind.catheter, (UInt8(0), UInt8(220), UInt8(255))), (.guidewire, (255, 220, 0))] {
+                guard let device = reported[index].device(kind) else { continue }
+                draw(device.centerline, colour)
+                if let tip = device.tip {
+                    for offset in -4...4 {
+                        plot(tip.x + Float(offset), tip.y, colour)
+                        plot(tip.x, tip.y + Float(offset), colour)
+                    }
+                }
+            }
+        }
+        return PNGEncoder.encode(rgb, width: stride, height: height, channels: 3)
     }
 }

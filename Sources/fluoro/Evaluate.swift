@@ -9,7 +9,7 @@ import Foundation
 /// intervals over patients.
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score the pipeline on real runs with truth (motion, roadmap), with 95 % intervals over patients.",
+        abstract: "Score the pipeline on real runs with truth (devices, motion, roadmap), with 95 % intervals over patients.",
         discussion: """
             MANIFEST is a JSON list of runs with their patient, split (tuning or validation), source and truth \
             (docs/validation.md, "Manifests"). Each run goes through the pipeline `fluoro run --roadmap` builds \
@@ -17,7 +17,8 @@ struct Evaluate: ParsableCommand {
             scored, not fatal. Motion: residual ratio with the estimated motion ÷ without, against the reference \
             the program used and between consecutive frames, and the share of frames lost. Roadmap: IoU, \
             precision and recall against the vessel masks on contrast frames, and whether it became active. \
-            Intervals resample patients, then runs within them.
+            Devices (runs with device truth, with --segmenter): centre-line F1 at 2 and 3 px, tip error, label \
+            agreement, and devices reported on frames without one. Intervals resample patients, then runs within them.
             """)
 
     @Argument(help: "The evaluation manifest (JSON).")
@@ -34,7 +35,7 @@ struct Evaluate: ParsableCommand {
     var force = false
     @Option(parsing: .unconditional, help: "Bootstrap resamples for the intervals (100 to 100000).")
     var resamples = 2000
-    @Option(help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png) into this folder (made if missing).")
+    @Option(help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png, NAME-devices.png) into this folder (made if missing).")
     var overlays: String?
     @Flag(
         help:
@@ -154,13 +155,14 @@ struct EvaluationSummary: Codable {
     var roadmapIoU: PatientBootstrap.Interval?
     var roadmapPrecision: PatientBootstrap.Interval?
     var roadmapRecall: PatientBootstrap.Interval?
+    var devices: DeviceSummary?
     var failures: Int
     var runs: Int
 
     enum CodingKeys: String, CodingKey {
         case motionRatioToReference = "motion_ratio_to_reference", motionRatioConsecutive = "motion_ratio_consecutive"
         case motionLostShare = "motion_lost_share", roadmapActive = "roadmap_active", roadmapIoU = "roadmap_iou"
-        case roadmapPrecision = "roadmap_precision", roadmapRecall = "roadmap_recall", failures, runs
+        case roadmapPrecision = "roadmap_precision", roadmapRecall = "roadmap_recall", devices, failures, runs
     }
 
     init(results: [RunResult], resamples: Int) {
@@ -175,6 +177,18 @@ struct EvaluationSummary: Codable {
         roadmapIoU = interval { $0.roadmap?.iou }
         roadmapPrecision = interval { $0.roadmap?.precision }
         roadmapRecall = interval { $0.roadmap?.recall }
+        if results.contains(where: { $0.devices != nil }) {
+            func kind(_ pick: @escaping (DeviceScore) -> DeviceScore.KindScore?) -> DeviceSummary.Kind {
+                DeviceSummary.Kind(
+                    f1At2: interval { $0.devices.flatMap(pick)?.f1At2 }, f1At3: interval { $0.devices.flatMap(pick)?.f1At3 },
+                    tipMedian: interval { $0.devices.flatMap(pick)?.tipMedian },
+                    tipWithin8: interval { $0.devices.flatMap(pick)?.tipWithin8 },
+                    labelAgreement: interval { $0.devices.flatMap(pick)?.labelAgreement })
+            }
+            devices = DeviceSummary(
+                guidewire: kind(\.guidewire), catheter: kind(\.catheter),
+                labelCorrectShare: interval { $0.devices?.labelCorrectShare }, phantomRate: interval { $0.devices?.phantomRate })
+        }
         failures = results.filter { $0.failure != nil }.count
         runs = results.count
     }
@@ -200,8 +214,44 @@ struct EvaluationSummary: Codable {
         row("roadmap: IoU on contrast frames", roadmapIoU)
         row("roadmap: precision on contrast frames", roadmapPrecision)
         row("roadmap: recall on contrast frames", roadmapRecall)
+        if let devices {
+            for (name, kind) in [("guidewire", devices.guidewire), ("catheter", devices.catheter)] {
+                row("\(name): centre-line F1 at 2 px", kind.f1At2)
+                row("\(name): centre-line F1 at 3 px", kind.f1At3)
+                row("\(name): tip error median, px", kind.tipMedian)
+                row("\(name): share of tips within 8 px", kind.tipWithin8)
+                row("\(name): label agreement (length)", kind.labelAgreement)
+            }
+            row("devices: label right, of the reported length", devices.labelCorrectShare)
+            row("devices: reported on device-free frames", devices.phantomRate)
+        }
         lines.append("runs that failed or crashed: \(failures) of \(runs)")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// The device figures over runs with device truth (../shared/EVALUATION.md, "Devices").
+struct DeviceSummary: Codable {
+    var guidewire: Kind
+    var catheter: Kind
+    var labelCorrectShare: PatientBootstrap.Interval?
+    var phantomRate: PatientBootstrap.Interval?
+
+    struct Kind: Codable {
+        var f1At2: PatientBootstrap.Interval?
+        var f1At3: PatientBootstrap.Interval?
+        var tipMedian: PatientBootstrap.Interval?
+        var tipWithin8: PatientBootstrap.Interval?
+        var labelAgreement: PatientBootstrap.Interval?
+
+        enum CodingKeys: String, CodingKey {
+            case f1At2 = "f1_2px", f1At3 = "f1_3px", tipMedian = "tip_median_px", tipWithin8 = "tip_within_8px"
+            case labelAgreement = "label_agreement"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case guidewire, catheter, labelCorrectShare = "label_correct_share", phantomRate = "phantom_rate"
     }
 }
 
