@@ -80,7 +80,12 @@ public enum RunEvaluation {
                     "roadmap",
                     RunOverlays.roadmap(pixels: probe.pixels, masks: masks, layers: probe.roadmapLayers, width: width, height: height)
                 ),
-                ("devices", truth.flatMap { RunOverlays.devices(pixels: probe.pixels, truth: $0, reported: probe.devices, width: width, height: height) }),
+                (
+                    "devices",
+                    truth.flatMap {
+                        RunOverlays.devices(pixels: probe.pixels, truth: $0, reported: probe.devices, width: width, height: height)
+                    }
+                ),
             ]
             for case let (kind, png?) in pictures {
                 let output = try OutputFile(path: folder + "/" + run.name + "-" + kind + ".png", replace: true)

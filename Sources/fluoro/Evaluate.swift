@@ -35,7 +35,8 @@ struct Evaluate: ParsableCommand {
     var force = false
     @Option(parsing: .unconditional, help: "Bootstrap resamples for the intervals (100 to 100000).")
     var resamples = 2000
-    @Option(help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png, NAME-devices.png) into this folder (made if missing).")
+    @Option(
+        help: "Write each run's overlay pictures (NAME-roadmap.png, NAME-motion.png, NAME-devices.png) into this folder (made if missing).")
     var overlays: String?
     @Flag(
         help:

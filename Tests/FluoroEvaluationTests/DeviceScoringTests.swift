@@ -66,7 +66,9 @@ import Testing
         let truth = Self.truth([
             .init(frame: 0), .init(frame: 1), .init(frame: 2), .init(frame: 3, unsure: true),
         ])
-        let reports = [Self.reported(catheter: Self.line(y: 10)), Self.reported(), Self.reported(), Self.reported(catheter: Self.line(y: 9))]
+        let reports = [
+            Self.reported(catheter: Self.line(y: 10)), Self.reported(), Self.reported(), Self.reported(catheter: Self.line(y: 9)),
+        ]
         let score = DeviceScore.score(truth: truth, reported: reports)
         #expect(score.deviceFreeFrames == 3 && score.unsureFrames == 1)
         #expect(abs(score.phantomRate! - 1.0 / 3) < 1e-9 && score.catheter == nil && score.guidewire == nil)
@@ -86,7 +88,8 @@ import Testing
         let gap = folder.appendingPathComponent("gap.json").path
         try Data(#"{"run":"r","width":8,"height":8,"frames":[{"frame":0},{"frame":2}]}"#.utf8).write(to: URL(fileURLWithPath: gap))
         let broken = folder.appendingPathComponent("broken.json").path
-        try Data(#"{"run":"r","width":8,"height":8,"frames":[{"frame":0,"catheter":[[1,2,3]]}]}"#.utf8).write(to: URL(fileURLWithPath: broken))
+        try Data(#"{"run":"r","width":8,"height":8,"frames":[{"frame":0,"catheter":[[1,2,3]]}]}"#.utf8).write(
+            to: URL(fileURLWithPath: broken))
         for path in [gap, broken] {
             #expect {
                 _ = try DeviceTruth.load(path)

@@ -1,13 +1,17 @@
 """`fluoro evaluate` on real coronary runs (../shared/data/real, never copied here): the pipeline runs on every run
 of a small validation subset with both segmenters and the roadmap on, nothing crashes, and the scores stay above
-floors set just below the pipeline's figures on these runs (docs/validation.md), so a collapse on real data fails."""
+floors set just below the pipeline's figures on these runs (docs/validation.md), so a collapse on real data fails;
+and the device scores agree with an independent computation of ../shared/EVALUATION.md's measures."""
 import json
+import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zmq
 
-from conftest import ROOT, run_fluoro
+from conftest import ROOT, run_fluoro, start_fluoro
 
 DATA = Path(os.environ.get("FLUORO_TEST_DATA", ROOT.parent / "shared" / "data"))
 needs_real = pytest.mark.skipif(not (DATA / "real" / "angiodata").is_dir(),
@@ -41,3 +45,103 @@ def test_real_runs_are_evaluated_without_a_crash(tmp_path, segmenter):
     assert summary["roadmap_active"]["mean"] == 1.0, table
     assert summary["roadmap_iou"]["mean"] >= 0.35, table
     assert summary["roadmap_precision"]["mean"] >= 0.6, table
+
+
+XA_RUN = DATA / "xa" / "XA-MONO2-8-12x-catheter.dcm"
+needs_xa = pytest.mark.skipif(not XA_RUN.is_file(), reason=f"{XA_RUN} not found (set FLUORO_TEST_DATA)")
+
+
+def published_devices(port, source):
+    """Every frame's devices as `fluoro run` publishes them with the pipeline `fluoro evaluate` builds."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    publisher = start_fluoro("run", str(source), "--motion", "--roadmap", "--segmenter", "ridge", "--replay",
+                             "--speed", "0", "--quiet", "--publish", address, "--wait-subscribers", "1")
+    frames = []
+    while sub.poll(30000):  # a debug build takes seconds per frame
+        header = json.loads(sub.recv_multipart()[0])
+        frames.append({kind: header[kind] for kind in ("catheter", "guidewire")})
+    _, err = publisher.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert publisher.returncode == 0, err
+    return frames
+
+
+def as_truth(frames, shift=(0.0, 0.0)):
+    """A truth file holding the published devices moved by `shift`: each line ends at its published tip."""
+    entries = []
+    for index, frame in enumerate(frames):
+        entry = {"frame": index}
+        for kind, device in frame.items():
+            if device["present"]:
+                line = [list(p) for p in device["centerline"]]
+                if device["tip"] is not None and line[-1] != device["tip"]:
+                    line.append(list(device["tip"]))
+                entry[kind] = [[x + shift[0], y + shift[1]] for x, y in line]
+        entries.append(entry)
+    return {"run": "gdcm", "width": 512, "height": 512, "frames": entries}
+
+
+def resampled(line, step=0.5):
+    points = np.asarray(line, dtype=float)
+    lengths = np.concatenate([[0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+    samples = np.append(np.arange(0, lengths[-1], step), lengths[-1]) if lengths[-1] > 0 else np.zeros(1)
+    return np.stack([np.interp(samples, lengths, points[:, 0]), np.interp(samples, lengths, points[:, 1])], 1)
+
+
+def expected_scores(frames, truth, kind, tolerance):
+    """../shared/EVALUATION.md's centre-line F1 and tip errors, computed here independently of the Swift code."""
+    f1s, tips = [], []
+    for frame, entry in zip(frames, truth["frames"]):
+        if kind not in entry:
+            continue
+        device = frame[kind]
+        t = resampled(entry[kind])
+        if not device["present"]:
+            f1s.append(0.0)
+            tips.append(math.hypot(512, 512))
+            continue
+        p = resampled(device["centerline"])
+        near = np.sqrt(((p[:, None] - t[None]) ** 2).sum(-1)) <= tolerance
+        precision, recall = near.any(1).mean(), near.any(0).mean()
+        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+        tips.append(math.dist(device["tip"], entry[kind][-1]) if device["tip"] else math.hypot(512, 512))
+    return float(np.mean(f1s)), float(np.median(tips))
+
+
+@needs_xa
+def test_device_scores_match_an_independent_computation_for_the_prediction_and_a_shifted_truth(tmp_path, port):
+    frames = published_devices(port, XA_RUN)
+    assert len(frames) == 12 and any(f["catheter"]["present"] or f["guidewire"]["present"] for f in frames)
+    shifts = {"same": (0.0, 0.0), "shifted": (2.5, -1.5)}
+    truths = {name: as_truth(frames, shift) for name, shift in shifts.items()}
+    for name, truth in truths.items():
+        (tmp_path / f"{name}.truth.json").write_text(json.dumps(truth))
+    manifest = {"data": str(XA_RUN.parent), "runs": [
+        {"name": name, "patient": name, "split": "validation", "source": XA_RUN.name,
+         "device_truth": f"{name}.truth.json"} for name in shifts]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "report.json"
+    result = run_fluoro("evaluate", str(tmp_path / "manifest.json"), "--segmenter", "ridge", "--jobs", "2",
+                        "--json", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "guidewire: centre-line F1 at 2 px" in result.stdout
+    for run in json.loads(out.read_text())["runs"]:
+        assert run.get("failure") is None, run
+        name, truth = run["name"], truths[run["name"]]
+        for kind in ("catheter", "guidewire"):
+            score = run["devices"].get(kind)
+            if score is None:
+                continue
+            f1_2, tip = expected_scores(frames, truth, kind, 2)
+            f1_3, _ = expected_scores(frames, truth, kind, 3)
+            assert score["f1_2px"] == pytest.approx(f1_2, abs=0.005), (name, kind, score)
+            assert score["f1_3px"] == pytest.approx(f1_3, abs=0.005), (name, kind, score)
+            assert score["tip_median_px"] == pytest.approx(tip, abs=0.02), (name, kind, score)
+            if name == "same":
+                assert score["f1_2px"] >= 0.99 and score["tip_median_px"] < 0.01, score
+            else:
+                assert score["tip_median_px"] == pytest.approx(math.hypot(2.5, 1.5), abs=0.02), score
