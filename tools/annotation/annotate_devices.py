@@ -250,7 +250,7 @@ def compare(path_a, path_b):
     if len(a["frames"]) != len(b["frames"]):
         fail(f"{path_a} and {path_b} have different frame counts")
     for device in COLOURS:
-        means, maxima, tips, disagreements = [], [], [], 0
+        means, maxima, tips, f1s, disagreements = [], [], [], [], 0
         for fa, fb in zip(a["frames"], b["frames"]):
             la, lb = fa.get(device), fb.get(device)
             if fa.get("unsure") or fb.get("unsure") or (not la and not lb):
@@ -259,7 +259,10 @@ def compare(path_a, path_b):
                 disagreements += 1
                 continue
             ra, rb = resample(la), resample(lb)
-            both = np.concatenate([distances(ra, rb), distances(rb, ra)])
+            ab, ba = distances(ra, rb), distances(rb, ra)
+            both = np.concatenate([ab, ba])
+            precision, recall = (ab <= 2).mean(), (ba <= 2).mean()
+            f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
             means.append(both.mean())
             maxima.append(both.max())
             tips.append(math.dist(la[-1], lb[-1]))
@@ -267,7 +270,8 @@ def compare(path_a, path_b):
             continue
         print(
             f"{a['run']} {device}: {len(means)} frames in both; centre-line distance mean {np.mean(means):.2f} px, "
-            f"max {np.max(maxima):.2f} px; tip distance median {np.median(tips):.2f} px, max {np.max(tips):.2f} px; "
+            f"max {np.max(maxima):.2f} px; F1 at 2 px {np.mean(f1s):.3f}; "
+            f"tip distance median {np.median(tips):.2f} px, max {np.max(tips):.2f} px, within 8 px {np.mean(np.array(tips) <= 8):.2f}; "
             f"present in one annotation only: {disagreements} frames"
             if means
             else f"{a['run']} {device}: present in one annotation only in {disagreements} frames"
