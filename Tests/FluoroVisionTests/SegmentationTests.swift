@@ -236,7 +236,7 @@ func segmentSynthetic(
     /// tip, and at peak opacification, where the trace runs on into the vessel (docs/validation.md, "Device
     /// segmentation"). Asserted for the classic path at 35 %. The learned network's catheter probability fades
     /// 100–120 px before the catheter's end on both seeds; a fresh "wire" as wide as the catheter before it is the
-    /// catheter's end (`learnedWireNarrowing`). On 3412 the network takes that part for a contrast-filled vessel,
+    /// catheter's end (`wireNarrowing`). On 3412 the network takes that part for a contrast-filled vessel,
     /// where no width is measured, and the phantom wire stays: 36 of 80 frames in all. Asserted for the learned
     /// path at 60 %.
     @Test(arguments: SegmentationMethod.allCases)

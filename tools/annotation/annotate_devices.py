@@ -22,8 +22,13 @@ A waypoints file (JSON, committed beside the truth it makes):
 A key frame holds for the frames after it until the next key frame: its waypoints are followed from frame to frame
 (patch matching) and the path snapped again on each frame. A device a key frame does not name is not visible
 there (a key frame naming none marks frames without a device). `unsure` marks frames whose devices cannot be told
-(left out of the scoring). Every frame's path is snapped on that frame's own image, so a key frame is needed
-wherever a device's end moves by more than the truth's tolerance; the overlays show where.
+(left out of the scoring). A guidewire's waypoints start where it is seen: where it leaves the catheter's tip (or
+enters the field); a wire that starts within WIRE_IN_CATHETER px of the catheter's tip runs inside the catheter
+before that, so its truth line is the catheter's line followed by its own (from where it enters the field, as
+../shared/EVALUATION.md orders lines, and as FluoroStream publishes it). Every frame's path is snapped on that
+frame's own image, so a key frame is needed wherever a device's end moves by more than the truth's tolerance; the
+overlays show where. The two ends move to the lowest-cost pixel within 3 px too: place them so that they land on
+the device's ends (the overlays show where they landed).
 """
 import argparse
 import json
@@ -41,6 +46,7 @@ from skimage.graph import route_through_array
 COLOURS = {"catheter": (0, 220, 255), "guidewire": (255, 220, 0)}
 RIDGE_SCALES = (1.5, 2.5, 3.5, 5.0)
 STEP = 3.0  # spacing of the written polyline's points, px
+WIRE_IN_CATHETER = 10.0  # a wire starting this close to the catheter's tip comes out of it, px
 TRACK_PATCH = 15  # half-size of the patch a waypoint is followed by from frame to frame, px
 TRACK_SEARCH = 20  # how far a waypoint may move between frames, px
 
@@ -172,6 +178,9 @@ def truth_of(spec):
                 cost = ridge_cost(frames[index])
                 for device, p in points.items():
                     entry[device] = snapped_path(cost, p)
+                catheter, wire = entry.get("catheter"), entry.get("guidewire")
+                if catheter and wire and math.dist(catheter[-1], wire[0]) <= WIRE_IN_CATHETER:
+                    entry["guidewire"] = catheter + wire[1:]
             truth.append(entry)
             waypoints.append(points)
     height, width = frames[0].shape

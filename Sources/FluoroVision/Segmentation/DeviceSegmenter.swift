@@ -201,17 +201,17 @@ public final class DeviceSegmenter {
             wireEnd = catheterTip + 1
         }
         refineSubpixel(count: wireEnd)
-        // On the learned path a catheter with no wire in it can lose its catheter probability well before its end
-        // (diagnostic injections), and the rest would be reported as a wire: on a fresh detection (tracking keeps
-        // the split from then on), a "wire" about as wide as the catheter before it, or, with no catheter before
-        // it, wider than any wire, is the catheter's end.
-        if network != nil, !tracking, catheterTip + parameters.minimumWireExtension < wireEnd - 1,
+        // A catheter with no wire in it can lose its catheter probability (learned path) or show no contrast drop
+        // (classic path) well before its end (diagnostic injections), and the rest, or all of it, would be
+        // reported as a wire: on a fresh detection (tracking keeps the split from then on), a "wire" about as wide
+        // as the catheter before it, or, with no catheter before it, wider than any wire, is catheter.
+        if !tracking, catheterTip + parameters.minimumWireExtension < wireEnd - 1,
             let beyondWidth = profileWidth((catheterTip + 3)..<wireEnd, refined: wireEnd)
         {
             let catheterWidth = profileWidth(max(catheterTip - 40, 0)..<max(catheterTip - 2, 0), refined: wireEnd)
             let wideAsCatheter =
-                catheterWidth.map { beyondWidth >= parameters.learnedWireNarrowing * $0 }
-                ?? (beyondWidth >= parameters.learnedCatheterWidth)
+                catheterWidth.map { beyondWidth >= parameters.wireNarrowing * $0 }
+                ?? (beyondWidth >= parameters.catheterWidthFloor)
             if wideAsCatheter {
                 catheterTip = wireEnd - 1
             }
@@ -284,7 +284,7 @@ public final class DeviceSegmenter {
         let w = reduction.width, h = reduction.height, response = evidence.response
         tracer.beginSearch()
         bestCount = 0
-        var bestScore: Float = 0
+        var bestScore: Float = 0, bestEnters = false
         func consider(_ seed: Int) {
             guard tracer.isKept(seed), !tracer.wasVisited(seed) else { return }
             tracer.trace(from: seed, evidence: evidence)
@@ -293,8 +293,11 @@ public final class DeviceSegmenter {
                 let i = Int(tracer.path[k])
                 if !tracking || prior[i] == priorStamp { score += response[i] }
             }
-            if score > bestScore {
+            // A fresh detection prefers a line that enters the field: devices come in from outside it.
+            let enters = !tracking && tracer.pathCount > 0 && entersField()
+            if (enters && !bestEnters) || (enters == bestEnters && score > bestScore) {
                 bestScore = score
+                bestEnters = enters
                 bestCount = tracer.pathCount
                 best.baseAddress!.update(from: tracer.path.baseAddress!, count: bestCount)
             }
@@ -328,6 +331,30 @@ public final class DeviceSegmenter {
             consider(strongest)
             if !tracer.wasVisited(strongest) { break }
         }
+    }
+
+    /// Whether the traced path enters the exposed field: one end lies within `parameters.entryDistance` of the
+    /// image's border or of the collimator, and the other end `parameters.entryDepth` times further in (a line
+    /// along a collimator edge or the border does not enter).
+    private func entersField() -> Bool {
+        let w = reduction.width, h = reduction.height, reach = Int(clampingFinite: parameters.entryDistance.rounded(.up))
+        func depth(_ i: Int) -> Int {
+            let x = i % w, y = i / w
+            var nearest = min(x, y, w - 1 - x, h - 1 - y)
+            guard nearest > 0 else { return 0 }
+            for dy in Swift.stride(from: -reach, through: reach, by: 2) {
+                for dx in Swift.stride(from: -reach, through: reach, by: 2) {
+                    let px = x + dx, py = y + dy
+                    guard px >= 0, py >= 0, px < w, py < h, field.outside[py * w + px] != 0 else { continue }
+                    nearest = min(nearest, max(abs(dx), abs(dy)))
+                }
+            }
+            return nearest
+        }
+        let first = depth(Int(tracer.path[0])), last = depth(Int(tracer.path[tracer.pathCount - 1]))
+        let entry = Float(min(first, last)), inner = Float(max(first, last))
+        return entry <= parameters.entryDistance && inner >= parameters.entryDepth * max(entry, 1)
+            && inner >= 2 * parameters.entryDistance
     }
 
     /// Puts the proximal end first: when tracking, the orientation whose ends lie nearer the predicted line's

@@ -38,15 +38,21 @@ public struct SegmentationParameters: Sendable {
     /// Learned network: while tracking, the wire goes on beyond the predicted corridor over at most this many points
     /// in a row below `learnedTipProbability`.
     public var learnedTipGap = 4
-    /// Learned network: a "wire" beyond the catheter's tip whose profile is at least this share of the catheter's
-    /// width (full width at half maximum across the line) is the catheter's end, not a wire (on fresh detections:
-    /// synthetic wires 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real
-    /// run XA-MONO2-8-12x 0.91 of its balloon catheter's, measured along the classic trace).
-    public var learnedWireNarrowing: Float = 0.95
-    /// Learned network: a line with no catheter before it whose profile is at least this wide (level pixels, full
-    /// width at half maximum) is a catheter, not a wire (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5;
-    /// XA-MONO2-8-12x's wire 2.7 along the learned line, 3.3 along the classic trace).
-    public var learnedCatheterWidth: Float = 3.8
+    /// A "wire" beyond the catheter's tip whose profile is at least this share of the catheter's width (full width
+    /// at half maximum across the line) is the catheter's end, not a wire (on fresh detections: synthetic wires
+    /// 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real run
+    /// XA-MONO2-8-12x 0.91 of its balloon catheter's, measured along the classic trace).
+    public var wireNarrowing: Float = 0.95
+    /// A line with no catheter before it whose profile is at least this wide (level pixels, full width at half
+    /// maximum) is a catheter, not a wire (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5; XA-MONO2-8-12x's
+    /// wire 2.7 along the learned line, 3.3 along the classic trace; real catheters of the tuning patients 6–9.5 at
+    /// 512², measured across the annotated centre lines).
+    public var catheterWidthFloor: Float = 3.8
+    /// A fresh detection prefers a line with an end this close (level pixels) to the image's border or the
+    /// collimator, whose other end lies `entryDepth` times as far in and at least twice this far: a catheter enters
+    /// the field from outside it, a spine edge, a rib or a vessel need not.
+    public var entryDistance: Float = 12
+    public var entryDepth: Float = 3
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
     /// A guidewire is reported only when it reaches at least this far beyond the catheter's tip: the end of a
