@@ -14,6 +14,18 @@ public struct PublisherAddress: Sendable, Equatable, CustomStringConvertible {
         self.endpoint = endpoint
     }
 
+    /// The endpoint a subscriber connects to: a ZeroMQ endpoint as given, or `HOST:PORT` read as
+    /// `tcp://HOST:PORT`; anything else is refused by name.
+    public static func subscriberEndpoint(_ text: String) throws -> String {
+        if text.contains("://") { return try PublisherAddress(text).endpoint }
+        let port = text.lastIndex(of: ":").map { text[text.index(after: $0)...] }
+        guard let port, let number = Int(port), (1...65_535).contains(number), text.count > port.count + 1 else {
+            throw FluoroError.invalidArgument(
+                "address '\(text)' is neither HOST:PORT nor an endpoint starting with tcp://, ipc:// or inproc://")
+        }
+        return "tcp://" + text
+    }
+
     /// True when only processes on this machine can connect: ipc, inproc, or tcp on a loopback address.
     public var isLocalOnly: Bool {
         guard endpoint.hasPrefix("tcp://") else { return true }

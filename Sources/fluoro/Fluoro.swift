@@ -1,4 +1,5 @@
 import ArgumentParser
+import FluoroCore
 import FluoroVision
 
 /// The `fluoro` command: real-time fluoroscopy stream processing.
@@ -7,6 +8,7 @@ struct Fluoro: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fluoro",
         abstract: "FluoroStream: real-time fluoroscopy stream processing.",
+        version: FluoroVersion.string,
         subcommands: [Run.self, Evaluate.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
         defaultSubcommand: Run.self)
 

@@ -12,10 +12,11 @@ struct Subscribe: ParsableCommand {
             Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
             --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
             --frames frames, or when nothing arrives for --timeout seconds; reports frames received and frames lost \
-            (gaps in the publisher's sequence numbers).
+            (before the first frame received, from its sequence number, and in gaps of the sequence). Exits with \
+            an error when no frame arrives at all.
             """)
 
-    @Argument(help: "The publisher's address, e.g. tcp://127.0.0.1:5555.")
+    @Argument(help: "The publisher's address: tcp://HOST:PORT (HOST:PORT for short), ipc://PATH.")
     var address = PublisherAddress.defaultEndpoint
     @Option(help: "Folder for PNG snapshots of the annotated frames.")
     var snapshots: String?
@@ -43,13 +44,14 @@ struct Subscribe: ParsableCommand {
         ShutdownSignal.install()
         let client = try curveSecret.map { try CurveCertificate(path: $0) }
         let server = try curveServer.map { try CurveCertificate(path: $0) }
-        let subscriber = try ZeroMQSubscriber(address: address, client: client, server: server)
+        let endpoint = try PublisherAddress.subscriberEndpoint(address)
+        let subscriber = try ZeroMQSubscriber(address: endpoint, client: client, server: server)
         defer { subscriber.close() }
         if let snapshots { try FileManager.default.createDirectory(atPath: snapshots, withIntermediateDirectories: true) }
         // Named when the subscription ends (after --frames, the timeout or Ctrl-C).
         let log = try measurements.map { try OutputFile(path: $0, replace: force) }
 
-        var received = 0, lost = 0, saved = 0
+        var received = 0, lost = 0, lostBeforeFirst = 0, saved = 0
         var lastSequence: Int?
         var silentSince = MonotonicClock.now()
         receiving: while frames.map({ received < $0 }) ?? true, !ShutdownSignal.requested {
@@ -69,7 +71,11 @@ struct Subscribe: ParsableCommand {
             }
             received += 1
             if let sequence = header["sequence"] as? Int {
-                if let lastSequence, sequence > lastSequence + 1 { lost += sequence - lastSequence - 1 }
+                if let lastSequence {
+                    if sequence > lastSequence + 1 { lost += sequence - lastSequence - 1 }
+                } else {
+                    lostBeforeFirst = max(sequence, 0)
+                }
                 lastSequence = sequence
             }
             let index = header["frame"] as? Int ?? received - 1
@@ -84,7 +90,12 @@ struct Subscribe: ParsableCommand {
             if print { Swift.print(Self.summary(of: header)) }
         }
         try log?.commit()
-        Swift.print("\(address): \(received) frames received, \(lost) lost (sequence gaps), \(saved) snapshots saved")
+        guard received > 0 else {
+            throw FluoroError.messaging(detail: "\(endpoint): no frame arrived within \(timeout) s")
+        }
+        Swift.print(
+            "\(endpoint): \(received) frames received, \(lostBeforeFirst + lost) lost (\(lostBeforeFirst) before the first "
+                + "received, \(lost) in sequence gaps), \(saved) snapshots saved")
     }
 
     /// One line for a frame's header.

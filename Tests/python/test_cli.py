@@ -9,6 +9,13 @@ import pytest
 from conftest import ROOT, fluoro_binary, run_fluoro
 
 
+def test_version_is_printed_and_matches_the_source():
+    made = run_fluoro("--version")
+    assert made.returncode == 0, made.stderr
+    declared = (ROOT / "Sources" / "FluoroCore" / "FluoroVersion.swift").read_text().split('"')[1]
+    assert made.stdout.strip() == declared and declared.count(".") == 2, made.stdout
+
+
 def test_ffmpeg_pipe_on_stdin_is_processed_frame_by_frame(tmp_path):
     stats = tmp_path / "stats.json"
     ffmpeg = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",

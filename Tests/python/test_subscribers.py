@@ -5,6 +5,7 @@ import time
 
 import imagezmq
 import numpy as np
+import pytest
 import zmq
 
 from conftest import ROOT, run_fluoro, start_fluoro
@@ -239,10 +240,31 @@ def test_fluoro_subscribe_saves_snapshots_and_measurements(port, tmp_path):
     context.destroy(linger=0)
 
 
-def test_fluoro_subscribe_reports_a_silent_address(port):
-    made = run_fluoro("subscribe", f"tcp://127.0.0.1:{port}", "--timeout", "0.5")
+def test_fluoro_subscribe_fails_on_a_silent_address(port):
+    made = run_fluoro("subscribe", f"127.0.0.1:{port}", "--timeout", "0.5")
+    assert made.returncode != 0, made.stdout
+    assert f"tcp://127.0.0.1:{port}: no frame arrived within 0.5 s" in made.stderr, made.stderr
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:99999", "udp://127.0.0.1:5555", ":5555"])
+def test_fluoro_subscribe_refuses_an_address_it_cannot_read(address):
+    made = run_fluoro("subscribe", address, "--timeout", "0.5")
+    assert made.returncode != 0 and len(made.stderr.strip().splitlines()) == 1, made.stderr
+    assert f"'{address}'" in made.stderr, made.stderr
+
+
+def test_fluoro_subscribe_counts_the_frames_before_its_first_as_lost(port, tmp_path):
+    """Joining a paced run late: the frames published before the first one received count as lost, as the first
+    frame's sequence number says, and HOST:PORT reads as tcp://HOST:PORT."""
+    publisher = start_fluoro("run", "--publish", f"tcp://127.0.0.1:{port}", "--frames", "30", "--quiet")
+    time.sleep(1.0)
+    made = run_fluoro("subscribe", f"127.0.0.1:{port}", "--frames", "5", "--measurements", str(tmp_path / "m.jsonl"))
+    publisher.communicate(timeout=60)
     assert made.returncode == 0, made.stderr
-    assert "0 frames received" in made.stdout, made.stdout
+    first = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[0])["sequence"]
+    assert first > 0, "the subscriber joined before the first frame: the run is too short to test this"
+    assert f"5 frames received, {first} lost ({first} before the first received, 0 in sequence gaps)" in made.stdout, \
+        made.stdout
 
 
 def test_jpeg_frames_for_display_subscribers(port):
