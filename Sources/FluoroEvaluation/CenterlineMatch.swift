@@ -32,8 +32,6 @@ public struct CenterlineMatch {
 
         public init(_ points: [Point2]) { self.points = points.sorted { $0.x < $1.x } }
 
-        public var isEmpty: Bool { points.isEmpty }
-
         public func contains(within tolerance: Float, of p: Point2) -> Bool {
             var low = 0, high = points.count
             while low < high {

@@ -37,7 +37,8 @@ public struct DeviceScore: Codable, Sendable, Equatable {
     public var guidewire: KindScore?
     public var catheter: KindScore?
     /// Of the reported line length that lies within 2 px of an annotated device, the share whose label (catheter
-    /// or guidewire) is that of a device it lies on; nil when no reported point lies on one.
+    /// or guidewire) is that of a device it lies on; nil when no reported point lies on one. Where a wire runs
+    /// inside a catheter both labels are right.
     public var labelCorrectShare: Double?
     /// Frames with no device in the truth, and the share of them where a device was reported.
     public var deviceFreeFrames: Int
@@ -53,15 +54,18 @@ public struct DeviceScore: Codable, Sendable, Equatable {
         public var f1At2: Double
         public var f1At3: Double
         /// The median distance from the reported tip to the annotated one, a frame without a reported tip counting
-        /// as a miss (larger than any error: the frame's diagonal), and the share of frames within 8 px.
-        public var tipMedian: Double
+        /// as a miss (an infinite error); nil when the median is a miss (half the frames or more without a tip).
+        public var tipMedian: Double?
+        /// The share of frames with a reported tip, and with one within 8 px of the annotated tip.
+        public var tipReported: Double
         public var tipWithin8: Double
         /// Of the annotated line's length, the share within 2 px of a reported line of the same kind.
         public var labelAgreement: Double
 
         enum CodingKeys: String, CodingKey {
             case frames, precisionAt2 = "precision_2px", recallAt2 = "recall_2px", f1At2 = "f1_2px", f1At3 = "f1_3px"
-            case tipMedian = "tip_median_px", tipWithin8 = "tip_within_8px", labelAgreement = "label_agreement"
+            case tipMedian = "tip_median_px", tipReported = "tip_reported", tipWithin8 = "tip_within_8px"
+            case labelAgreement = "label_agreement"
         }
     }
 
@@ -73,7 +77,6 @@ public struct DeviceScore: Codable, Sendable, Equatable {
     /// Scores the reported devices of a run's frames against its truth (frames beyond either are not scored).
     public static func score(truth: DeviceTruth, reported: [ReportedDevices]) -> DeviceScore {
         let frames = Array(zip(truth.frames, reported))
-        let miss = Double((truth.width * truth.width + truth.height * truth.height)).squareRoot()
         var score = DeviceScore(deviceFreeFrames: 0, unsureFrames: frames.filter { $0.0.unsure == true }.count)
         let scored = frames.filter { $0.0.unsure != true }
 
@@ -96,7 +99,7 @@ public struct DeviceScore: Codable, Sendable, Equatable {
                     let dx = Double(reportedTip.x - tip.x), dy = Double(reportedTip.y - tip.y)
                     tips.append((dx * dx + dy * dy).squareRoot())
                 } else {
-                    tips.append(miss)
+                    tips.append(.infinity)
                 }
             }
             guard !tips.isEmpty else { continue }
@@ -105,7 +108,8 @@ public struct DeviceScore: Codable, Sendable, Equatable {
             let median = tips.count % 2 == 1 ? tips[tips.count / 2] : (tips[tips.count / 2 - 1] + tips[tips.count / 2]) / 2
             let kindScore = KindScore(
                 frames: tips.count, precisionAt2: precision / count, recallAt2: recall / count, f1At2: f1At2 / count,
-                f1At3: f1At3 / count, tipMedian: median, tipWithin8: Double(tips.filter { $0 <= 8 }.count) / count,
+                f1At3: f1At3 / count, tipMedian: median.isFinite ? median : nil,
+                tipReported: Double(tips.filter(\.isFinite).count) / count, tipWithin8: Double(tips.filter { $0 <= 8 }.count) / count,
                 labelAgreement: Double(agreeingPoints) / Double(max(annotatedPoints, 1)))
             if kind == .catheter { score.catheter = kindScore } else { score.guidewire = kindScore }
         }

@@ -40,7 +40,8 @@ public struct DeviceTruth: Codable, Sendable {
         self.frames = frames
     }
 
-    /// Reads and checks a truth file: frames numbered 0, 1, 2, … and every point a pair of finite numbers.
+    /// Reads and checks a truth file: a frame size of 1 to 65535 pixels a side, frames numbered 0, 1, 2, … and
+    /// every point a pair of finite numbers.
     public static func load(_ path: String) throws -> DeviceTruth {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw FluoroError.cannotOpen(path: path, reason: "no such file or not readable")
@@ -50,6 +51,9 @@ public struct DeviceTruth: Codable, Sendable {
             truth = try JSONDecoder().decode(DeviceTruth.self, from: bytes)
         } catch {
             throw FluoroError.malformed(path: path, detail: "not a device truth file: \(error)")
+        }
+        guard (1...65_535).contains(truth.width), (1...65_535).contains(truth.height) else {
+            throw FluoroError.malformed(path: path, detail: "frame size \(truth.width) × \(truth.height) is outside 1…65535")
         }
         for (index, entry) in truth.frames.enumerated() {
             guard entry.frame == index else {

@@ -63,10 +63,20 @@ public struct EvaluationManifest: Codable, Sendable {
         for index in manifest.runs.indices {
             if let truth = manifest.runs[index].deviceTruth, !truth.hasPrefix("/") { manifest.runs[index].deviceTruth = here + "/" + truth }
         }
-        var data = manifest.data.hasPrefix("/") ? manifest.data : here + "/" + manifest.data
-        if let testData = ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"], let shared = manifest.data.range(of: "shared/data") {
-            data = testData + manifest.data[shared.upperBound...]
-        }
+        let data = dataFolder(manifest.data, manifestFolder: here, testData: ProcessInfo.processInfo.environment["FLUORO_TEST_DATA"])
         return (manifest, data)
+    }
+
+    /// The folder run paths are relative to: `data` beside the manifest (unless absolute), or, with `testData`
+    /// (`FLUORO_TEST_DATA`) and a `data` that names a `shared/data` folder, that folder's part of `data` inside
+    /// `testData`.
+    public static func dataFolder(_ data: String, manifestFolder: String, testData: String?) -> String {
+        let components = data.split(separator: "/", omittingEmptySubsequences: false)
+        if let testData,
+            let shared = components.indices.dropLast().first(where: { components[$0] == "shared" && components[$0 + 1] == "data" })
+        {
+            return ([testData] + components[(shared + 2)...].map(String.init)).joined(separator: "/")
+        }
+        return data.hasPrefix("/") ? data : manifestFolder + "/" + data
     }
 }

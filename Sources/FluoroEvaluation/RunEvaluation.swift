@@ -44,8 +44,16 @@ public enum RunEvaluation {
         let started = MonotonicClock.now()
         let source = try openRecordedSource(dataFolder + "/" + run.source, frameRate: run.fps)
         let truth = try run.deviceTruth.map(DeviceTruth.load)
-        if let truth, let path = run.deviceTruth, let frames = source.frameCount, truth.frames.count != frames {
-            throw FluoroError.malformed(path: path, detail: "\(truth.frames.count) frames of truth for a run of \(frames) frames")
+        if let truth, let path = run.deviceTruth {
+            let geometry = source.geometry
+            guard truth.width == geometry.width, truth.height == geometry.height else {
+                throw FluoroError.malformed(
+                    path: path,
+                    detail: "truth for \(truth.width) × \(truth.height) frames, the run's are \(geometry.width) × \(geometry.height)")
+            }
+            if let frames = source.frameCount, truth.frames.count != frames {
+                throw FluoroError.malformed(path: path, detail: "\(truth.frames.count) frames of truth for a run of \(frames) frames")
+            }
         }
         var options = PipelineOptions()
         options.policy = .replay
@@ -71,7 +79,15 @@ public enum RunEvaluation {
             masks = try readMasks(dataFolder + "/" + masksFolder)
             result.roadmap = RoadmapScore.score(masks: masks, roadmap: probe.roadmap, layers: probe.roadmapLayers)
         }
-        if let truth { result.devices = DeviceScore.score(truth: truth, reported: probe.devices) }
+        if let truth, let path = run.deviceTruth {
+            // A run cut short by a failure reported nothing on the frames it never reached.
+            guard result.failure != nil || probe.devices.count == truth.frames.count else {
+                throw FluoroError.malformed(
+                    path: path, detail: "\(truth.frames.count) frames of truth for a run of \(probe.devices.count) frames")
+            }
+            let reported = probe.devices + Array(repeating: ReportedDevices(), count: max(truth.frames.count - probe.devices.count, 0))
+            result.devices = DeviceScore.score(truth: truth, reported: reported)
+        }
         if let folder = settings.overlays {
             let (width, height) = (geometry.width, geometry.height)
             let pictures = [

@@ -183,6 +183,7 @@ struct EvaluationSummary: Codable {
                 DeviceSummary.Kind(
                     f1At2: interval { $0.devices.flatMap(pick)?.f1At2 }, f1At3: interval { $0.devices.flatMap(pick)?.f1At3 },
                     tipMedian: interval { $0.devices.flatMap(pick)?.tipMedian },
+                    tipReported: interval { $0.devices.flatMap(pick)?.tipReported },
                     tipWithin8: interval { $0.devices.flatMap(pick)?.tipWithin8 },
                     labelAgreement: interval { $0.devices.flatMap(pick)?.labelAgreement })
             }
@@ -219,8 +220,9 @@ struct EvaluationSummary: Codable {
             for (name, kind) in [("guidewire", devices.guidewire), ("catheter", devices.catheter)] {
                 row("\(name): centre-line F1 at 2 px", kind.f1At2)
                 row("\(name): centre-line F1 at 3 px", kind.f1At3)
-                row("\(name): tip error median, px", kind.tipMedian)
+                row("\(name): share of frames with a tip", kind.tipReported)
                 row("\(name): share of tips within 8 px", kind.tipWithin8)
+                row("\(name): tip median, px (runs with one)", kind.tipMedian)
                 row("\(name): label agreement (length)", kind.labelAgreement)
             }
             row("devices: label right, of the reported length", devices.labelCorrectShare)
@@ -242,11 +244,13 @@ struct DeviceSummary: Codable {
         var f1At2: PatientBootstrap.Interval?
         var f1At3: PatientBootstrap.Interval?
         var tipMedian: PatientBootstrap.Interval?
+        var tipReported: PatientBootstrap.Interval?
         var tipWithin8: PatientBootstrap.Interval?
         var labelAgreement: PatientBootstrap.Interval?
 
         enum CodingKeys: String, CodingKey {
-            case f1At2 = "f1_2px", f1At3 = "f1_3px", tipMedian = "tip_median_px", tipWithin8 = "tip_within_8px"
+            case f1At2 = "f1_2px", f1At3 = "f1_3px", tipMedian = "tip_median_px", tipReported = "tip_reported"
+            case tipWithin8 = "tip_within_8px"
             case labelAgreement = "label_agreement"
         }
     }

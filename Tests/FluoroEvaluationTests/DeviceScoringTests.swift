@@ -21,9 +21,12 @@ import Testing
     static func truth(_ entries: [DeviceTruth.Entry]) -> DeviceTruth { DeviceTruth(run: "test", width: 200, height: 150, frames: entries) }
 
     @Test func resamplingPlacesAPointEveryHalfPixelWithBothEnds() {
-        #expect(CenterlineMatch.resample(Self.line(y: 5, from: 0, to: 10)).count == 21)
+        let straight = CenterlineMatch.resample(Self.line(y: 5, from: 0, to: 10))
+        #expect(straight.count == 21 && straight.enumerated().allSatisfy { $1 == Point2(x: Float($0) * 0.5, y: 5) })
+        // 0.5 and 1.0 px along a bend: (0.3, 0.2) and (0.3, 0.7), then the end at 1.3 px.
         let bent = CenterlineMatch.resample([Point2(x: 0, y: 0), Point2(x: 0.3, y: 0), Point2(x: 0.3, y: 1)])
-        #expect(bent.count == 4 && bent.last == Point2(x: 0.3, y: 1))  // 0, 0.5 along, 1.0 along, the end at 1.3
+        let expected = [Point2(x: 0, y: 0), Point2(x: 0.3, y: 0.2), Point2(x: 0.3, y: 0.7), Point2(x: 0.3, y: 1)]
+        #expect(bent.count == 4 && zip(bent, expected).allSatisfy { abs($0.x - $1.x) < 1e-6 && abs($0.y - $1.y) < 1e-6 }, "\(bent)")
     }
 
     @Test func aTruthEqualToThePredictionScoresPerfectly() throws {
@@ -31,7 +34,8 @@ import Testing
         let truth = Self.truth([.init(frame: 0, catheter: catheter, guidewire: wire)])
         let score = DeviceScore.score(truth: truth, reported: [Self.reported(catheter: catheter, guidewire: wire)])
         for kind in [try #require(score.guidewire), try #require(score.catheter)] {
-            #expect(kind.f1At2 == 1 && kind.f1At3 == 1 && kind.tipMedian == 0 && kind.tipWithin8 == 1 && kind.labelAgreement == 1)
+            #expect(kind.f1At2 == 1 && kind.f1At3 == 1 && kind.tipMedian == 0 && kind.tipWithin8 == 1 && kind.tipReported == 1)
+            #expect(kind.labelAgreement == 1)
         }
         #expect(score.labelCorrectShare == 1 && score.phantomRate == nil)
     }
@@ -42,13 +46,13 @@ import Testing
         let truth = Self.truth([.init(frame: 0, guidewire: Self.line(y: 42.5))])
         let wire = try #require(DeviceScore.score(truth: truth, reported: [Self.reported(guidewire: prediction)]).guidewire)
         #expect(wire.f1At2 == 0 && wire.f1At3 == 1)
-        #expect(abs(wire.tipMedian - 2.5) < 1e-5 && wire.tipWithin8 == 1)
+        #expect(abs(try #require(wire.tipMedian) - 2.5) < 1e-5 && wire.tipWithin8 == 1)
         // 10 px along the line: the overlap and 2 px beyond it match, the rest of the two 10 px ends do not.
         let along = Self.truth([.init(frame: 0, guidewire: Self.line(y: 40, from: 30, to: 130))])
         let shifted = try #require(DeviceScore.score(truth: along, reported: [Self.reported(guidewire: prediction)]).guidewire)
         // 185 of the 201 points of each line lie within 2 px of the other (x 28…120 and 30…122).
-        #expect(abs(shifted.f1At2 - 185.0 / 201.0) < 0.01, "\(shifted.f1At2)")
-        #expect(abs(shifted.tipMedian - 10) < 1e-5 && shifted.tipWithin8 == 0)
+        #expect(abs(shifted.f1At2 - 185.0 / 201.0) < 1e-6, "\(shifted.f1At2)")
+        #expect(abs(try #require(shifted.tipMedian) - 10) < 1e-5 && shifted.tipWithin8 == 0)
     }
 
     @Test func aMissedDeviceScoresZeroAndItsTipCountsAsAMiss() throws {
@@ -59,10 +63,20 @@ import Testing
         let reports = [Self.reported(guidewire: Self.line(y: 40)), Self.reported(), Self.reported()]
         let wire = try #require(DeviceScore.score(truth: truth, reported: reports).guidewire)
         #expect(wire.frames == 3 && abs(wire.f1At2 - 1.0 / 3) < 1e-9)
-        #expect(wire.tipMedian == 250 && abs(wire.tipWithin8 - 1.0 / 3) < 1e-9)  // the 200 × 150 frame's diagonal
+        // Two of three tips missed: the median is a miss.
+        #expect(wire.tipMedian == nil && abs(wire.tipWithin8 - 1.0 / 3) < 1e-9 && abs(wire.tipReported - 1.0 / 3) < 1e-9)
     }
 
-    @Test func devicesOnDeviceFreeFramesArePhantomsAndUnsureFramesAreLeftOut() {
+    @Test func anEvenNumberOfFramesTakesTheMeanOfTheMiddleTwoUnlessOneIsAMiss() throws {
+        let truth = Self.truth((0..<4).map { DeviceTruth.Entry(frame: $0, guidewire: Self.line(y: 40)) })
+        func tipAt(_ x: Float) -> ReportedDevices { Self.reported(guidewire: Self.line(y: 40, to: x)) }
+        let found = DeviceScore.score(truth: truth, reported: [tipAt(120), tipAt(118), tipAt(114), tipAt(100)]).guidewire
+        #expect(try #require(found?.tipMedian) == 4)  // errors 0, 2, 6, 20: (2 + 6) / 2
+        let missed = DeviceScore.score(truth: truth, reported: [tipAt(120), tipAt(118), Self.reported(), Self.reported()]).guidewire
+        #expect(try #require(missed).tipMedian == nil && missed?.tipReported == 0.5)
+    }
+
+    @Test func devicesOnDeviceFreeFramesArePhantomsAndUnsureFramesAreLeftOut() throws {
         let truth = Self.truth([
             .init(frame: 0), .init(frame: 1), .init(frame: 2), .init(frame: 3, unsure: true),
         ])
@@ -71,7 +85,7 @@ import Testing
         ]
         let score = DeviceScore.score(truth: truth, reported: reports)
         #expect(score.deviceFreeFrames == 3 && score.unsureFrames == 1)
-        #expect(abs(score.phantomRate! - 1.0 / 3) < 1e-9 && score.catheter == nil && score.guidewire == nil)
+        #expect(abs(try #require(score.phantomRate) - 1.0 / 3) < 1e-9 && score.catheter == nil && score.guidewire == nil)
     }
 
     @Test func aWireReportedAsCatheterIsTheWrongLabel() throws {
@@ -81,7 +95,7 @@ import Testing
         #expect(try #require(score.guidewire).labelAgreement == 0 && score.guidewire?.f1At2 == 0)
     }
 
-    @Test func truthFilesWithGapsOrBrokenPointsAreRefusedByName() throws {
+    @Test func truthFilesWithGapsBrokenPointsOrNoFrameSizeAreRefusedByName() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("device-truth-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -90,7 +104,9 @@ import Testing
         let broken = folder.appendingPathComponent("broken.json").path
         try Data(#"{"run":"r","width":8,"height":8,"frames":[{"frame":0,"catheter":[[1,2,3]]}]}"#.utf8).write(
             to: URL(fileURLWithPath: broken))
-        for path in [gap, broken] {
+        let empty = folder.appendingPathComponent("empty.json").path
+        try Data(#"{"run":"r","width":0,"height":8,"frames":[]}"#.utf8).write(to: URL(fileURLWithPath: empty))
+        for path in [gap, broken, empty] {
             #expect {
                 _ = try DeviceTruth.load(path)
             } throws: { error in

@@ -102,14 +102,15 @@ def expected_scores(frames, truth, kind, tolerance):
         t = resampled(entry[kind])
         if not device["present"]:
             f1s.append(0.0)
-            tips.append(math.hypot(512, 512))
+            tips.append(math.inf)
             continue
         p = resampled(device["centerline"])
         near = np.sqrt(((p[:, None] - t[None]) ** 2).sum(-1)) <= tolerance
         precision, recall = near.any(1).mean(), near.any(0).mean()
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-        tips.append(math.dist(device["tip"], entry[kind][-1]) if device["tip"] else math.hypot(512, 512))
-    return float(np.mean(f1s)), float(np.median(tips))
+        tips.append(math.dist(device["tip"], entry[kind][-1]) if device["tip"] else math.inf)
+    median = float(np.median(tips))  # a miss is an infinite error: a median that is a miss is reported as null
+    return float(np.mean(f1s)), (median if math.isfinite(median) else None)
 
 
 @needs_xa
@@ -134,8 +135,8 @@ def test_device_scores_match_an_independent_computation_for_the_prediction_and_a
     assert "guidewire: centre-line F1 at 2 px" in result.stdout
     runs = {run["name"]: run for run in json.loads(out.read_text())["runs"]}
     assert all(run.get("failure") is None for run in runs.values()), runs
-    # Floors just below the ridge segmenter's figures against the annotation (docs/validation.md, "Devices on
-    # real runs": catheter F1 0.93 at 2 px, guidewire 0.96, the label right on 0.98 of the reported length).
+    # Floors just below the ridge segmenter's figures against the annotation (catheter F1 0.927 at 2 px, guidewire
+    # 0.961, the label right on 0.979 of the reported length; docs/validation.md, "Devices on real runs").
     annotated = runs.pop("annotated")["devices"]
     assert annotated["catheter"]["f1_2px"] >= 0.88 and annotated["guidewire"]["f1_2px"] >= 0.9, annotated
     assert annotated["label_correct_share"] >= 0.9, annotated
@@ -143,13 +144,14 @@ def test_device_scores_match_an_independent_computation_for_the_prediction_and_a
         name, truth = run["name"], truths[run["name"]]
         for kind in ("catheter", "guidewire"):
             score = run["devices"].get(kind)
+            assert (score is not None) == any(kind in entry for entry in truth["frames"]), (name, kind, run)
             if score is None:
                 continue
             f1_2, tip = expected_scores(frames, truth, kind, 2)
             f1_3, _ = expected_scores(frames, truth, kind, 3)
             assert score["f1_2px"] == pytest.approx(f1_2, abs=0.005), (name, kind, score)
             assert score["f1_3px"] == pytest.approx(f1_3, abs=0.005), (name, kind, score)
-            assert score["tip_median_px"] == pytest.approx(tip, abs=0.02), (name, kind, score)
+            assert score["tip_median_px"] == (None if tip is None else pytest.approx(tip, abs=0.02)), (name, kind, score)
             if name == "same":
                 assert score["f1_2px"] >= 0.99 and score["tip_median_px"] < 0.01, score
             else:

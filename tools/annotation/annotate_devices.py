@@ -89,14 +89,14 @@ def ridge_cost(image):
     return 1.0 / (0.03 + ridge)
 
 
-def snap_endpoint(cost, point, radius=3):
+def snap_endpoint(cost, point, where, radius=3):
     """The lowest-cost pixel within `radius` of a waypoint (moves it onto the ridge it was placed beside)."""
     x, y = int(round(point[0])), int(round(point[1]))
     height, width = cost.shape
     x0, x1 = max(x - radius, 0), min(x + radius + 1, width)
     y0, y1 = max(y - radius, 0), min(y + radius + 1, height)
     if x0 >= x1 or y0 >= y1:
-        fail(f"waypoint {point} lies outside the {width}x{height} frame")
+        fail(f"{where}: waypoint {point} lies outside the {width}x{height} frame")
     window = cost[y0:y1, x0:x1]
     row, column = np.unravel_index(np.argmin(window), window.shape)
     return (x0 + column, y0 + row)
@@ -120,9 +120,9 @@ def tracked(points, previous, current):
     return moved
 
 
-def snapped_path(cost, waypoints):
+def snapped_path(cost, waypoints, where):
     """The minimal-cost path through the waypoints, smoothed and resampled every STEP px, as [[x, y], ...]."""
-    points = [snap_endpoint(cost, p) for p in waypoints]
+    points = [snap_endpoint(cost, p, where) for p in waypoints]
     path = []
     for (ax, ay), (bx, by) in zip(points, points[1:]):
         route, _ = route_through_array(cost, (ay, ax), (by, bx), fully_connected=True, geometric=True)
@@ -144,14 +144,32 @@ def snapped_path(cost, waypoints):
     return [[round(float(x), 2), round(float(y), 2)] for x, y in zip(xs, ys)]
 
 
-def load_waypoints(path):
+def read_json(path):
     try:
-        spec = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         fail(f"{path}: {error}")
-    for key in ("run", "source", "keyframes"):
-        if key not in spec:
+
+
+def load_waypoints(path):
+    spec = read_json(path)
+    if not isinstance(spec, dict) or not isinstance(spec.get("keyframes"), list):
+        fail(f"{path}: not a waypoints file (an object with run, source and keyframes)")
+    for key in ("run", "source"):
+        if not isinstance(spec.get(key), str):
             fail(f"{path}: no '{key}'")
+    for key in spec["keyframes"]:
+        if not isinstance(key, dict) or set(key) - {"frame", "catheter", "guidewire", "unsure"}:
+            fail(f"{path}: key frame {key}: only frame, catheter, guidewire and unsure are known")
+        for device in COLOURS:
+            points = key.get(device)
+            if points is None:
+                continue
+            if not isinstance(points, list) or len(points) < 2 or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)
+                for p in points
+            ):
+                fail(f"{path}: frame {key.get('frame')}: {device} needs two or more [x, y] waypoints")
     frames = [k.get("frame") for k in spec["keyframes"]]
     if not frames or frames[0] != 0 or any(not isinstance(f, int) for f in frames) or frames != sorted(set(frames)):
         fail(f"{path}: key frames must start at frame 0 and increase")
@@ -177,7 +195,7 @@ def truth_of(spec):
             elif points:
                 cost = ridge_cost(frames[index])
                 for device, p in points.items():
-                    entry[device] = snapped_path(cost, p)
+                    entry[device] = snapped_path(cost, p, f"{spec['run']} frame {index} {device}")
                 catheter, wire = entry.get("catheter"), entry.get("guidewire")
                 if catheter and wire and math.dist(catheter[-1], wire[0]) <= WIRE_IN_CATHETER:
                     entry["guidewire"] = catheter + wire[1:]
@@ -255,7 +273,10 @@ def distances(a, b):
 
 
 def compare(path_a, path_b):
-    a, b = (json.loads(Path(p).read_text()) for p in (path_a, path_b))
+    a, b = (read_json(p) for p in (path_a, path_b))
+    for path, truth in ((path_a, a), (path_b, b)):
+        if not isinstance(truth, dict) or not isinstance(truth.get("frames"), list):
+            fail(f"{path}: not a truth file (an object with frames)")
     if len(a["frames"]) != len(b["frames"]):
         fail(f"{path_a} and {path_b} have different frame counts")
     for device in COLOURS:
@@ -328,7 +349,10 @@ def main():
             keys = {k["frame"] for k in spec["keyframes"]}
             low, high = 0, len(frames)
             if arguments.frames:
-                low, high = (int(v) for v in arguments.frames.split(":"))
+                try:
+                    low, high = (int(v) for v in arguments.frames.split(":"))
+                except ValueError:
+                    fail(f"--frames {arguments.frames}: expected A:B, two frame numbers")
             for entry in truth["frames"][low:high]:
                 index = entry["frame"]
                 picture = draw_overlay(frames[index], entry, waypoints[index], index in keys)

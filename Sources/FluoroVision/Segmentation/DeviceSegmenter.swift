@@ -279,7 +279,8 @@ public final class DeviceSegmenter {
 
     /// Traces from seeds (points of the predicted centre line first, then the strongest ridge pixels) and keeps
     /// the best line in `best`: the largest summed response, counting, when tracking, only the response within
-    /// the predicted corridor (a contrast-filled vessel must not take the trace over from the device it holds).
+    /// the predicted corridor (a contrast-filled vessel must not take the trace over from the device it holds);
+    /// when not tracking, any line that enters the field (`entersField`) before any that does not.
     private func chooseCenterline(tracking: Bool, shift: (dx: Float, dy: Float)) {
         let w = reduction.width, h = reduction.height, response = evidence.response
         tracer.beginSearch()
@@ -293,8 +294,9 @@ public final class DeviceSegmenter {
                 let i = Int(tracer.path[k])
                 if !tracking || prior[i] == priorStamp { score += response[i] }
             }
-            // A fresh detection prefers a line that enters the field: devices come in from outside it.
-            let enters = !tracking && tracer.pathCount > 0 && entersField()
+            // A fresh detection prefers a line long enough to be a device that enters the field: devices come in
+            // from outside it.
+            let enters = !tracking && tracer.pathCount >= parameters.minimumLength && entersField()
             if (enters && !bestEnters) || (enters == bestEnters && score > bestScore) {
                 bestScore = score
                 bestEnters = enters

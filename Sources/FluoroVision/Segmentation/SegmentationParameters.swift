@@ -48,10 +48,12 @@ public struct SegmentationParameters: Sendable {
     /// wire 2.7 along the learned line, 3.3 along the classic trace; real catheters of the tuning patients 6–9.5 at
     /// 512², measured across the annotated centre lines).
     public var catheterWidthFloor: Float = 3.8
-    /// A fresh detection prefers a line with an end this close (level pixels) to the image's border or the
-    /// collimator, whose other end lies `entryDepth` times as far in and at least twice this far: a catheter enters
-    /// the field from outside it, a spine edge, a rib or a vessel need not.
+    /// A fresh detection prefers a line that enters the field: one end this close (level pixels) to the image's
+    /// border or the collimator (a catheter enters the field from outside it; a spine edge, a rib or a vessel need
+    /// not)...
     public var entryDistance: Float = 12
+    /// ...and the other end this many times as far in, and at least twice `entryDistance` (a line along the
+    /// border or a collimator's edge does not enter).
     public var entryDepth: Float = 3
     /// Shortest centre line reported as a device.
     public var minimumLength = 24
