@@ -156,3 +156,28 @@ def test_device_scores_match_an_independent_computation_for_the_prediction_and_a
                 assert score["f1_2px"] >= 0.99 and score["tip_median_px"] < 0.01, score
             else:
                 assert score["tip_median_px"] == pytest.approx(math.hypot(2.5, 1.5), abs=0.02), score
+
+
+P1_C1 = DATA / "real" / "angiodata" / "Patient_1" / "Coro_1" / "frames"
+
+
+@pytest.mark.skipif(not P1_C1.is_dir(), reason=f"{P1_C1} not found (set FLUORO_TEST_DATA)")
+def test_the_catheter_of_a_real_coronary_run_is_found(tmp_path):
+    """A tuning run of the angiography corpus against its annotation (Evaluation/devices/P1-C1.truth.json), with
+    floors just below the ridge segmenter's figures (catheter F1 0.898 at 2 px, median tip error 8.2 px, half the
+    tips within 8 px, the label right on 0.78 of the reported length; docs/validation.md), so that a collapse on
+    real catheters fails."""
+    manifest = {"data": str(DATA / "real"), "runs": [
+        {"name": "P1-C1", "patient": "Patient_1", "split": "tuning", "source": "angiodata/Patient_1/Coro_1/frames",
+         "fps": 7.5, "device_truth": str(ROOT / "Evaluation" / "devices" / "P1-C1.truth.json")}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "report.json"
+    result = run_fluoro("evaluate", str(tmp_path / "manifest.json"), "--split", "tuning", "--segmenter", "ridge",
+                        "--json", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(out.read_text())["runs"][0]
+    assert run.get("failure") is None, run
+    catheter = run["devices"]["catheter"]
+    assert catheter["f1_2px"] >= 0.85 and catheter["tip_within_8px"] >= 0.4, catheter
+    assert catheter["tip_median_px"] is not None and catheter["tip_median_px"] <= 10, catheter
+    assert run["devices"]["label_correct_share"] >= 0.7, run["devices"]
