@@ -204,14 +204,14 @@ public final class DeviceSegmenter {
         // A catheter with no wire in it can lose its catheter probability (learned path) or show no contrast drop
         // (classic path) well before its end (diagnostic injections), and the rest, or all of it, would be
         // reported as a wire: on a fresh detection (tracking keeps the split from then on), a "wire" about as wide
-        // as the catheter before it, or, with no catheter before it, wider than any wire, is catheter.
+        // as the catheter before it, or wider than any wire, is catheter.
         if !tracking, catheterTip + parameters.minimumWireExtension < wireEnd - 1,
             let beyondWidth = profileWidth((catheterTip + 3)..<wireEnd, refined: wireEnd)
         {
             let catheterWidth = profileWidth(max(catheterTip - 40, 0)..<max(catheterTip - 2, 0), refined: wireEnd)
             let wideAsCatheter =
-                catheterWidth.map { beyondWidth >= parameters.wireNarrowing * $0 }
-                ?? (beyondWidth >= parameters.catheterWidthFloor)
+                beyondWidth >= parameters.catheterWidthFloor
+                || catheterWidth.map { beyondWidth >= parameters.wireNarrowing * $0 } ?? false
             if wideAsCatheter {
                 catheterTip = wireEnd - 1
             }

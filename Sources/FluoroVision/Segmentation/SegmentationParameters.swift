@@ -43,8 +43,8 @@ public struct SegmentationParameters: Sendable {
     /// 0.58–0.75 of their catheter's width, diagnostic catheters 1.00; the blurred wire of the real run
     /// XA-MONO2-8-12x 0.91 of its balloon catheter's, measured along the classic trace).
     public var wireNarrowing: Float = 0.95
-    /// A line with no catheter before it whose profile is at least this wide (level pixels, full width at half
-    /// maximum) is a catheter, not a wire (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5; XA-MONO2-8-12x's
+    /// A "wire" whose profile is at least this wide (level pixels, full width at half maximum) is a catheter, with
+    /// or without a catheter before it (synthetic wires 2.0–2.7, diagnostic catheters 4.2–4.5; XA-MONO2-8-12x's
     /// wire 2.7 along the learned line, 3.3 along the classic trace; real catheters of the tuning patients 6–9.5 at
     /// 512², measured across the annotated centre lines).
     public var catheterWidthFloor: Float = 3.8
