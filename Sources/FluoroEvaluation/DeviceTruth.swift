@@ -43,15 +43,7 @@ public struct DeviceTruth: Codable, Sendable {
     /// Reads and checks a truth file: a frame size of 1 to 65535 pixels a side, frames numbered 0, 1, 2, … and
     /// every point a pair of finite numbers.
     public static func load(_ path: String) throws -> DeviceTruth {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw FluoroError.cannotOpen(path: path, reason: "no such file or not readable")
-        }
-        let truth: DeviceTruth
-        do {
-            truth = try JSONDecoder().decode(DeviceTruth.self, from: bytes)
-        } catch {
-            throw FluoroError.malformed(path: path, detail: "not a device truth file: \(error)")
-        }
+        let truth = try JSONFile.decode(DeviceTruth.self, from: path, kind: "a device truth file")
         guard (1...65_535).contains(truth.width), (1...65_535).contains(truth.height) else {
             throw FluoroError.malformed(path: path, detail: "frame size \(truth.width) × \(truth.height) is outside 1…65535")
         }

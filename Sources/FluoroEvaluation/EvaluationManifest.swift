@@ -38,15 +38,7 @@ public struct EvaluationManifest: Codable, Sendable {
     public static func load(_ path: String) throws -> (manifest: EvaluationManifest, dataFolder: String) {
         let folder = (path as NSString).deletingLastPathComponent
         let here = folder.isEmpty ? "." : folder
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw FluoroError.cannotOpen(path: path, reason: "no such file or not readable")
-        }
-        var manifest: EvaluationManifest
-        do {
-            manifest = try JSONDecoder().decode(EvaluationManifest.self, from: bytes)
-        } catch {
-            throw FluoroError.malformed(path: path, detail: "not an evaluation manifest: \(error)")
-        }
+        var manifest = try JSONFile.decode(EvaluationManifest.self, from: path, kind: "an evaluation manifest")
         var names = Set<String>()
         for run in manifest.runs {
             guard names.insert(run.name).inserted else { throw FluoroError.malformed(path: path, detail: "run name \(run.name) twice") }
