@@ -62,7 +62,8 @@ public enum PipelineBuilder {
             let made = try DICOMRecorder(
                 path: recording.path, upstreamStages: stages.map(\.name),
                 frameTimeMilliseconds: source.frameInterval.map { $0 * 1000 },
-                patient: recording.patient, replace: recording.replace, inputs: recording.inputs)
+                patient: recording.patient, compression: recording.compression, modality: recording.modality,
+                replace: recording.replace, inputs: recording.inputs)
             stages.append(made)
             recorder = made
         }

@@ -43,6 +43,9 @@ public struct PipelineOptions {
     public struct Recording {
         public var path: String
         public var patient: RecordedPatient?
+        public var compression: RecordingCompression = .jpeg
+        /// The source's modality (DICOM sources), recorded in place of OT.
+        public var modality: String?
         /// Replace an existing file (`--force`).
         public var replace = false
         /// Files the run reads, which the recording may not overwrite.

@@ -40,7 +40,7 @@ struct Inspect: ParsableCommand {
             "size",
             "\(run.columns) x \(run.rows), \(run.bitsStored) of \(run.bitsAllocated) bits"
                 + (run.isMonochrome1 ? ", MONOCHROME1 (inverted on reading)" : "")
-                + (run.isColour ? ", RGB (inspected only, not processed)" : ""))
+                + (run.isColour ? ", colour \(run.photometricInterpretation) (inspected only, not processed)" : ""))
         show("frames", String(run.numberOfFrames))
         show("syntax", "\(run.transferSyntax.name) (\(run.transferSyntax.rawValue))")
         show(

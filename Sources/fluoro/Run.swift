@@ -49,9 +49,14 @@ struct Run: ParsableCommand {
     var record: String?
     @Flag(
         help:
-            "With --record and a DICOM source: copy the patient's name, ID, birth date, sex and study UID into the recording (left empty otherwise)."
+            "With --record and a DICOM source: copy the patient's name, ID, birth date, sex, the study's date, time, ID, accession number, referring physician and UID, and references to the source series into the recording (left empty otherwise)."
     )
     var keepPHI = false
+    @Option(
+        help:
+            "How --record stores the frames: jpeg (baseline, quality \(RecordingCompression.jpegQuality), lossy and marked so), rle (RLE Lossless) or none (uncompressed)."
+    )
+    var recordCompression: RecordingCompression = .jpeg
     @Option(help: "Encrypt with CURVE using this publisher certificate (NAME.key_secret from fluoro keys); needs --curve-clients.")
     var curveSecret: String?
     @Option(help: "Folder of the client certificates (*.key) allowed to subscribe; every other client gets nothing.")
@@ -118,6 +123,9 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
+        if recordCompression != .jpeg, record == nil {
+            throw ValidationError("--record-compression only applies to --record")
+        }
         if layers, jpeg != nil { throw ValidationError("--jpeg applies to the annotated image, which --layers does not send") }
         if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg takes a quality from 1 to 100, got \(jpeg)") }
         guard speed == 0 || (0.01...100).contains(speed) else {
@@ -180,6 +188,8 @@ struct Run: ParsableCommand {
         if let record {
             var recording = PipelineOptions.Recording(path: record)
             recording.patient = keepPHI ? recordedPatient(of: frameSource) : nil
+            recording.compression = recordCompression
+            recording.modality = (frameSource as? DICOMSource)?.file.dataSet.string(DICOMTag(0x0008, 0x0060))
             recording.replace = force
             recording.inputs = inputs + (statsJSON.map { [$0] } ?? [])
             options.recording = recording
@@ -278,6 +288,7 @@ struct Run: ParsableCommand {
 }
 
 extension DeliveryPolicy: EnumerableFlag {}
+extension RecordingCompression: ExpressibleByArgument {}
 
 /// What `--stats-json` writes: the graph's statistics and, for a capture device, what the capture counted.
 struct RunReport: Encodable {
@@ -371,6 +382,14 @@ extension Run {
         patient.birthDate = data.string(DICOMDictionary.patientBirthDate) ?? ""
         patient.sex = data.string(DICOMDictionary.patientSex) ?? ""
         patient.studyInstanceUID = data.string(DICOMTag(0x0020, 0x000D))
+        patient.studyDate = data.string(DICOMTag(0x0008, 0x0020)) ?? ""
+        patient.studyTime = data.string(DICOMTag(0x0008, 0x0030)) ?? ""
+        patient.accessionNumber = data.string(DICOMTag(0x0008, 0x0050)) ?? ""
+        patient.referringPhysician = data.string(DICOMTag(0x0008, 0x0090)) ?? ""
+        patient.studyID = data.string(DICOMTag(0x0020, 0x0010)) ?? ""
+        patient.sourceSOPClassUID = data.string(DICOMTag(0x0008, 0x0016))
+        patient.sourceSOPInstanceUID = data.string(DICOMTag(0x0008, 0x0018))
+        patient.sourceSeriesInstanceUID = data.string(DICOMTag(0x0020, 0x000E))
         return patient
     }
 

@@ -16,10 +16,12 @@ public final class DICOMFile: @unchecked Sendable {
     public let highBit: Int
     /// MONOCHROME1 files are inverted on decoding, so frames always read as MONOCHROME2.
     public let isMonochrome1: Bool
-    /// Samples per pixel: 1, or 3 for an RGB file (inspected, not processed).
+    /// Samples per pixel: 1, or 3 for a colour file (inspected, not processed).
     public let samplesPerPixel: Int
-    /// 8-bit RGB, interleaved: readable for inspection only.
+    /// 8-bit colour (RGB, or YBR_FULL / YBR_FULL_422 as JPEG stores it), interleaved: readable for inspection only.
     public let isColour: Bool
+    /// The Photometric Interpretation (MONOCHROME2 where absent).
+    public let photometricInterpretation: String
     /// Signed samples (Pixel Representation 1) are read as offset binary: value + 2^(bitsStored − 1), so the
     /// pipeline's unsigned samples keep their order.
     public let isSigned: Bool
@@ -62,6 +64,7 @@ public final class DICOMFile: @unchecked Sendable {
             throw FluoroError.malformed(path: path, detail: "Number of Frames \(DICOMDictionary.numberOfFrames) is 0")
         }
         let photometric = data.string(DICOMDictionary.photometricInterpretation) ?? "MONOCHROME2"
+        photometricInterpretation = photometric
         isMonochrome1 = photometric == "MONOCHROME1"
 
         guard rows > 0, columns > 0, rows <= 16384, columns <= 16384 else {
@@ -69,7 +72,7 @@ public final class DICOMFile: @unchecked Sendable {
         }
         samplesPerPixel = try integer(DICOMDictionary.samplesPerPixel, "Samples per Pixel", in: 1...4, fallback: 1)
         isColour =
-            photometric == "RGB" && samplesPerPixel == 3 && bitsAllocated == 8
+            ["RGB", "YBR_FULL", "YBR_FULL_422"].contains(photometric) && samplesPerPixel == 3 && bitsAllocated == 8
             && (data.integer(DICOMDictionary.planarConfiguration) ?? 0) == 0
         // Colour is read for inspection only (e.g. FluoroStream's own recordings); `geometry()` refuses it.
         guard photometric == "MONOCHROME1" || photometric == "MONOCHROME2" || isColour else {
@@ -99,12 +102,12 @@ public final class DICOMFile: @unchecked Sendable {
             frameBytes: rows * columns * samplesPerPixel * bitsAllocated / 8, path: path)
     }
 
-    /// The pipeline geometry of the frames; colour (RGB) files are refused.
+    /// The pipeline geometry of the frames; colour files are refused.
     public func geometry() throws -> FrameGeometry {
         guard !isColour else {
             throw FluoroError.unsupported(
                 path: path,
-                detail: "photometric interpretation RGB: only greyscale "
+                detail: "photometric interpretation \(photometricInterpretation): only greyscale "
                     + "(MONOCHROME1/2) X-ray runs are processed")
         }
         return try FrameGeometry(width: columns, height: rows, format: bitsAllocated == 8 ? .grey8 : .grey16, bitsStored: bitsStored)
