@@ -117,6 +117,24 @@ struct FrameHeader {
         return header.bytes
     }
 
+    /// Composes the end-of-stream header, sent once after the last frame: imagezmq's keys with an empty image
+    /// (`shape` with zero rows and columns, no image bytes follow), `end_of_stream` true, the number of frames that
+    /// reached the publisher (`frames`, the next `sequence`).
+    mutating func writeEnd(frames: Int, layer: Layer = .display) -> UnsafeRawBufferPointer {
+        header.reset()
+        header.key("msg"); header.string(streamName)
+        header.key("dtype"); header.literal(layer == .frame ? "\"uint16\"" : "\"uint8\"")
+        header.key("shape"); header.literal(layer == .display ? "[0,0,3]" : "[0,0]")
+        header.key("encoding"); header.literal("\"raw\"")
+        if layer != .display {
+            header.key("layer"); header.string(layer.rawValue)
+        }
+        header.key("end_of_stream"); header.literal("true")
+        header.key("frames"); header.integer(frames)
+        header.finish()
+        return header.bytes
+    }
+
     private mutating func writeNumbers(_ values: [Float]) {
         header.beginArray()
         for value in values {

@@ -186,10 +186,26 @@ public final class ZeroMQPublisher: Stage {
         if sent { published += 1 } else { refused += 1 }
     }
 
+    /// Sends the end-of-stream message (in layers mode one per layer topic, so every subscriber sees it), then
+    /// closes the socket. Replay waits for subscribers to take it, as for frames; live sends it if it can queue it.
     public func finish() throws {
+        defer { close() }
+        guard pool != nil else { return }
+        if layers {
+            for layer in Self.layerOrder {
+                var topic = layer.rawValue
+                let end = header.writeEnd(frames: sequence, layer: layer)
+                _ = try topic.withUTF8 { try send(UnsafeRawBufferPointer($0), end, UnsafeRawBufferPointer(start: nil, count: 0)) }
+            }
+        } else {
+            _ = try send(header.writeEnd(frames: sequence), UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    private func close() {
         authenticator?.stop()
         limiter.stop()
-        socket.close(lingerMilliseconds: policy == .replay ? 2000 : 0)
+        socket.close(lingerMilliseconds: policy == .replay ? 2000 : 200)
     }
 
     /// Replay: a send waited `replayStallMilliseconds` for a subscriber.

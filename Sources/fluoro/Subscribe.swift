@@ -11,8 +11,9 @@ struct Subscribe: ParsableCommand {
         discussion: """
             Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
             --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
-            --frames frames, or when nothing arrives for --timeout seconds; reports frames received and frames lost \
-            (before the first frame received, from its sequence number, and in gaps of the sequence). Exits with \
+            --frames frames, at the publisher's end-of-stream message, or when nothing arrives for --timeout \
+            seconds; reports frames received and frames lost (before the first frame received, from its sequence \
+            number; in gaps of the sequence; after the last received, from the end-of-stream message). Exits with \
             an error when no frame arrives at all.
             """)
 
@@ -53,6 +54,8 @@ struct Subscribe: ParsableCommand {
 
         var received = 0, lost = 0, lostBeforeFirst = 0, saved = 0
         var lastSequence: Int?
+        /// The publisher's frame count from its end-of-stream message.
+        var streamFrames: Int?
         var silentSince = MonotonicClock.now()
         receiving: while frames.map({ received < $0 }) ?? true, !ShutdownSignal.requested {
             // In slices, so Ctrl-C is seen while the publisher is quiet.
@@ -61,9 +64,14 @@ struct Subscribe: ParsableCommand {
                 continue
             }
             silentSince = MonotonicClock.now()
-            guard parts.count == 2,
-                let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any],
-                let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
+            guard parts.count == 2, let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any] else {
+                throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
+            }
+            if header["end_of_stream"] as? Bool == true {
+                streamFrames = (header["frames"] as? Int).map { max($0, 0) } ?? 0
+                break receiving
+            }
+            guard let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
                 (1...FrameGeometry.maximumSide).contains(shape[0]), (1...FrameGeometry.maximumSide).contains(shape[1]),
                 parts[1].count == shape[0] * shape[1] * 3
             else {
@@ -91,11 +99,16 @@ struct Subscribe: ParsableCommand {
         }
         try log?.commit()
         guard received > 0 else {
+            if let streamFrames {
+                throw FluoroError.messaging(detail: "\(endpoint): the stream ended (\(streamFrames) frames) before a frame arrived")
+            }
             throw FluoroError.messaging(detail: "\(endpoint): no frame arrived within \(timeout) s")
         }
+        let lostAfterLast = streamFrames.map { max($0 - (lastSequence ?? -1) - 1, 0) } ?? 0
         Swift.print(
-            "\(endpoint): \(received) frames received, \(lostBeforeFirst + lost) lost (\(lostBeforeFirst) before the first "
-                + "received, \(lost) in sequence gaps), \(saved) snapshots saved")
+            "\(endpoint): \(received) frames received, \(lostBeforeFirst + lost + lostAfterLast) lost (\(lostBeforeFirst) "
+                + "before the first received, \(lost) in sequence gaps, \(lostAfterLast) after the last received), "
+                + "\(saved) snapshots saved" + (streamFrames != nil ? "; the stream ended" : ""))
     }
 
     /// One line for a frame's header.

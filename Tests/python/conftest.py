@@ -1,10 +1,12 @@
 """Shared helpers for the subscriber and CLI tests: they run the real `fluoro` binary."""
+import json
 import os
 import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+import zmq
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,3 +38,25 @@ def start_fluoro(*arguments) -> subprocess.Popen:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+def is_end_of_stream(header: bytes) -> bool:
+    """Whether a message's header part is the publisher's end-of-stream message (docs/wire-format.md)."""
+    return json.loads(header).get("end_of_stream") is True
+
+
+def collect(socket, limit, timeout_ms=10000):
+    """Frame messages (lists of parts) from `socket` until `limit` of them, the end-of-stream message (not
+    included) or `timeout_ms` of silence."""
+    socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    received = []
+    try:
+        while len(received) < limit:
+            parts = socket.recv_multipart()
+            header = parts[1] if len(parts) == 3 else parts[0]
+            if is_end_of_stream(header):
+                break
+            received.append(parts)
+    except zmq.Again:
+        pass
+    return received

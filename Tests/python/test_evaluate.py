@@ -63,6 +63,8 @@ def published_devices(port, source):
     frames = []
     while sub.poll(30000):  # a debug build takes seconds per frame
         header = json.loads(sub.recv_multipart()[0])
+        if header.get("end_of_stream"):
+            break
         frames.append({kind: header[kind] for kind in ("catheter", "guidewire")})
     _, err = publisher.communicate(timeout=60)
     context.destroy(linger=0)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import pytest
 import zmq
 
-from conftest import fluoro_binary, run_fluoro, start_fluoro
+from conftest import fluoro_binary, is_end_of_stream, run_fluoro, start_fluoro
 
 HEADER_64 = b"YUV4MPEG2 W64 H64 F25:1 Cmono\n"
 ZMTP_NULL_GREETING = b"\xff" + bytes(8) + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0") + b"\0" + bytes(31)
@@ -151,8 +151,7 @@ def frames_within(sub, seconds):
     """Frames `sub` receives in the next `seconds` seconds."""
     frames, deadline = 0, time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        if sub.poll(max(1, int(left * 1000))):
-            sub.recv_multipart()
+        if sub.poll(max(1, int(left * 1000))) and not is_end_of_stream(sub.recv_multipart()[0]):
             frames += 1
     return frames
 
@@ -515,7 +514,9 @@ def test_a_subscriber_that_pauses_sees_a_gap_in_sequence(port):
             deadline = time.monotonic() + seconds
             while (left := deadline - time.monotonic()) > 0:
                 if sub.poll(max(1, int(left * 1000))):
-                    sequences.append(json.loads(sub.recv_multipart()[0])["sequence"])
+                    header = json.loads(sub.recv_multipart()[0])
+                    if not header.get("end_of_stream"):
+                        sequences.append(header["sequence"])
 
         read_for(1.5)
         paused_after = len(sequences)

@@ -11,8 +11,7 @@ import pydicom
 import pytest
 import zmq
 
-from conftest import run_fluoro, start_fluoro
-from test_subscribers import collect
+from conftest import collect, run_fluoro, start_fluoro
 
 TIMING = {"sequence", "available_ns", "published_ns", "latency_ms"}
 

@@ -44,8 +44,8 @@ def received(sub, wait_ms):
     while sub.poll(wait_ms):
         parts = sub.recv_multipart()
         assert len(parts) == 2
-        json.loads(parts[0])
-        frames += 1
+        if not json.loads(parts[0]).get("end_of_stream"):
+            frames += 1
         wait_ms = 500
     return frames
 

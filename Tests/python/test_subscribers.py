@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import ROOT, run_fluoro, start_fluoro
+from conftest import ROOT, collect, is_end_of_stream, run_fluoro, start_fluoro
 
 RECORDING = ROOT / "Recordings" / "synthetic-512.y4m"
 
@@ -39,17 +39,6 @@ def automatic_window_lut(first_frame, bits=12):
     centre, width = (low + high) / 2, max(high - low, 1)
     levels = (np.arange(1 << bits) - (centre - width / 2)) / width * 255
     return np.clip(np.floor(levels + 0.5), 0, 255).astype(np.uint8)
-
-
-def collect(socket, limit, timeout_ms=10000):
-    socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
-    received = []
-    try:
-        while len(received) < limit:
-            received.append(socket.recv_multipart())
-    except zmq.Again:
-        pass
-    return received
 
 
 def test_pyzmq_subscriber_receives_every_frame_with_contract(port):
@@ -95,13 +84,16 @@ def test_stock_imagezmq_hub_receives_every_frame(port):
                              "--speed", "0", "--wait-subscribers", "1", "--quiet")
     received = []
     try:
-        while len(received) < 12:
+        while len(received) < 13:
             received.append(hub.recv_image())
     except zmq.Again:
         pass
     _, err = publisher.communicate(timeout=60)
     assert publisher.returncode == 0, err
-    assert len(received) == 12
+    assert len(received) == 13
+    # The end of the stream reads as an empty image.
+    name, end = received.pop()
+    assert name == "fluorostream" and end.shape == (0, 0, 3)
     for name, image in received:
         assert name == "fluorostream"
         assert image.dtype == np.uint8 and image.shape == (256, 256, 3)
@@ -263,8 +255,25 @@ def test_fluoro_subscribe_counts_the_frames_before_its_first_as_lost(port, tmp_p
     assert made.returncode == 0, made.stderr
     first = json.loads((tmp_path / "m.jsonl").read_text().splitlines()[0])["sequence"]
     assert first > 0, "the subscriber joined before the first frame: the run is too short to test this"
-    assert f"5 frames received, {first} lost ({first} before the first received, 0 in sequence gaps)" in made.stdout, \
+    assert f"5 frames received, {first} lost ({first} before the first received, 0 in sequence gaps" in made.stdout, \
         made.stdout
+
+
+def test_fluoro_subscribe_ends_at_the_end_of_the_stream(port, tmp_path):
+    """Without --frames, `fluoro subscribe` stops at the publisher's end-of-stream message, not after its
+    timeout, and reports that the stream ended with nothing lost."""
+    address = f"tcp://127.0.0.1:{port}"
+    subscriber = start_fluoro("subscribe", address, "--timeout", "60")
+    publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "1", "--frames", "12",
+                             "--quiet")
+    _, err = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, err
+    started = time.monotonic()
+    out, err = subscriber.communicate(timeout=60)
+    assert subscriber.returncode == 0, err
+    assert time.monotonic() - started < 20, "the subscriber waited for its timeout"
+    assert "12 frames received, 0 lost (0 before the first received, 0 in sequence gaps, 0 after the last received)" \
+        in out and "the stream ended" in out, out
 
 
 def test_jpeg_frames_for_display_subscribers(port):
@@ -327,7 +336,10 @@ def test_paused_and_reconnecting_subscribers_in_live_mode(port, tmp_path):
                 if done.is_set():
                     break
                 continue
-            headers.append(json.loads(sub.recv_multipart()[0]))
+            header = json.loads(sub.recv_multipart()[0])
+            if header.get("end_of_stream"):
+                continue
+            headers.append(header)
             started = started or time.monotonic()
             if pause_at is not None and not paused and time.monotonic() - started > pause_at:
                 paused = True
@@ -414,13 +426,19 @@ def test_layers_mode_sends_frame_devices_and_roadmap_by_topic(port, tmp_path):
     publisher = start_fluoro("run", str(run), "--publish", address, "--speed", "0", "--wait-subscribers", "3",
                              "--layers", "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction", "--quiet")
 
-    def drain(sub):
-        messages = []
+    def drain(sub, topics):
+        """The frame messages, up to the end-of-stream message of each of its `topics`."""
+        messages, ends = [], 0
         while sub.poll(10000 if not messages else 2000):
-            messages.append(sub.recv_multipart())
+            parts = sub.recv_multipart()
+            if is_end_of_stream(parts[1]):
+                ends += 1
+            else:
+                messages.append(parts)
+        assert ends == topics, f"{ends} end-of-stream messages for {topics} topics"
         return messages
 
-    layers, maps = drain(chosen), drain(roadmap)
+    layers, maps = drain(chosen, 2), drain(roadmap, 1)
     out, err = publisher.communicate(timeout=120)
     assert publisher.returncode == 0, err
     context.destroy(linger=0)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import run_fluoro, start_fluoro
+from conftest import is_end_of_stream, run_fluoro, start_fluoro
 
 WEBCAM = os.environ.get("FLUORO_V4L2_WEBCAM")
 SPARE = os.environ.get("FLUORO_V4L2_SPARE")
@@ -62,8 +62,8 @@ def test_live_capture_reaches_a_subscriber_with_latency_from_the_kernel_timestam
                        "--layers", "--publish", address, "--wait-subscribers", "1", "--stats-json", str(stats), "--quiet")
     received = []
     try:
-        while True:
-            received.append(sub.recv_multipart())
+        while not is_end_of_stream((parts := sub.recv_multipart())[1]):
+            received.append(parts)
     except zmq.Again:
         pass
     finally:
@@ -146,8 +146,7 @@ def test_reconnect_picks_the_device_up_when_it_returns(port):
     v4l2_ctl(SPARE, "disconnect=1")
     received = 1
     try:
-        while True:
-            sub.recv_multipart()
+        while not is_end_of_stream(sub.recv_multipart()[0]):
             received += 1
     except zmq.Again:
         pass

@@ -12,8 +12,7 @@ import pytest
 import zmq
 from PIL import Image
 
-from conftest import ROOT, start_fluoro
-from test_subscribers import collect
+from conftest import ROOT, collect, start_fluoro
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import zmq
 
-from conftest import ROOT, start_fluoro
+from conftest import ROOT, is_end_of_stream, start_fluoro
 
 DATA = Path(os.environ.get("FLUORO_TEST_DATA", ROOT.parent / "shared" / "data"))
 SCHEMA = json.loads((ROOT / "docs" / "wire-format.schema.json").read_text())
@@ -38,6 +38,14 @@ def receive_all(port, options, topics=(b"",)):
     return messages
 
 
+def frames_and_ends(messages):
+    """The frame messages, and the end-of-stream messages (one per subscribed topic), which come last."""
+    ends = [parts for parts in messages if is_end_of_stream(parts[-2])]
+    frames = [parts for parts in messages if not is_end_of_stream(parts[-2])]
+    assert messages[len(frames):] == ends, "end-of-stream came before a frame"
+    return frames, ends
+
+
 def assert_valid(header):
     errors = sorted(VALIDATOR.iter_errors(header), key=lambda error: list(error.absolute_path))
     assert not errors, "\n".join(f"{list(error.absolute_path)}: {error.message}" for error in errors)
@@ -55,8 +63,11 @@ def test_the_schema_is_a_valid_draft_2020_12_schema():
      {"encoding": "raw", "latency": {"motion+segment", "render", "roadmap", "age_at_publish"}}),
 ], ids=["raw", "jpeg", "dsa-local", "segmenter-roadmap"])
 def test_every_header_of_the_annotated_stream_validates(port, options, expected):
-    messages = receive_all(port, options)
-    assert len(messages) == 20
+    messages, ends = frames_and_ends(receive_all(port, options))
+    assert len(messages) == 20 and len(ends) == 1
+    end = json.loads(ends[0][0].decode("utf-8"))
+    assert_valid(end)
+    assert end["end_of_stream"] is True and end["frames"] == 20 and end["shape"] == [0, 0, 3] and ends[0][1] == b""
     headers = []
     for parts in messages:
         assert len(parts) == 2
@@ -90,6 +101,7 @@ def test_every_header_of_the_dynamic_roadmap_on_a_real_run_validates(port):
     headers = []
     while sub.poll(20000 if not headers else 3000):
         headers.append(json.loads(sub.recv_multipart()[0].decode("utf-8")))
+    assert headers and headers.pop()["end_of_stream"]
     _, err = publisher.communicate(timeout=60)
     context.destroy(linger=0)
     assert publisher.returncode == 0, err
@@ -108,6 +120,12 @@ def test_every_header_of_the_dynamic_roadmap_on_a_real_run_validates(port):
 def test_every_header_of_every_layer_validates(port):
     messages = receive_all(port, ["--layers", "--segmenter", "ridge", "--roadmap", "--roadmap-method", "subtraction"],
                            topics=(b"frame", b"devices", b"roadmap"))
+    messages, ends = frames_and_ends(messages)
+    assert sorted(topic for topic, _, _ in ends) == [b"devices", b"frame", b"roadmap"]
+    for topic, header, payload in ends:
+        end = json.loads(header.decode("utf-8"))
+        assert_valid(end)
+        assert end["layer"] == topic.decode() and end["end_of_stream"] and end["frames"] == 20 and payload == b""
     by_layer = {}
     for topic, header, _ in messages:
         meta = json.loads(header.decode("utf-8"))

@@ -37,9 +37,11 @@ def measure(binary, size, frames, port, folder, curve, jpeg=None):
     latencies, sequences, sizes = [], [], []
     while sub.poll(5000):
         header, image = sub.recv_multipart()
-        sizes.append(len(image))
         arrived = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         meta = json.loads(header)
+        if meta.get("end_of_stream"):
+            break
+        sizes.append(len(image))
         latencies.append((arrived - meta["published_ns"]) / 1e6)
         sequences.append(meta["sequence"])
     publisher.wait(timeout=60)

@@ -32,8 +32,7 @@ socket.setsockopt(zmq.RCVTIMEO, 5000)
 socket.connect(sys.argv[1])
 count = 0
 try:
-    while True:
-        socket.recv_multipart()
+    while b'"end_of_stream":true' not in socket.recv_multipart()[0]:
         count += 1
 except zmq.Again:
     pass

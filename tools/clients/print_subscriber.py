@@ -23,6 +23,9 @@ def main() -> None:
         while options.frames == 0 or received < options.frames:
             header, payload = socket.recv_multipart()
             meta = json.loads(header)
+            if meta.get("end_of_stream"):
+                print(f"end of stream: {meta['frames']} frames published")
+                break
             image = np.frombuffer(payload, dtype=meta["dtype"]).reshape(meta["shape"])
             received += 1
             print(f"frame {meta['frame']:5d}  {image.shape}  age at publish {meta['latency_ms']['age_at_publish']:.2f} ms"

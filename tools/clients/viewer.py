@@ -74,6 +74,8 @@ class Viewer:
         newest = None
         while self.socket.poll(0):
             parts = self.socket.recv_multipart()
+            if json.loads(parts[-2]).get("end_of_stream"):
+                continue  # the publisher's end-of-stream message: no frame
             if len(parts) == 3:
                 self.collect_layer(*parts)
                 continue
