@@ -52,7 +52,7 @@ public enum PipelineBuilder {
             let made = try ZeroMQPublisher(
                 address: publishing.address, policy: options.policy == .live ? .live : .replay,
                 upstreamStages: stages.map(\.name), encoding: publishing.encoding,
-                layers: publishing.layers, curve: publishing.curve,
+                layers: publishing.layers, imagezmq: publishing.imagezmq, curve: publishing.curve,
                 allowPlaintextNonLoopback: publishing.allowPlaintextNonLoopback)
             stages.append(made)
             publisher = made

@@ -34,6 +34,8 @@ public struct PipelineOptions {
         public var address: PublisherAddress
         public var encoding: ZeroMQPublisher.Encoding = .raw
         public var layers = false
+        /// The header as the text of imagezmq's `msg`, a raw image in BGR order (stock imagezmq subscribers).
+        public var imagezmq = false
         public var curve: CurveSecurity?
         public var allowPlaintextNonLoopback = false
         public init(address: PublisherAddress) { self.address = address }

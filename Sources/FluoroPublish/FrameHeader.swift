@@ -6,6 +6,8 @@ struct FrameHeader {
     let streamName: String
     /// How the image part is sent: "raw" (RGB bytes) or "jpeg".
     let encoding: StaticString
+    /// The order of a raw display image's colour channels ("RGB" or "BGR"); nil for JPEG.
+    let channels: StaticString?
     /// Names of the stages before the publisher or recorder, in order (their latencies go in the header).
     let upstreamStages: [String]
     /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
@@ -13,9 +15,10 @@ struct FrameHeader {
     private var header = JSONHeaderWriter(capacity: FrameHeader.maximumSize)
     static let maximumSize = 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384
 
-    init(streamName: String, encoding: StaticString = "raw", upstreamStages: [String]) {
+    init(streamName: String, encoding: StaticString = "raw", channels: StaticString? = "RGB", upstreamStages: [String]) {
         self.streamName = streamName
         self.encoding = encoding
+        self.channels = channels
         self.upstreamStages = upstreamStages
     }
 
@@ -30,6 +33,8 @@ struct FrameHeader {
         case devices
         /// The roadmap's vessel map as drawn on this frame (uint8 0…255).
         case roadmap
+        /// No image: the header alone (the `measurements` topic).
+        case measurements
     }
 
     /// The bytes every header of a stream named `streamName` starts with (up to its `dtype`), which subscribers
@@ -51,13 +56,20 @@ struct FrameHeader {
         header.key("msg"); header.string(streamName)
         header.key("dtype"); header.literal(layer == .frame ? "\"uint16\"" : "\"uint8\"")
         header.key("shape"); header.beginArray()
-        header.element(); header.integer(geometry.height)
-        header.element(); header.integer(geometry.width)
+        header.element(); header.integer(layer == .measurements ? 0 : geometry.height)
+        header.element(); header.integer(layer == .measurements ? 0 : geometry.width)
         if layer == .display {
             header.element(); header.integer(3)
         }
         header.endArray()
-        header.key("encoding"); header.string(layer == .display ? encoding.description : "raw")
+        switch layer {
+        case .display: header.key("encoding"); header.string(encoding.description)
+        case .measurements: header.key("encoding"); header.literal("\"none\"")
+        case .frame, .devices, .roadmap: header.key("encoding"); header.literal("\"raw\"")
+        }
+        if layer == .display, let channels {
+            header.key("channels"); header.string(channels.description)
+        }
         if layer != .display {
             header.key("layer"); header.string(layer.rawValue)
         }
@@ -125,7 +137,7 @@ struct FrameHeader {
         header.key("msg"); header.string(streamName)
         header.key("dtype"); header.literal(layer == .frame ? "\"uint16\"" : "\"uint8\"")
         header.key("shape"); header.literal(layer == .display ? "[0,0,3]" : "[0,0]")
-        header.key("encoding"); header.literal("\"raw\"")
+        header.key("encoding"); header.literal(layer == .measurements ? "\"none\"" : "\"raw\"")
         if layer != .display {
             header.key("layer"); header.string(layer.rawValue)
         }

@@ -56,6 +56,18 @@ struct JSONHeaderWriter {
         needsComma = true
     }
 
+    /// `bytes` (UTF-8 without control characters, such as another JSON text) as a JSON string: quotes and
+    /// backslashes escaped.
+    mutating func string(bytes: UnsafeRawBufferPointer) {
+        raw(0x22)
+        for byte in bytes {
+            if byte == 0x22 || byte == 0x5C { raw(0x5C) }
+            raw(byte < 0x20 ? 0x20 : byte)
+        }
+        raw(0x22)
+        needsComma = true
+    }
+
     mutating func literal(_ text: StaticString) {
         for byte in UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount) { raw(byte) }
         needsComma = true

@@ -9,9 +9,11 @@ import FluoroCore
 /// Each frame is one two-part message: (1) a UTF-8 JSON header with imagezmq's keys `msg`, `dtype` and
 /// `shape` plus FluoroStream's measurements, (2) the display image, `shape` = [height, width, 3] uint8,
 /// C-contiguous RGB, or its JPEG with `.jpeg` encoding. A stock `imagezmq.ImageHub(open_port=..., REQ_REP=False)`
-/// or any SUB socket reads it (docs/wire-format.md is the contract). In layers mode each frame is instead up to three
-/// topic messages (grey frame, devices, roadmap) for subscribers that render it themselves. With CURVE, only
-/// allow-listed client keys are admitted.
+/// or any SUB socket reads it (docs/wire-format.md is the contract). With `imagezmq`, the header travels as the text of
+/// imagezmq's `msg` and the image in OpenCV's BGR order, for stock imagezmq subscribers. In layers mode each frame is
+/// instead up to three topic messages (grey frame, devices, roadmap) for subscribers that render it themselves. On
+/// the `measurements` topic each frame's header goes out alone, while someone subscribes to it. After the last
+/// frame, an end-of-stream message. With CURVE, only allow-listed client keys are admitted.
 ///
 /// Zero copy: a frame's messages are written once into a buffer of a `SendBufferPool` and handed to libzmq with a
 /// free callback that returns the buffer to the pool, so publishing allocates nothing in FluoroStream's code (libzmq
@@ -42,6 +44,11 @@ public final class ZeroMQPublisher: Stage {
     private var header: FrameHeader
     /// What the first part of a message can start with; a subscription must be a prefix of one of these.
     private let messageLeads: [[UInt8]]
+    /// What a subscription to everything (the empty prefix) is applied as: the frame messages' leads, so that a
+    /// stock subscriber never receives a `measurements` message it cannot read.
+    private let wholeStreamLeads: [[UInt8]]
+    /// Subscriptions that match the `measurements` topic, now (its messages are composed only while there are any).
+    private var measurementSubscriptions = 0
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(
         byteCount: ZeroMQPublisher.maximumSubscription,
         alignment: 8)
@@ -65,6 +72,11 @@ public final class ZeroMQPublisher: Stage {
     /// annotated image (docs/wire-format.md, "Layers mode").
     public let layers: Bool
     private var deviceMask: UnsafeMutableBufferPointer<UInt8>?
+    /// imagezmq mode: the header as the text of imagezmq's `msg`, the raw image in BGR order.
+    public let imagezmq: Bool
+    private var envelope: ImagezmqEnvelope?
+    private var bgr: UnsafeMutableBufferPointer<UInt8>?
+    private static let measurementsTopic = Array("measurements".utf8)
 
     /// The longest subscription prefix applied (a longer one matches nothing this publisher sends and is ignored).
     static let maximumSubscription = 256
@@ -76,6 +88,8 @@ public final class ZeroMQPublisher: Stage {
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
     ///   - encoding: raw RGB (the default) or JPEG at a quality.
     ///   - layers: send the grey frame, the devices and the roadmap as separate topic messages.
+    ///   - imagezmq: annotated mode for stock imagezmq subscribers: the header as the text of imagezmq's `msg`, a raw
+    ///     image in BGR order. Not with `layers`.
     ///   - curve: encrypt with CURVE and admit only the listed client keys (checked through ZAP); any address.
     ///   - allowPlaintextNonLoopback: bind a non-loopback TCP address without CURVE (anyone on the network can
     ///     read the frames). Without CURVE or this, such an address is refused.
@@ -83,7 +97,8 @@ public final class ZeroMQPublisher: Stage {
     ///     before the run fails.
     public init(
         address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-        upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, curve: CurveSecurity? = nil,
+        upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, imagezmq: Bool = false,
+        curve: CurveSecurity? = nil,
         allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000
     ) throws {
         guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
@@ -94,15 +109,22 @@ public final class ZeroMQPublisher: Stage {
                     + "--curve-secret and --curve-clients (see fluoro keys), or pass "
                     + "--insecure-plaintext to do it anyway)")
         }
+        guard !(layers && imagezmq) else {
+            throw FluoroError.invalidArgument("imagezmq mode sends the annotated image; it cannot be combined with layers")
+        }
         self.address = address
         self.policy = policy
         self.encoding = encoding
         self.layers = layers
+        self.imagezmq = imagezmq
         self.replayStallMilliseconds = replayStallMilliseconds
-        header = FrameHeader(streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg", upstreamStages: upstreamStages)
-        messageLeads =
-            [FrameHeader.lead(streamName: streamName)]
-            + [FrameHeader.Layer.frame, .devices, .roadmap].map { Array($0.rawValue.utf8) }
+        header = FrameHeader(
+            streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg",
+            channels: encoding == .raw ? (imagezmq ? "BGR" : "RGB") : nil, upstreamStages: upstreamStages)
+        let topics = Self.layerOrder.map { Array($0.rawValue.utf8) }
+        let annotated = imagezmq ? ImagezmqEnvelope.lead(streamName: streamName) : FrameHeader.lead(streamName: streamName)
+        messageLeads = [annotated] + topics + [Self.measurementsTopic]
+        wholeStreamLeads = layers ? topics : [annotated]
         let socket = try ZeroMQSocket(type: ZMQ_XPUB)
         self.socket = socket
         if let curve {
@@ -146,6 +168,8 @@ public final class ZeroMQPublisher: Stage {
         header.deallocate()
         subscriptionBuffer.deallocate()
         deviceMask?.deallocate()
+        envelope?.deallocate()
+        bgr?.deallocate()
     }
 
     /// Waits until `count` subscriptions have arrived (each SUB socket sends one per topic), or until
@@ -165,9 +189,14 @@ public final class ZeroMQPublisher: Stage {
         if case let .jpeg(quality) = encoding {
             jpeg = try DisplayJPEGEncoder(width: geometry.width, height: geometry.height, quality: quality)
         }
+        if imagezmq {
+            envelope = ImagezmqEnvelope(headerCapacity: FrameHeader.maximumSize)
+            if encoding == .raw { bgr = .allocate(capacity: geometry.pixelCount * 3) }
+        }
         // Room for a frame's messages: their headers and the largest payloads, each part 64-byte aligned.
         let payload = layers ? geometry.pixelCount * 4 : jpeg.map { Int($0.capacity) } ?? geometry.pixelCount * 3
-        let byteCount = (layers ? 3 : 1) * (FrameHeader.maximumSize + 64) + payload + 4 * 64
+        let headerRoom = imagezmq ? 2 * FrameHeader.maximumSize + 128 : FrameHeader.maximumSize
+        let byteCount = (layers ? 3 : 1) * (headerRoom + 64) + payload + 4 * 64
         // Enough buffers for the high-water mark of a few slow subscribers before the publisher falls back to copies.
         pool = SendBufferPool(count: policy == .live ? 8 : 24, byteCount: byteCount)
     }
@@ -176,14 +205,35 @@ public final class ZeroMQPublisher: Stage {
         drainSubscriptions()
         defer { sequence += 1 }
         let sent: Bool
+        let now = MonotonicClock.now()
         if layers {
-            sent = try publishLayers(of: frame)
+            sent = try publishLayers(of: frame, now: now)
         } else {
-            let bytes = header.write(for: frame, sequence: sequence, now: MonotonicClock.now())
-            let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? UnsafeRawBufferPointer(frame.display)
+            var bytes = header.write(for: frame, sequence: sequence, now: now)
+            if envelope != nil { bytes = envelope!.wrap(bytes, height: frame.geometry.height, width: frame.geometry.width) }
+            let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? displayImage(of: frame)
             sent = try send(bytes, image)
         }
         if sent { published += 1 } else { refused += 1 }
+        if measurementSubscriptions > 0 {
+            _ = try Self.measurementsTopic.withUnsafeBytes {
+                try send($0, header.write(for: frame, sequence: sequence, now: now, layer: .measurements))
+            }
+        }
+    }
+
+    /// The raw display image as sent: the frame's RGB, or in imagezmq mode its BGR copy.
+    private func displayImage(of frame: Frame) -> UnsafeRawBufferPointer {
+        guard let bgr else { return UnsafeRawBufferPointer(frame.display) }
+        let rgb = frame.display
+        var index = 0
+        while index + 2 < bgr.count {
+            bgr[index] = rgb[index + 2]
+            bgr[index + 1] = rgb[index + 1]
+            bgr[index + 2] = rgb[index]
+            index += 3
+        }
+        return UnsafeRawBufferPointer(bgr)
     }
 
     /// Sends the end-of-stream message (in layers mode one per layer topic, so every subscriber sees it), then
@@ -191,14 +241,22 @@ public final class ZeroMQPublisher: Stage {
     public func finish() throws {
         defer { close() }
         guard pool != nil else { return }
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         if layers {
             for layer in Self.layerOrder {
                 var topic = layer.rawValue
                 let end = header.writeEnd(frames: sequence, layer: layer)
-                _ = try topic.withUTF8 { try send(UnsafeRawBufferPointer($0), end, UnsafeRawBufferPointer(start: nil, count: 0)) }
+                _ = try topic.withUTF8 { try send(UnsafeRawBufferPointer($0), end, empty) }
             }
         } else {
-            _ = try send(header.writeEnd(frames: sequence), UnsafeRawBufferPointer(start: nil, count: 0))
+            var end = header.writeEnd(frames: sequence)
+            if envelope != nil { end = envelope!.wrap(end, height: 0, width: 0) }
+            _ = try send(end, empty)
+        }
+        if measurementSubscriptions > 0 {
+            _ = try Self.measurementsTopic.withUnsafeBytes {
+                try send($0, header.writeEnd(frames: sequence, layer: .measurements))
+            }
         }
     }
 
@@ -271,8 +329,7 @@ public final class ZeroMQPublisher: Stage {
     private static let layerOrder: [FrameHeader.Layer] = [.frame, .devices, .roadmap]
 
     /// Layers mode: the topic messages of one frame. The first one that libzmq will not queue (live) ends the frame.
-    private func publishLayers(of frame: Frame) throws -> Bool {
-        let now = MonotonicClock.now()
+    private func publishLayers(of frame: Frame, now: UInt64) throws -> Bool {
         let mask = deviceMask!
         mask.update(repeating: 0)
         Self.rasterise(frame.annotations.guidewire, value: 1, into: mask, width: frame.geometry.width)
@@ -282,7 +339,7 @@ public final class ZeroMQPublisher: Stage {
             switch layer {
             case .frame: payload = UnsafeRawBufferPointer(frame.pixels)
             case .devices: payload = UnsafeRawBufferPointer(mask)
-            case .roadmap, .display:
+            case .roadmap, .display, .measurements:
                 guard frame.annotations.roadmap.drawn else { continue }
                 payload = UnsafeRawBufferPointer(frame.roadmapLayer)
             }
@@ -336,7 +393,19 @@ public final class ZeroMQPublisher: Stage {
                 continue
             }
             let subscribe = subscriptionBuffer[0] == 1
-            guard (try? socket.setOption(subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, raw: prefix)) != nil else { continue }
+            let option = subscribe ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE
+            if prefix.isEmpty {
+                var applied = false
+                for lead in wholeStreamLeads {
+                    applied = lead.withUnsafeBytes { (try? socket.setOption(option, raw: $0)) != nil } || applied
+                }
+                guard applied else { continue }
+            } else {
+                guard (try? socket.setOption(option, raw: prefix)) != nil else { continue }
+                if Self.measurementsTopic.starts(with: prefix) {
+                    measurementSubscriptions = max(measurementSubscriptions + (subscribe ? 1 : -1), 0)
+                }
+            }
             if subscribe { subscriptionsSeen += 1 }
         }
     }

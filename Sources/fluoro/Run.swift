@@ -38,6 +38,11 @@ struct Run: ParsableCommand {
             "Layers mode: publish the grey frame, the devices' centre lines and the roadmap as separate topic messages (frame, devices, roadmap) instead of the annotated image."
     )
     var layers = false
+    @Flag(
+        help:
+            "For stock imagezmq subscribers: the JSON header as the text of imagezmq's msg (recv_image returns it) and the image in OpenCV's BGR order."
+    )
+    var imagezmq = false
     @Option(
         parsing: .unconditional,
         help:
@@ -127,6 +132,7 @@ struct Run: ParsableCommand {
             throw ValidationError("--record-compression only applies to --record")
         }
         if layers, jpeg != nil { throw ValidationError("--jpeg applies to the annotated image, which --layers does not send") }
+        if layers, imagezmq { throw ValidationError("--imagezmq applies to the annotated image, which --layers does not send") }
         if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg takes a quality from 1 to 100, got \(jpeg)") }
         guard speed == 0 || (0.01...100).contains(speed) else {
             throw ValidationError("--speed \(speed) is outside 0.01...100 (or 0: as fast as possible)")
@@ -181,6 +187,7 @@ struct Run: ParsableCommand {
             var publishing = PipelineOptions.Publishing(address: try PublisherAddress(publish))
             publishing.encoding = jpeg.map { .jpeg(quality: $0) } ?? .raw
             publishing.layers = layers
+            publishing.imagezmq = imagezmq
             publishing.curve = try curveSecurity()
             publishing.allowPlaintextNonLoopback = insecurePlaintext
             options.publishing = publishing

@@ -232,6 +232,51 @@ def test_fluoro_subscribe_saves_snapshots_and_measurements(port, tmp_path):
     context.destroy(linger=0)
 
 
+def test_stock_imagezmq_hub_reads_the_measurements_and_opencv_order_with_imagezmq(port):
+    """`--imagezmq`: `ImageHub.recv_image()` returns the whole header as the name (JSON text) and the image in BGR,
+    the same pixels as the default RGB stream of the same run, channels reversed; `recv_jpg` reads the header too."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    run = ("run", "--publish", address, "--speed", "0", "--wait-subscribers", "1", "--frames", "5", "--quiet")
+    publisher = start_fluoro(*run)
+    reference = collect(sub, 100)
+    assert publisher.wait(timeout=60) == 0
+    context.destroy(linger=0)
+    assert len(reference) == 5
+
+    for extra, receive in (([], lambda hub: hub.recv_image()), (["--jpeg", "95"], lambda hub: hub.recv_jpg())):
+        hub = imagezmq.ImageHub(open_port=address, REQ_REP=False)
+        hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 10000)
+        publisher = start_fluoro(*run, "--imagezmq", *extra)
+        received = [receive(hub) for _ in range(6)]
+        _, err = publisher.communicate(timeout=60)
+        assert publisher.returncode == 0, err
+        hub.close()
+        for (name, data), (header, rgb) in zip(received, reference):
+            meta, expected = json.loads(name), json.loads(header)
+            assert meta["frame"] == expected["frame"] and meta["guidewire"] == expected["guidewire"]
+            image = np.frombuffer(rgb, np.uint8).reshape(expected["shape"])
+            if extra:
+                import cv2
+
+                assert meta["encoding"] == "jpeg" and "channels" not in meta
+                decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # OpenCV decodes to BGR
+                assert np.abs(decoded.astype(int) - image[:, :, ::-1]).mean() < 3
+            else:
+                assert meta["channels"] == "BGR" and expected["channels"] == "RGB"
+                assert np.array_equal(data, image[:, :, ::-1])
+        name, _ = received[-1]
+        assert json.loads(name)["end_of_stream"] is True
+
+
+def test_imagezmq_mode_refuses_layers():
+    made = run_fluoro("run", "--imagezmq", "--layers", "--frames", "1")
+    assert made.returncode != 0 and "--imagezmq" in made.stderr and "--layers" in made.stderr
+
+
 def test_fluoro_subscribe_fails_on_a_silent_address(port):
     made = run_fluoro("subscribe", f"127.0.0.1:{port}", "--timeout", "0.5")
     assert made.returncode != 0, made.stdout

@@ -40,8 +40,11 @@ def receive_all(port, options, topics=(b"",)):
 
 def frames_and_ends(messages):
     """The frame messages, and the end-of-stream messages (one per subscribed topic), which come last."""
-    ends = [parts for parts in messages if is_end_of_stream(parts[-2])]
-    frames = [parts for parts in messages if not is_end_of_stream(parts[-2])]
+    def header(parts):  # a topic, if any, comes first
+        return parts[0] if parts[0].startswith(b"{") else parts[1]
+
+    ends = [parts for parts in messages if is_end_of_stream(header(parts))]
+    frames = [parts for parts in messages if not is_end_of_stream(header(parts))]
     assert messages[len(frames):] == ends, "end-of-stream came before a frame"
     return frames, ends
 
@@ -134,3 +137,46 @@ def test_every_header_of_every_layer_validates(port):
         by_layer.setdefault(meta["layer"], []).append(meta)
     assert len(by_layer["frame"]) == 20 and len(by_layer["devices"]) == 20
     assert by_layer["roadmap"], "the roadmap layer comes on the frames where the map is drawn"
+
+
+IMAGE = {"dtype", "shape", "encoding", "channels", "layer"}
+
+
+def test_the_measurements_topic_carries_each_header_alone_and_whole_stream_subscribers_never_see_it(port):
+    """A `measurements` subscriber gets every frame's header without pixels (and the end of the stream); a
+    subscriber to everything beside it gets the annotated frames only, as imagezmq expects."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    whole, measurements = context.socket(zmq.SUB), context.socket(zmq.SUB)
+    for sub, topic in ((whole, b""), (measurements, b"measurements")):
+        sub.connect(address)
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
+    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", "2", "--segmenter", "ridge")
+    received = {}
+    for name, sub in (("whole", whole), ("measurements", measurements)):
+        messages = []
+        while sub.poll(20000 if not messages else 3000):
+            messages.append(sub.recv_multipart())
+        received[name] = messages
+    _, err = publisher.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert publisher.returncode == 0, err
+    frames, ends = frames_and_ends(received["whole"])
+    assert len(frames) == 20 and len(ends) == 1 and all(len(parts) == 2 for parts in received["whole"])
+    alone, alone_ends = frames_and_ends(received["measurements"])
+    assert len(alone) == 20 and len(alone_ends) == 1
+    for (topic, header), (annotated, _) in zip(alone, frames):
+        assert topic == b"measurements"
+        meta, full = json.loads(header), json.loads(annotated)
+        assert_valid(meta)
+        assert meta["layer"] == "measurements" and meta["encoding"] == "none" and meta["shape"] == [0, 0]
+        assert {k: v for k, v in meta.items() if k not in IMAGE} == {k: v for k, v in full.items() if k not in IMAGE}
+    end = json.loads(alone_ends[0][1])
+    assert_valid(end)
+    assert end["layer"] == "measurements" and end["frames"] == 20
+
+
+def test_a_whole_stream_subscriber_in_layers_mode_gets_every_layer(port):
+    frames, ends = frames_and_ends(receive_all(port, ["--layers"], topics=(b"",)))
+    assert sorted(parts[0] for parts in frames) == [b"devices"] * 20 + [b"frame"] * 20
+    assert sorted(parts[0] for parts in ends) == [b"devices", b"frame", b"roadmap"]
