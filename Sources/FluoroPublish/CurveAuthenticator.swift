@@ -3,7 +3,8 @@ import FluoroCore
 import Foundation
 import Synchronization
 
-/// The publisher's CURVE settings: its own key pair and the public keys of the clients it admits.
+/// A CURVE server's settings (a publisher's or a relay's): its own key pair and the public keys of the clients it
+/// admits.
 public struct CurveSecurity: Sendable {
     public let server: CurveCertificate
     public let allowedClients: [String]
@@ -11,7 +12,7 @@ public struct CurveSecurity: Sendable {
     /// `server` must carry its secret key; `allowedClients` are Z85 public keys.
     public init(server: CurveCertificate, allowedClients: [String]) throws {
         guard server.secretKey != nil else {
-            throw FluoroError.invalidArgument("the publisher's CURVE certificate must be the secret one (NAME.key_secret)")
+            throw FluoroError.invalidArgument("the serving CURVE certificate (--curve-secret) must be the secret one (NAME.key_secret)")
         }
         self.server = server
         self.allowedClients = allowedClients

@@ -38,5 +38,18 @@ public struct PublisherAddress: Sendable, Equatable, CustomStringConvertible {
         return host == "localhost" || host == "::1" || host == "lo" || host.hasPrefix("127.")
     }
 
+    /// Refuses a non-loopback address that would carry frames in plain text: frames are patient images. `encrypted`:
+    /// CURVE is on; `allowPlaintext`: `--insecure-plaintext` was given.
+    public func checkExposure(encrypted: Bool, allowPlaintext: Bool) throws {
+        guard isLocalOnly || encrypted || allowPlaintext else {
+            throw FluoroError.cannotBind(
+                address: endpoint,
+                reason: "not a loopback address; frames are patient images "
+                    + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
+                    + "--curve-secret and --curve-clients (see fluoro keys), or pass "
+                    + "--insecure-plaintext to do it anyway)")
+        }
+    }
+
     public var description: String { endpoint }
 }

@@ -101,14 +101,7 @@ public final class ZeroMQPublisher: Stage {
         curve: CurveSecurity? = nil,
         allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000
     ) throws {
-        guard address.isLocalOnly || curve != nil || allowPlaintextNonLoopback else {
-            throw FluoroError.cannotBind(
-                address: address.endpoint,
-                reason: "not a loopback address; frames are patient images "
-                    + "and would be sent in plain text to the network (use 127.0.0.1, encrypt with "
-                    + "--curve-secret and --curve-clients (see fluoro keys), or pass "
-                    + "--insecure-plaintext to do it anyway)")
-        }
+        try address.checkExposure(encrypted: curve != nil, allowPlaintext: allowPlaintextNonLoopback)
         guard !(layers && imagezmq) else {
             throw FluoroError.invalidArgument("imagezmq mode sends the annotated image; it cannot be combined with layers")
         }

@@ -18,12 +18,7 @@ public final class ZeroMQSubscriber {
         case (nil, nil):
             break
         case let (client?, server?):
-            guard let secret = client.secretKey else {
-                throw FluoroError.invalidArgument("the subscriber's CURVE certificate must be the secret one (NAME.key_secret)")
-            }
-            try socket.setOption(ZMQ_CURVE_PUBLICKEY, string: client.publicKey)
-            try socket.setOption(ZMQ_CURVE_SECRETKEY, string: secret)
-            try socket.setOption(ZMQ_CURVE_SERVERKEY, string: server.publicKey)
+            try CurveClient(client: client, server: server).apply(to: socket)
         default:
             throw FluoroError.invalidArgument("a CURVE subscriber needs both its own secret certificate and the publisher's public one")
         }

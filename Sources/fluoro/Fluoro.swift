@@ -9,7 +9,9 @@ struct Fluoro: ParsableCommand {
         commandName: "fluoro",
         abstract: "FluoroStream: real-time fluoroscopy stream processing.",
         version: FluoroVersion.string,
-        subcommands: [Run.self, Evaluate.self, Devices.self, Subscribe.self, Inspect.self, Convert.self, Synth.self, Keys.self],
+        subcommands: [
+            Run.self, Evaluate.self, Devices.self, Subscribe.self, Relay.self, Inspect.self, Convert.self, Synth.self, Keys.self,
+        ],
         defaultSubcommand: Run.self)
 
     /// Starts again with a better OpenBLAS kernel where it fell back to its generic one (`OpenBLASKernel`), then runs.
