@@ -64,7 +64,7 @@ struct Subscribe: ParsableCommand {
                 continue
             }
             silentSince = MonotonicClock.now()
-            guard parts.count == 2, let header = try? JSONSerialization.jsonObject(with: Data(parts[0])) as? [String: Any] else {
+            guard parts.count == 2, let (header, headerText) = Self.header(of: parts[0]) else {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
             if header["end_of_stream"] as? Bool == true {
@@ -87,11 +87,12 @@ struct Subscribe: ParsableCommand {
                 lastSequence = sequence
             }
             let index = header["frame"] as? Int ?? received - 1
-            if let log { try log.write(parts[0] + [0x0A]) }
+            if let log { try log.write(headerText + [0x0A]) }
             if let snapshots, (received - 1) % every == 0 {
                 let path = (snapshots as NSString).appendingPathComponent(String(format: "frame-%06d.png", index))
                 let snapshot = try OutputFile(path: path, replace: force)
-                try snapshot.write(PNGEncoder.encode(parts[1], width: shape[1], height: shape[0], channels: 3))
+                let rgb = header["channels"] as? String == "BGR" ? Self.swapRedAndBlue(parts[1]) : parts[1]
+                try snapshot.write(PNGEncoder.encode(rgb, width: shape[1], height: shape[0], channels: 3))
                 try snapshot.commit()
                 saved += 1
             }
@@ -109,6 +110,28 @@ struct Subscribe: ParsableCommand {
             "\(endpoint): \(received) frames received, \(lostBeforeFirst + lost + lostAfterLast) lost (\(lostBeforeFirst) "
                 + "before the first received, \(lost) in sequence gaps, \(lostAfterLast) after the last received), "
                 + "\(saved) snapshots saved" + (streamFrames != nil ? "; the stream ended" : ""))
+    }
+
+    /// A message's FluoroStream header and its JSON text: the first part itself, or (`fluoro run --imagezmq`) the
+    /// JSON text carried as imagezmq's `msg`.
+    static func header(of part: [UInt8]) -> ([String: Any], [UInt8])? {
+        guard let outer = try? JSONSerialization.jsonObject(with: Data(part)) as? [String: Any] else { return nil }
+        if let text = outer["msg"] as? String, text.hasPrefix("{"),
+            let inner = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        {
+            return (inner, Array(text.utf8))
+        }
+        return (outer, part)
+    }
+
+    /// An interleaved three-channel image with its first and third channels exchanged (BGR to RGB).
+    static func swapRedAndBlue(_ image: [UInt8]) -> [UInt8] {
+        var swapped = image
+        for index in stride(from: 0, to: image.count - 2, by: 3) {
+            swapped[index] = image[index + 2]
+            swapped[index + 2] = image[index]
+        }
+        return swapped
     }
 
     /// One line for a frame's header.

@@ -272,6 +272,31 @@ def test_stock_imagezmq_hub_reads_the_measurements_and_opencv_order_with_imagezm
         assert json.loads(name)["end_of_stream"] is True
 
 
+def test_fluoro_subscribe_reads_the_imagezmq_mode_as_the_default_one(port, tmp_path):
+    """`fluoro subscribe` on an `--imagezmq` stream saves the same snapshots (BGR turned back to RGB) and writes the
+    FluoroStream header, not imagezmq's, as each measurements line."""
+    from PIL import Image
+
+    address = f"tcp://127.0.0.1:{port}"
+    results = {}
+    for mode in ([], ["--imagezmq"]):
+        folder = tmp_path / ("imagezmq" if mode else "default")
+        subscriber = start_fluoro("subscribe", address, "--snapshots", str(folder), "--every", "2",
+                                  "--measurements", str(folder / "m.jsonl"), "--timeout", "30")
+        publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "1", "--frames",
+                                 "4", "--quiet", *mode)
+        assert publisher.wait(timeout=60) == 0
+        out, err = subscriber.communicate(timeout=60)
+        assert subscriber.returncode == 0, err
+        assert "4 frames received, 0 lost" in out, out
+        lines = [json.loads(line) for line in (folder / "m.jsonl").read_text().splitlines()]
+        assert [line["frame"] for line in lines] == [0, 1, 2, 3]
+        assert {line["channels"] for line in lines} == {"BGR" if mode else "RGB"}
+        results[bool(mode)] = [np.asarray(Image.open(folder / f"frame-{index:06d}.png")) for index in (0, 2)]
+    for default, imagezmq_mode in zip(results[False], results[True]):
+        assert np.array_equal(default, imagezmq_mode)
+
+
 def test_imagezmq_mode_refuses_layers():
     made = run_fluoro("run", "--imagezmq", "--layers", "--frames", "1")
     assert made.returncode != 0 and "--imagezmq" in made.stderr and "--layers" in made.stderr
