@@ -31,6 +31,8 @@ public protocol FrameSource: AnyObject {
     var frameInterval: Double? { get }
     /// Number of frames, when known in advance.
     var frameCount: Int? { get }
+    /// Pixel spacing and C-arm position, as far as the source knows them.
+    var imaging: ImagingGeometry { get }
     /// Fills `frame.pixels`, `frame.index` and `frame.sourceTime` with the next frame, and `frame.availableAt`
     /// when the source knows when the frame was captured (a device's buffer timestamp; otherwise the graph
     /// sets it). Returns false at the end of the input; throws on bad input.
@@ -42,4 +44,5 @@ public protocol FrameSource: AnyObject {
 
 extension FrameSource {
     public func cancel() {}
+    public var imaging: ImagingGeometry { .unknown }
 }

@@ -51,7 +51,7 @@ public enum PipelineBuilder {
         if let publishing = options.publishing {
             let made = try ZeroMQPublisher(
                 address: publishing.address, policy: options.policy == .live ? .live : .replay,
-                upstreamStages: stages.map(\.name), encoding: publishing.encoding,
+                upstreamStages: stages.map(\.name), imaging: source.imaging, encoding: publishing.encoding,
                 layers: publishing.layers, imagezmq: publishing.imagezmq, curve: publishing.curve,
                 allowPlaintextNonLoopback: publishing.allowPlaintextNonLoopback)
             stages.append(made)
@@ -60,7 +60,7 @@ public enum PipelineBuilder {
         var recorder: DICOMRecorder?
         if let recording = options.recording {
             let made = try DICOMRecorder(
-                path: recording.path, upstreamStages: stages.map(\.name),
+                path: recording.path, upstreamStages: stages.map(\.name), imaging: source.imaging,
                 frameTimeMilliseconds: source.frameInterval.map { $0 * 1000 },
                 patient: recording.patient, compression: recording.compression, modality: recording.modality,
                 replace: recording.replace, inputs: recording.inputs)

@@ -47,12 +47,14 @@ public final class DICOMRecorder: Stage {
 
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the measurements).
+    ///   - imaging: the run's pixel spacing and C-arm position, recorded in each frame's measurements.
     ///   - frameTimeMilliseconds: the run's frame interval, recorded as Frame Time.
     ///   - modality: the source's modality (XA, RF), else OT.
     ///   - replace: an existing file at `path` may be replaced.
     ///   - inputs: the run's input files, which `path` may not name.
     public init(
-        path: String, upstreamStages: [String], frameTimeMilliseconds: Double?, patient: RecordedPatient? = nil,
+        path: String, upstreamStages: [String], imaging: ImagingGeometry = .unknown, frameTimeMilliseconds: Double?,
+        patient: RecordedPatient? = nil,
         compression: RecordingCompression = .none, modality: String? = nil, replace: Bool = false, inputs: [String] = []
     ) throws {
         self.path = path
@@ -61,7 +63,7 @@ public final class DICOMRecorder: Stage {
         self.compression = compression
         self.modality = modality.flatMap { Self.isCodeString($0) ? $0 : nil } ?? "OT"
         output = try OutputFile(path: path, mode: 0o600, replace: replace, inputs: inputs)
-        header = FrameHeader(streamName: "fluorostream", upstreamStages: upstreamStages)
+        header = FrameHeader(streamName: "fluorostream", upstreamStages: upstreamStages, imaging: imaging)
     }
 
     deinit {

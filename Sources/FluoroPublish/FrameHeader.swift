@@ -10,13 +10,19 @@ struct FrameHeader {
     let channels: StaticString?
     /// Names of the stages before the publisher or recorder, in order (their latencies go in the header).
     let upstreamStages: [String]
+    /// The run's pixel spacing and C-arm position (`geometry`).
+    let imaging: ImagingGeometry
     /// Room for the largest header: two full device traces (a point is at most 2 × 19 digits and 5 marks), a full
     /// local motion field (two numbers of at most 19 digits and a comma per grid point) plus the fixed keys.
     private var header = JSONHeaderWriter(capacity: FrameHeader.maximumSize)
     static let maximumSize = 2 * DeviceTrace.capacity * 48 + 2 * LocalMotionField.capacity * 24 + 16_384
 
-    init(streamName: String, encoding: StaticString = "raw", channels: StaticString? = "RGB", upstreamStages: [String]) {
+    init(
+        streamName: String, encoding: StaticString = "raw", channels: StaticString? = "RGB", upstreamStages: [String],
+        imaging: ImagingGeometry = .unknown
+    ) {
         self.streamName = streamName
+        self.imaging = imaging
         self.encoding = encoding
         self.channels = channels
         self.upstreamStages = upstreamStages
@@ -79,6 +85,7 @@ struct FrameHeader {
         header.key("available_ns"); header.integer(Int(frame.availableAt))
         header.key("published_ns"); header.integer(Int(now))
         header.key("bits_stored"); header.integer(geometry.bitsStored)
+        writeImaging()
         header.key("latency_ms"); header.beginObject()
         var previous = frame.availableAt
         for (position, stage) in upstreamStages.enumerated() where position < frame.stageExit.count {
@@ -145,6 +152,31 @@ struct FrameHeader {
         header.key("frames"); header.integer(frames)
         header.finish()
         return header.bytes
+    }
+
+    /// `geometry`: the run's pixel spacing and C-arm position, null where unknown.
+    private mutating func writeImaging() {
+        header.key("geometry"); header.beginObject()
+        header.key("pixel_spacing_mm")
+        if let row = imaging.rowSpacing, let column = imaging.columnSpacing {
+            header.beginArray()
+            header.element(); header.number(row, decimals: 5)
+            header.element(); header.number(column, decimals: 5)
+            header.endArray()
+        } else {
+            header.literal("null")
+        }
+        header.key("spacing_plane")
+        if let plane = imaging.spacingPlane { header.string(plane.rawValue) } else { header.literal("null") }
+        header.key("primary_angle_deg"); writeOptional(imaging.primaryAngle, decimals: 2)
+        header.key("secondary_angle_deg"); writeOptional(imaging.secondaryAngle, decimals: 2)
+        header.key("source_to_detector_mm"); writeOptional(imaging.sourceToDetector, decimals: 1)
+        header.key("source_to_patient_mm"); writeOptional(imaging.sourceToPatient, decimals: 1)
+        header.endObject()
+    }
+
+    private mutating func writeOptional(_ value: Double?, decimals: Int) {
+        if let value { header.number(value, decimals: decimals) } else { header.literal("null") }
     }
 
     private mutating func writeNumbers(_ values: [Float]) {

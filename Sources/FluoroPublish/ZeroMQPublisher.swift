@@ -86,6 +86,7 @@ public final class ZeroMQPublisher: Stage {
     /// Binds the socket at once, so a busy or refused address fails before any frame is read.
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the header).
+    ///   - imaging: the run's pixel spacing and C-arm position, published as `geometry`.
     ///   - encoding: raw RGB (the default) or JPEG at a quality.
     ///   - layers: send the grey frame, the devices and the roadmap as separate topic messages.
     ///   - imagezmq: annotated mode for stock imagezmq subscribers: the header as the text of imagezmq's `msg`, a raw
@@ -97,7 +98,8 @@ public final class ZeroMQPublisher: Stage {
     ///     before the run fails.
     public init(
         address: PublisherAddress, policy: Policy, streamName: String = "fluorostream",
-        upstreamStages: [String], encoding: Encoding = .raw, layers: Bool = false, imagezmq: Bool = false,
+        upstreamStages: [String], imaging: ImagingGeometry = .unknown, encoding: Encoding = .raw, layers: Bool = false,
+        imagezmq: Bool = false,
         curve: CurveSecurity? = nil,
         allowPlaintextNonLoopback: Bool = false, replayStallMilliseconds: Int32 = 10_000
     ) throws {
@@ -113,7 +115,8 @@ public final class ZeroMQPublisher: Stage {
         self.replayStallMilliseconds = replayStallMilliseconds
         header = FrameHeader(
             streamName: streamName, encoding: encoding == .raw ? "raw" : "jpeg",
-            channels: encoding == .raw ? (imagezmq ? "BGR" : "RGB") : nil, upstreamStages: upstreamStages)
+            channels: encoding == .raw ? (imagezmq ? "BGR" : "RGB") : nil, upstreamStages: upstreamStages,
+            imaging: imaging)
         let topics = Self.layerOrder.map { Array($0.rawValue.utf8) }
         let annotated = imagezmq ? ImagezmqEnvelope.lead(streamName: streamName) : FrameHeader.lead(streamName: streamName)
         messageLeads = [annotated] + topics + [Self.measurementsTopic]

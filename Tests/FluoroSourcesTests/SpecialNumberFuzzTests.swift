@@ -40,6 +40,7 @@ import Testing
         DICOMDictionary.positionerPrimaryAngle, DICOMDictionary.positionerSecondaryAngle, DICOMDictionary.rWavePointer,
         DICOMDictionary.curveNumberOfPoints, DICOMDictionary.curveDataValueRepresentation,
         DICOMDictionary.curveCoordinateStartValue, DICOMDictionary.curveCoordinateStepValue,
+        DICOMDictionary.pixelSpacing, DICOMDictionary.distanceSourceToDetector, DICOMDictionary.distanceSourceToPatient,
     ]
 
     /// Every value of every attribute, one attribute at a time.
@@ -128,7 +129,7 @@ import Testing
             let run = source.file
             _ = (
                 run.frameTimeMilliseconds, run.frameTimeVector, run.windowCenterWidth, run.imagerPixelSpacing,
-                run.positionerAngles, run.voiLookUpTable, run.ecgCurve, run.rWavePointer, run.hasECG
+                run.positionerAngles, run.voiLookUpTable, run.ecgCurve, run.rWavePointer, run.hasECG, run.imagingGeometry
             )
             let frame = Frame(slot: 0, geometry: source.geometry, stageCount: 1)
             var frames = 0

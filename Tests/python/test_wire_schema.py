@@ -20,15 +20,17 @@ RUN = ["run", "synthetic", "--size", "128", "--synthetic-frames", "20", "--contr
        "--quiet"]
 
 
-def receive_all(port, options, topics=(b"",)):
-    """Runs `fluoro run` with `options` to one pyzmq subscriber (subscribed to `topics`) and returns every message."""
+def receive_all(port, options, topics=(b"",), source=None):
+    """Runs `fluoro run` with `options` (on the synthetic run, or `source`) to one pyzmq subscriber (subscribed to
+    `topics`) and returns every message."""
     address = f"tcp://127.0.0.1:{port}"
     context = zmq.Context()
     sub = context.socket(zmq.SUB)
     sub.connect(address)
     for topic in topics:
         sub.setsockopt(zmq.SUBSCRIBE, topic)
-    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", str(len(topics)), *options)
+    run = RUN if source is None else ["run", source, "--speed", "0", "--quiet"]
+    publisher = start_fluoro(*run, "--publish", address, "--wait-subscribers", str(len(topics)), *options)
     messages = []
     while sub.poll(20000 if not messages else 3000):
         messages.append(sub.recv_multipart())
@@ -180,3 +182,58 @@ def test_a_whole_stream_subscriber_in_layers_mode_gets_every_layer(port):
     frames, ends = frames_and_ends(receive_all(port, ["--layers"], topics=(b"",)))
     assert sorted(parts[0] for parts in frames) == [b"devices"] * 20 + [b"frame"] * 20
     assert sorted(parts[0] for parts in ends) == [b"devices", b"frame", b"roadmap"]
+
+
+def xa_run(tmp_path, name, **attributes):
+    """A small 8-bit XA run made with pydicom, with the given attributes (pydicom keywords)."""
+    import numpy as np
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.12.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(tmp_path / name), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, "XA"
+    ds.Rows = ds.Columns = 64
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.NumberOfFrames, ds.FrameTime = 2, 66.7
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.PixelData = np.random.default_rng(1).integers(0, 255, (2, 64, 64), dtype=np.uint8).tobytes()
+    path = tmp_path / name
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    ({"ImagerPixelSpacing": [0.2, 0.3], "DistanceSourceToDetector": 1000, "DistanceSourceToPatient": 750,
+      "PositionerPrimaryAngle": -30.5, "PositionerSecondaryAngle": 20},
+     {"pixel_spacing_mm": [0.15, 0.225], "spacing_plane": "isocenter", "primary_angle_deg": -30.5,
+      "secondary_angle_deg": 20.0, "source_to_detector_mm": 1000.0, "source_to_patient_mm": 750.0}),
+    ({"ImagerPixelSpacing": [0.2, 0.2], "PixelSpacing": [0.14, 0.14], "DistanceSourceToDetector": 1000,
+      "DistanceSourceToPatient": 750},
+     {"pixel_spacing_mm": [0.14, 0.14], "spacing_plane": "patient", "primary_angle_deg": None,
+      "secondary_angle_deg": None, "source_to_detector_mm": 1000.0, "source_to_patient_mm": 750.0}),
+    ({"ImagerPixelSpacing": [0.2, 0.2], "DistanceSourceToDetector": "nan"},
+     {"pixel_spacing_mm": [0.2, 0.2], "spacing_plane": "detector", "primary_angle_deg": None,
+      "secondary_angle_deg": None, "source_to_detector_mm": None, "source_to_patient_mm": None}),
+], ids=["isocenter", "calibrated", "detector"])
+def test_the_header_states_the_dicom_runs_pixel_spacing_and_c_arm_position(port, tmp_path, attributes, expected):
+    run = xa_run(tmp_path, "geometry.dcm", **attributes)
+    frames, _ = frames_and_ends(receive_all(port, [], topics=(b"",), source=str(run)))
+    assert len(frames) == 2
+    for header, _ in frames:
+        meta = json.loads(header)
+        assert_valid(meta)
+        geometry = dict(meta["geometry"])
+        assert geometry.pop("pixel_spacing_mm") == pytest.approx(expected["pixel_spacing_mm"])
+        assert geometry == {key: value for key, value in expected.items() if key != "pixel_spacing_mm"}
+
+
+def test_a_synthetic_run_has_no_geometry(port):
+    frames, _ = frames_and_ends(receive_all(port, []))
+    assert set(json.loads(frames[0][0])["geometry"].values()) == {None}

@@ -146,6 +146,40 @@ public final class DICOMFile: @unchecked Sendable {
         let spacing = dataSet.numbers(DICOMDictionary.imagerPixelSpacing)
         return spacing.allSatisfy({ $0.isFinite && $0 > 0 }) ? spacing : []
     }
+    /// Pixel spacing and C-arm position: Pixel Spacing where the modality calibrated it, else Imager Pixel Spacing
+    /// scaled to the isocentre by the source distances where they are known, else at the detector. Implausible
+    /// values (not finite, spacing outside (0, 10] mm, distances outside (0, 5000] mm, angles beyond ±360°) are
+    /// taken as absent.
+    public var imagingGeometry: ImagingGeometry {
+        var geometry = ImagingGeometry()
+        func spacing(_ tag: DICOMTag) -> (Double, Double)? {
+            let values = dataSet.numbers(tag)
+            guard values.count == 2, values.allSatisfy({ $0.isFinite && $0 > 0 && $0 <= 10 }) else { return nil }
+            return (values[0], values[1])
+        }
+        func distance(_ tag: DICOMTag) -> Double? {
+            dataSet.numbers(tag).first.flatMap { $0.isFinite && $0 > 0 && $0 <= 5000 ? $0 : nil }
+        }
+        func angle(_ tag: DICOMTag) -> Double? {
+            dataSet.numbers(tag).first.flatMap { $0.isFinite && abs($0) <= 360 ? $0 : nil }
+        }
+        geometry.sourceToDetector = distance(DICOMDictionary.distanceSourceToDetector)
+        geometry.sourceToPatient = distance(DICOMDictionary.distanceSourceToPatient)
+        geometry.primaryAngle = angle(DICOMDictionary.positionerPrimaryAngle)
+        geometry.secondaryAngle = angle(DICOMDictionary.positionerSecondaryAngle)
+        if let (row, column) = spacing(DICOMDictionary.pixelSpacing) {
+            (geometry.rowSpacing, geometry.columnSpacing, geometry.spacingPlane) = (row, column, .patient)
+        } else if let (row, column) = spacing(DICOMDictionary.imagerPixelSpacing) {
+            if let detector = geometry.sourceToDetector, let patient = geometry.sourceToPatient, patient < detector {
+                let scale = patient / detector
+                (geometry.rowSpacing, geometry.columnSpacing, geometry.spacingPlane) = (row * scale, column * scale, .isocenter)
+            } else {
+                (geometry.rowSpacing, geometry.columnSpacing, geometry.spacingPlane) = (row, column, .detector)
+            }
+        }
+        return geometry
+    }
+
     public var positionerAngles: (primary: Double, secondary: Double)? {
         guard let primary = dataSet.numbers(DICOMDictionary.positionerPrimaryAngle).first,
             let secondary = dataSet.numbers(DICOMDictionary.positionerSecondaryAngle).first,

@@ -8,6 +8,7 @@ public final class DICOMSource: FrameSource {
     public var name: String { file.path }
     public var frameCount: Int? { file.numberOfFrames }
     public var frameInterval: Double? { file.frameTimeMilliseconds.map { $0 / 1000 } }
+    public let imaging: ImagingGeometry
 
     private var nextIndex = 0
     private let contiguous: UnsafeMutableRawBufferPointer
@@ -21,6 +22,7 @@ public final class DICOMSource: FrameSource {
     public init(path: String) throws {
         file = try DICOMFile(path: path)
         geometry = try file.geometry()
+        imaging = file.imagingGeometry
         let syntax = file.transferSyntax
         switch syntax {
         case .implicitVRLittleEndian, .explicitVRLittleEndian, .explicitVRBigEndian, .rleLossless, .jpegLossless, .jpegLosslessSV1,

@@ -32,10 +32,13 @@ public enum DICOMDictionary {
     public static let cineRate = DICOMTag(0x0018, 0x0040)
     public static let frameTime = DICOMTag(0x0018, 0x1063)
     public static let frameTimeVector = DICOMTag(0x0018, 0x1065)
+    public static let distanceSourceToDetector = DICOMTag(0x0018, 0x1110)
+    public static let distanceSourceToPatient = DICOMTag(0x0018, 0x1111)
     public static let imagerPixelSpacing = DICOMTag(0x0018, 0x1164)
     public static let positionerPrimaryAngle = DICOMTag(0x0018, 0x1510)
     public static let positionerSecondaryAngle = DICOMTag(0x0018, 0x1511)
     public static let samplesPerPixel = DICOMTag(0x0028, 0x0002)
+    public static let pixelSpacing = DICOMTag(0x0028, 0x0030)
     public static let planarConfiguration = DICOMTag(0x0028, 0x0006)
     public static let photometricInterpretation = DICOMTag(0x0028, 0x0004)
     public static let numberOfFrames = DICOMTag(0x0028, 0x0008)
@@ -78,6 +81,7 @@ public enum DICOMDictionary {
         samplesPerPixel: "US", bitsAllocated: "US", bitsStored: "US", highBit: "US", pixelRepresentation: "US",
         numberOfFrames: "IS", photometricInterpretation: "CS", frameTime: "DS", frameTimeVector: "DS", cineRate: "IS",
         windowCenter: "DS", windowWidth: "DS", imagerPixelSpacing: "DS", positionerPrimaryAngle: "DS",
+        distanceSourceToDetector: "DS", distanceSourceToPatient: "DS", pixelSpacing: "DS",
         positionerSecondaryAngle: "DS", rWavePointer: "UL", recommendedDisplayFrameRate: "IS",
         lutDescriptor: "US", lutData: "OW", curveNumberOfPoints: "US", curveTypeOfData: "CS",
         curveDataValueRepresentation: "US", curveCoordinateStartValue: "US", curveCoordinateStepValue: "US",
