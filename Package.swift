@@ -48,6 +48,9 @@ let package = Package(
         .target(name: "CV4L2", linkerSettings: [.linkedLibrary("v4l2")]),
         .target(name: "CFluoroLinux"),
         .target(
+            name: "COpenIGTLink", cxxSettings: [.unsafeFlags(["-I/usr/include/openigtlink"])],
+            linkerSettings: [.linkedLibrary("OpenIGTLink"), .linkedLibrary("stdc++")]),
+        .target(
             name: "CImageCodecs", cSettings: [.unsafeFlags(["-I/usr/include/openjpeg-2.5"])],
             linkerSettings: [.linkedLibrary("charls"), .linkedLibrary("openjp2")]),
 
@@ -63,7 +66,9 @@ let package = Package(
         .target(
             name: "FluoroVision", dependencies: ["FluoroCore", "FluoroConcurrency", "COpenBLAS"],
             resources: [.copy("Resources/device-net.fsnn")]),
-        .target(name: "FluoroPublish", dependencies: ["FluoroCore", "FluoroConcurrency", "CFluoroLinux", "CZeroMQ", "CTurboJPEG"]),
+        .target(
+            name: "FluoroPublish",
+            dependencies: ["FluoroCore", "FluoroConcurrency", "CFluoroLinux", "CZeroMQ", "CTurboJPEG", "COpenIGTLink"]),
         .target(name: "FluoroPipeline", dependencies: ["FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish"]),
         .target(
             name: "FluoroEvaluation",

@@ -8,6 +8,7 @@ import FluoroVision
 public struct Pipeline {
     public let stages: [Stage]
     public let publisher: ZeroMQPublisher?
+    public let openIGTLink: OpenIGTLinkServer?
     public let recorder: DICOMRecorder?
     /// Warnings found while composing (e.g. the C-arm moved between the roadmap's run and the live run).
     public let warnings: [String]
@@ -57,6 +58,14 @@ public enum PipelineBuilder {
             stages.append(made)
             publisher = made
         }
+        var openIGTLink: OpenIGTLinkServer?
+        if let address = options.openIGTLink {
+            let made = try OpenIGTLinkServer(
+                address: address, upstreamStages: stages.map(\.name), imaging: source.imaging,
+                allowNonLoopback: options.allowPlaintextNonLoopback)
+            stages.append(made)
+            openIGTLink = made
+        }
         var recorder: DICOMRecorder?
         if let recording = options.recording {
             let made = try DICOMRecorder(
@@ -67,6 +76,7 @@ public enum PipelineBuilder {
             stages.append(made)
             recorder = made
         }
-        return Pipeline(stages: stages, publisher: publisher, recorder: recorder, warnings: warnings)
+        return Pipeline(
+            stages: stages, publisher: publisher, openIGTLink: openIGTLink, recorder: recorder, warnings: warnings)
     }
 }

@@ -41,6 +41,10 @@ public struct PipelineOptions {
         public init(address: PublisherAddress) { self.address = address }
     }
 
+    /// The OpenIGTLink server's address (`--igtl`), and whether it may be other than loopback.
+    public var openIGTLink: OpenIGTLinkAddress?
+    public var allowPlaintextNonLoopback = false
+
     /// The recorder's settings.
     public struct Recording {
         public var path: String

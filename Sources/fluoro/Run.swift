@@ -29,6 +29,11 @@ struct Run: ParsableCommand {
 
     @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
     var publish = PublisherAddress.defaultEndpoint
+    @Option(
+        help:
+            "Also serve OpenIGTLink (3D Slicer, PLUS) on [HOST:]PORT, loopback unless --insecure-plaintext: the image, device lines, tips and measurements."
+    )
+    var igtl: String?
     @Flag(help: "Do not publish (process and measure only).")
     var noPublish = false
     @Flag(help: "Bind a non-loopback address without encryption (anyone on the network can read the frames).")
@@ -192,6 +197,10 @@ struct Run: ParsableCommand {
             publishing.allowPlaintextNonLoopback = insecurePlaintext
             options.publishing = publishing
         }
+        if let igtl {
+            options.openIGTLink = try OpenIGTLinkAddress(igtl)
+            options.allowPlaintextNonLoopback = insecurePlaintext
+        }
         if let record {
             var recording = PipelineOptions.Recording(path: record)
             recording.patient = keepPHI ? recordedPatient(of: frameSource) : nil
@@ -244,6 +253,13 @@ struct Run: ParsableCommand {
                     + (publisher.refusedConnections.count > 0
                         ? "; \(publisher.refusedConnections.count) connection(s) shut down (at most "
                             + "\(publisher.refusedConnections.maximum) at once)" : ""))
+        }
+        if let igtl = pipeline.openIGTLink {
+            let served = igtl.statistics
+            print(
+                "OpenIGTLink on \(igtl.address): \(served.accepted) client(s), \(served.framesSent) frames sent"
+                    + (served.disconnected > 0 ? ", \(served.disconnected) client(s) disconnected for not reading" : "")
+                    + (igtl.skippedMessages > 0 ? ", \(igtl.skippedMessages) message(s) too large left out" : ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {
