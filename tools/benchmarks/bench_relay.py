@@ -83,8 +83,8 @@ def with_subscribers(binary, options, stats, count, relayed):
             ready = poller.poll(100)
             quiet = 0 if ready else quiet + 1
             for sub, _ in ready:
-                sub.recv_multipart()
-                counts[index[sub]] += 1
+                if b'"end_of_stream":true' not in sub.recv_multipart()[0]:
+                    counts[index[sub]] += 1
 
     reader = threading.Thread(target=read)
     reader.start()
