@@ -8,8 +8,8 @@ import Synchronization
 #endif
 
 /// Serves OpenIGTLink clients on a thread of its own, away from the frame path: accepts connections on the
-/// listening socket (at most `maximumClients`), sends every client the newest frame's messages whole, and reads and
-/// discards what clients send. A client that cannot take a frame within `sendTimeoutMilliseconds` is disconnected,
+/// listening socket (at most `maximumClients`), packs the newest frame's snapshot into its messages
+/// (`OpenIGTLinkPacker`) and sends them whole to every client, and reads and discards what clients send. A client that cannot take a frame within `sendTimeoutMilliseconds` is disconnected,
 /// as a message cut short would corrupt its stream; one slower than the stream skips frames. The stage wakes the
 /// thread through a pipe, which never blocks it.
 final class OpenIGTLinkSender: @unchecked Sendable {
@@ -20,16 +20,20 @@ final class OpenIGTLinkSender: @unchecked Sendable {
     let accepted = Atomic<Int>(0)
     let framesSent = Atomic<Int>(0)
     let disconnected = Atomic<Int>(0)
+    /// Messages the packer could not make (a STRING over 65535 bytes).
+    let leftOut = Atomic<Int>(0)
 
     private let listener: Int32
     private let frames: TripleBuffer
+    private let packer: OpenIGTLinkPacker
     private let wake: (read: Int32, write: Int32)
     private let stopRequested = Atomic<Bool>(false)
     private let stopped = DispatchSemaphore(value: 0)
     private var isStopped = false
 
-    /// Starts serving on `listener` (a listening TCP socket, which the sender closes when it stops).
-    init(listener: Int32, frames: TripleBuffer, name: String) throws {
+    /// Starts serving on `listener` (a listening TCP socket, which the sender closes when it stops) the snapshots
+    /// published in `frames`, packed by `packer` (which this thread alone uses from then on).
+    init(listener: Int32, frames: TripleBuffer, packer: OpenIGTLinkPacker, name: String) throws {
         var ends: [Int32] = [-1, -1]
         guard pipe(&ends) == 0 else {
             throw FluoroError.messaging(detail: "OpenIGTLink: pipe: \(String(cString: strerror(errno)))")
@@ -37,6 +41,7 @@ final class OpenIGTLinkSender: @unchecked Sendable {
         for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
         self.listener = listener
         self.frames = frames
+        self.packer = packer
         wake = (ends[0], ends[1])
         let thread = Thread { [self] in serve() }
         thread.name = name
@@ -66,15 +71,18 @@ final class OpenIGTLinkSender: @unchecked Sendable {
         var scratch = [UInt8](repeating: 0, count: 4096)
         while true {
             if let block = frames.takeNewest(), !clients.isEmpty {
-                clients.removeAll { client in
-                    guard Self.sendAll(block, to: client) else {
-                        close(client)
-                        disconnected.add(1, ordering: .relaxed)
-                        return true
+                packer.pack(OpenIGTLinkSnapshot(block)) { message in
+                    clients.removeAll { client in
+                        guard Self.sendAll(message, to: client) else {
+                            close(client)
+                            disconnected.add(1, ordering: .relaxed)
+                            return true
+                        }
+                        return false
                     }
-                    return false
                 }
                 framesSent.add(1, ordering: .relaxed)
+                leftOut.store(packer.failed, ordering: .relaxed)
             }
             if stopRequested.load(ordering: .acquiring) { break }
             events.removeAll(keepingCapacity: true)

@@ -259,7 +259,7 @@ struct Run: ParsableCommand {
             print(
                 "OpenIGTLink on \(igtl.address): \(served.accepted) client(s), \(served.framesSent) frames sent"
                     + (served.disconnected > 0 ? ", \(served.disconnected) client(s) disconnected for not reading" : "")
-                    + (igtl.skippedMessages > 0 ? ", \(igtl.skippedMessages) message(s) too large left out" : ""))
+                    + (served.leftOut > 0 ? ", \(served.leftOut) message(s) too large left out" : ""))
         }
         let captured = (frameSource as? V4L2Source)?.counters
         if let captured {
