@@ -4,6 +4,19 @@ import Foundation
 struct DICOMElements {
     private(set) var data = Data()
 
+    /// A single text value copied from another file, cut to its VR's longest value (whole characters) and with control
+    /// characters and backslashes made spaces, so that it cannot make the element invalid.
+    mutating func addCopied(_ group: UInt16, _ element: UInt16, _ vr: String, _ value: String) {
+        var kept = "", used = 0
+        for character in value {
+            let text = (character.asciiValue.map { $0 < 0x20 || $0 == 0x5C } ?? false) ? " " : String(character)
+            guard used + text.utf8.count <= Self.maximumLength(vr) else { break }
+            kept += text
+            used += text.utf8.count
+        }
+        add(group, element, vr, kept)
+    }
+
     mutating func add(_ group: UInt16, _ element: UInt16, _ vr: String, _ value: String) {
         var bytes = Data(value.utf8)
         if bytes.count % 2 == 1 { bytes.append(vr == "UI" ? 0 : 0x20) }
@@ -23,6 +36,19 @@ struct DICOMElements {
         if value.count % 2 == 1 { value.append(vr == "UT" ? 0x20 : 0) }
         addHeader(group, element, vr, length: value.count)
         data.append(value)
+    }
+
+    /// The longest value of a text VR in bytes (PS3.5 table 6.2-1), or the element's 16-bit length limit.
+    static func maximumLength(_ vr: String) -> Int {
+        switch vr {
+        case "DA": 8
+        case "CS", "SH", "TM": 16
+        case "DS": 16
+        case "IS": 12
+        case "LO", "PN", "UI": 64
+        case "ST": 1024
+        default: vr == "UT" ? Int(UInt32.max - 1) : 65_534
+        }
     }
 
     /// A sequence (SQ) of the given items, each an item of defined length.

@@ -7,35 +7,36 @@
 final class DICOMRLEEncoder {
     let width: Int
     let height: Int
-    private var buffer: [UInt8]
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
 
     init(width: Int, height: Int) {
         self.width = width
         self.height = height
         // A literal run costs one header byte per 128 bytes; each segment may gain a pad byte.
         let rowWorst = width + (width + 127) / 128
-        buffer = [UInt8](repeating: 0, count: 64 + 3 * (height * rowWorst + 1))
+        buffer = .allocate(capacity: 64 + 3 * (height * rowWorst + 1))
     }
+
+    deinit { buffer.deallocate() }
 
     /// The RLE frame of `rgb` (`width` × `height` × 3 bytes, interleaved); valid until the next call.
     func encode(_ rgb: UnsafeBufferPointer<UInt8>) -> UnsafeRawBufferPointer {
         precondition(rgb.count >= width * height * 3)
-        return buffer.withUnsafeMutableBufferPointer { out in
-            for index in 0..<64 { out[index] = 0 }
-            storeLittleEndian(3, at: 0, in: out)
-            var position = 64
-            for plane in 0..<3 {
-                storeLittleEndian(UInt32(position), at: 4 * (plane + 1), in: out)
-                for row in 0..<height {
-                    position = encodeRow(rgb, start: (row * width) * 3 + plane, into: out, at: position)
-                }
-                if position % 2 == 1 {
-                    out[position] = 0x80  // a no-op header byte pads the segment to an even length
-                    position += 1
-                }
+        let out = buffer
+        for index in 0..<64 { out[index] = 0 }
+        storeLittleEndian(3, at: 0, in: out)
+        var position = 64
+        for plane in 0..<3 {
+            storeLittleEndian(UInt32(position), at: 4 * (plane + 1), in: out)
+            for row in 0..<height {
+                position = encodeRow(rgb, start: (row * width) * 3 + plane, into: out, at: position)
             }
-            return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[..<position])
+            if position % 2 == 1 {
+                out[position] = 0x80  // a no-op header byte pads the segment to an even length
+                position += 1
+            }
         }
+        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[..<position])
     }
 
     /// PackBits of one row of one plane (samples 3 bytes apart): runs of 2 to 128 equal bytes as a replicate run,

@@ -15,6 +15,12 @@ public struct RecordedPatient: Sendable {
     public var sourceSeriesInstanceUID: String?
     public var sourceSOPClassUID: String?, sourceSOPInstanceUID: String?
     public init() {}
+
+    /// Whether every copied text is ASCII (else the recording declares UTF-8, ISO_IR 192).
+    var isASCII: Bool {
+        [name, id, birthDate, sex, studyDate, studyTime, studyID, accessionNumber, referringPhysician]
+            .allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
+    }
 }
 
 /// Records the processed run as one DICOM file: Multi-frame True Colour Secondary Capture (the annotated RGB
@@ -44,6 +50,8 @@ public final class DICOMRecorder: Stage {
     private var measurements: Int32 = -1
     private var geometry: FrameGeometry?
     private var finished = false
+    /// Bytes of the measurements' JSON array so far.
+    private var measurementBytes = 0
 
     /// - Parameters:
     ///   - upstreamStages: names of the stages before this one, in order (their latencies go in the measurements).
@@ -80,6 +88,18 @@ public final class DICOMRecorder: Stage {
 
     public func process(_ frame: Frame) throws {
         let bytes = header.write(for: frame, sequence: recorded, now: MonotonicClock.now())
+        // A DICOM element holds at most 2^32 - 2 bytes: the uncompressed pixel data and the measurements must fit.
+        let limit = 0xFFFF_FFFE
+        if compression == .none, (recorded + 1) * frame.display.count > limit {
+            throw FluoroError.writeFailed(
+                path: path,
+                reason: "an uncompressed recording holds at most 4 GiB of frames (\(recorded) here); "
+                    + "use --record-compression jpeg or rle for longer runs")
+        }
+        guard measurementBytes + bytes.count + 2 <= limit else {
+            throw FluoroError.writeFailed(path: path, reason: "the frames' measurements exceed 4 GiB after \(recorded) frames")
+        }
+        measurementBytes += bytes.count + 1
         var separator: UInt8 = recorded == 0 ? 0x5B : 0x2C  // "[" before the first header, "," between
         try Self.write(UnsafeRawBufferPointer(frame.display), to: pixels, path: path)
         try withUnsafeBytes(of: &separator) { try Self.write($0, to: measurements, path: path) }
@@ -237,15 +257,16 @@ public final class DICOMRecorder: Stage {
         file.append(meta.data)
 
         var set = DICOMElements()
+        if let patient, !patient.isASCII { set.add(0x0008, 0x0005, "CS", "ISO_IR 192") }  // UTF-8 names
         set.add(0x0008, 0x0008, "CS", "DERIVED\\SECONDARY")
         set.add(0x0008, 0x0016, "UI", sopClass)
         set.add(0x0008, 0x0018, "UI", instance)
-        set.add(0x0008, 0x0020, "DA", patient?.studyDate ?? "")
-        set.add(0x0008, 0x0030, "TM", patient?.studyTime ?? "")
-        set.add(0x0008, 0x0050, "SH", patient?.accessionNumber ?? "")
+        set.addCopied(0x0008, 0x0020, "DA", patient?.studyDate ?? "")
+        set.addCopied(0x0008, 0x0030, "TM", patient?.studyTime ?? "")
+        set.addCopied(0x0008, 0x0050, "SH", patient?.accessionNumber ?? "")
         set.add(0x0008, 0x0060, "CS", modality)
         set.add(0x0008, 0x0064, "CS", "WSD")
-        set.add(0x0008, 0x0090, "PN", patient?.referringPhysician ?? "")
+        set.addCopied(0x0008, 0x0090, "PN", patient?.referringPhysician ?? "")
         set.add(0x0008, 0x103E, "LO", "FluoroStream annotated run")
         // The source instance (Source Image Sequence) and its series (Referenced Series Sequence), with --keep-phi.
         var sourceImage: DICOMElements?
@@ -266,10 +287,10 @@ public final class DICOMRecorder: Stage {
         set.add(
             0x0008, 0x2111, "ST", "Annotated by FluoroStream: devices, roadmap and measurements drawn on the frames")
         if let sourceImage { set.addSequence(0x0008, 0x2112, items: [sourceImage]) }
-        set.add(0x0010, 0x0010, "PN", patient?.name ?? "")
-        set.add(0x0010, 0x0020, "LO", patient?.id ?? "")
-        set.add(0x0010, 0x0030, "DA", patient?.birthDate ?? "")
-        set.add(0x0010, 0x0040, "CS", patient?.sex ?? "")
+        set.addCopied(0x0010, 0x0010, "PN", patient?.name ?? "")
+        set.addCopied(0x0010, 0x0020, "LO", patient?.id ?? "")
+        set.addCopied(0x0010, 0x0030, "DA", patient?.birthDate ?? "")
+        set.addCopied(0x0010, 0x0040, "CS", patient?.sex ?? "")
         if patient == nil {
             set.add(0x0012, 0x0062, "CS", "YES")  // Patient Identity Removed
             set.add(0x0012, 0x0063, "LO", "FluoroStream: identifiers left empty, new UIDs")
@@ -289,7 +310,7 @@ public final class DICOMRecorder: Stage {
         }
         set.add(0x0020, 0x000D, "UI", study)
         set.add(0x0020, 0x000E, "UI", series)
-        set.add(0x0020, 0x0010, "SH", patient?.studyID ?? "")
+        set.addCopied(0x0020, 0x0010, "SH", patient?.studyID ?? "")
         set.add(0x0020, 0x0011, "IS", "1")
         set.add(0x0020, 0x0013, "IS", "1")
         set.add(0x0020, 0x0020, "CS", "")

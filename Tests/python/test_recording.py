@@ -101,9 +101,9 @@ def test_recording_compressions_validate_and_decode_to_the_frames(tmp_path):
     assert sizes["jpeg"] * 4 < sizes["none"], sizes
 
 
-def test_rle_compresses_runs_and_stays_exact_at_run_boundaries(tmp_path):
-    """Frames of long runs, runs of exactly 128, 129 and 2 equal bytes and literal stretches across rows: RLE is
-    exact and far smaller than the uncompressed recording."""
+def test_rle_recording_is_exact_and_compresses_frames_of_long_runs(tmp_path):
+    """A run of flat areas and literal rows: pydicom decodes the RLE recording to exactly the uncompressed one, at
+    a fraction of its size (the encoder's run boundaries are tested in DICOMRLEEncoderTests)."""
     width, height = 300, 64
     row = np.concatenate([np.full(128, 40), np.full(129, 90), [7, 7], np.arange(41) * 5]).astype(np.uint8)
     frame = np.tile(row[:width], (height, 1))
@@ -149,6 +149,26 @@ def test_recording_of_the_dicom_source_keeps_its_study_and_references_it_with_ke
     raw = plain.read_bytes()
     for identifier in (original.SOPInstanceUID, original.SeriesInstanceUID, "ACC-77", "20240102", "Who^Doctor"):
         assert identifier.encode() not in raw, identifier
+
+
+def test_copied_identifiers_are_cut_to_their_vr_and_declare_utf8(tmp_path):
+    """With --keep-phi, a source's over-long or non-ASCII values still give a valid recording: each cut to its VR's
+    longest value, control characters made spaces, and UTF-8 declared (Specific Character Set ISO_IR 192)."""
+    source, _ = patient_run(tmp_path)
+    ds = pydicom.dcmread(source)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Jürgen"
+    ds.AccessionNumber = "A" * 40
+    ds.PatientID = "ID\twith-tab"
+    ds.save_as(source)
+    kept = tmp_path / "kept.dcm"
+    made = run_fluoro("run", str(source), "--no-publish", "--speed", "0", "--record", str(kept), "--keep-phi",
+                      "--quiet")
+    assert made.returncode == 0, made.stderr
+    assert dciodvfy_errors(kept) == []
+    recorded = pydicom.dcmread(kept)
+    assert recorded.SpecificCharacterSet == "ISO_IR 192" and str(recorded.PatientName) == "Müller^Jürgen"
+    assert recorded.AccessionNumber == "A" * 16 and recorded.PatientID == "ID with-tab"
 
 
 def patient_run(tmp_path):
