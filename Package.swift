@@ -38,6 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims for what Swift cannot reach directly.
@@ -78,6 +79,7 @@ let package = Package(
             dependencies: [
                 "FluoroCore", "FluoroGraph", "FluoroSources", "FluoroVision", "FluoroPublish", "FluoroPipeline", "FluoroEvaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(
             name: "FluoroBench",

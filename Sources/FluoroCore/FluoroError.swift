@@ -22,6 +22,8 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// A stage failed while processing a frame.
     case stageFailed(stage: String, frame: Int, detail: String)
+    /// A data file that ships with FluoroStream is in none of the folders where it is looked for.
+    case missingResource(name: String, folders: [String])
 
     /// The one-line message; bytes from files or peers that are not printable are shown escaped.
     public var description: String { message.printable }
@@ -39,6 +41,8 @@ public enum FluoroError: Error, Equatable, CustomStringConvertible {
         case let .messaging(detail): return "messaging: \(detail)"
         case let .invalidArgument(detail): return "invalid argument: \(detail)"
         case let .stageFailed(stage, frame, detail): return "stage \(stage) failed on frame \(frame): \(detail)"
+        case let .missingResource(name, folders):
+            return "\(name): missing: looked in \(folders.joined(separator: " and ")) (install with tools/install PREFIX)"
         }
     }
 }

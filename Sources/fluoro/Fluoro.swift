@@ -14,9 +14,14 @@ struct Fluoro: ParsableCommand {
         ],
         defaultSubcommand: Run.self)
 
-    /// Starts again with a better OpenBLAS kernel where it fell back to its generic one (`OpenBLASKernel`), then runs.
+    /// Starts again with a better OpenBLAS kernel where it fell back to its generic one (`OpenBLASKernel`), then runs
+    /// with the arguments of a configuration file, if one is named, before the command line's (`ConfiguredArguments`).
     static func main() {
         OpenBLASKernel.restartWithBetterKernelIfNeeded()
-        main(nil)
+        do {
+            main(try ConfiguredArguments.resolve(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            exit(withError: error)
+        }
     }
 }

@@ -16,16 +16,27 @@ struct Run: ParsableCommand {
             SOURCE is `synthetic` (generated on the fly), a DICOM XA/RF run, a .y4m file, a folder of frame images \
             (JPEG, PNG, BMP or PGM, read in name order at --fps), `-` for Y4M on standard input \
             (e.g. `ffmpeg -i run.mp4 -pix_fmt gray -f yuv4mpegpipe - | fluoro run -`), or a V4L2 frame grabber \
-            (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE the bundled \
-            recording \(Run.bundledRecording) is replayed. Ctrl-C stops reading; frames in flight drain and the \
-            statistics print.
+            (/dev/videoN: live, paced by the device; see `fluoro devices`). Without SOURCE (or --source) the \
+            bundled recording \(Run.bundledRecording) is replayed: the installed one beside the binary \
+            (PREFIX/share/fluorostream), else the repository's, from its root. Ctrl-C stops reading; frames in \
+            flight drain and the statistics print. With --config FILE.yaml, options are read from the file first \
+            (each key a long option name below, e.g. `segmenter: ridge`, `roadmap: true`, `source: run.dcm`) and \
+            those on the command line override them.
             """)
 
+    /// The bundled recording, relative to an installation's data folder or to the repository's root.
     static let bundledRecording = "Recordings/synthetic-512.y4m"
 
     @Argument(
         help: "synthetic, a DICOM or .y4m path, a folder of frame images, - for Y4M on standard input, or a capture device /dev/videoN.")
-    var source: String = Run.bundledRecording
+    var source: String?
+    @Option(name: .customLong("source"), help: "The source, as SOURCE (a configuration file's `source:` key); SOURCE wins over it.")
+    var sourceOption: String?
+    @Option(
+        help:
+            "Read options from this YAML file (keys: the long option names; true or false for a flag); the command line overrides it."
+    )
+    var config: String?
 
     @Option(help: "ZeroMQ address to publish on (loopback unless --insecure-plaintext).")
     var publish = PublisherAddress.defaultEndpoint
@@ -109,9 +120,9 @@ struct Run: ParsableCommand {
     var roadmapFrom: String?
 
     @Flag(
-        exclusivity: .exclusive,
+        exclusivity: .chooseLast,
         help:
-            "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise)."
+            "live: the newest frame wins, late frames are dropped; replay: nothing is lost (default: live for a capture device, replay otherwise; the last given wins)."
     )
     var policy: DeliveryPolicy?
     @Option(parsing: .unconditional, help: "Replay speed relative to the recorded frame rate, 0.01 to 100; 0 = as fast as possible.")
@@ -128,8 +139,18 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Synthetic source") var synthetic: SyntheticOptions
     @OptionGroup(title: "Capture device") var capture: CaptureOptions
 
+    /// What the run reads: SOURCE, else --source, else the bundled recording.
+    var sourcePath: String { source ?? sourceOption ?? Run.bundledRecordingPath }
+
+    /// The bundled recording: the installed one (`ResourceFolder.installed`) when there is one, else the path relative
+    /// to the repository's root.
+    static let bundledRecordingPath: String = {
+        let installed = ResourceFolder.installed + "/" + bundledRecording
+        return FileManager.default.fileExists(atPath: installed) ? installed : bundledRecording
+    }()
+
     /// The delivery policy: as asked, else live for a capture device and replay for recordings.
-    var deliveryPolicy: DeliveryPolicy { policy ?? (CaptureOptions.isDevice(source) ? .live : .replay) }
+    var deliveryPolicy: DeliveryPolicy { policy ?? (CaptureOptions.isDevice(sourcePath) ? .live : .replay) }
 
     func validate() throws {
         if keepPHI, record == nil { throw ValidationError("--keep-phi only applies to --record") }
@@ -168,7 +189,7 @@ struct Run: ParsableCommand {
         ShutdownSignal.install()
         ProcessLimits.allowAllDescriptors()
         // Outputs are checked before anything is read, so a wrong path fails at once and never touches an input.
-        let inputs = [source] + (roadmapFrom.map { [$0] } ?? [])
+        let inputs = [sourcePath] + (roadmapFrom.map { [$0] } ?? [])
         let statisticsOutput = try statsJSON.map { try OutputFile(path: $0, replace: force, inputs: inputs) }
         let frameSource = try openSource()
         var options = PipelineOptions()
@@ -282,6 +303,7 @@ struct Run: ParsableCommand {
     }
 
     private func openSource() throws -> FrameSource {
+        let source = sourcePath
         if source == "synthetic" { return try SyntheticSource(parameters: try synthetic.parameters()) }
         if CaptureOptions.isDevice(source) {
             return try V4L2Source(
@@ -294,8 +316,8 @@ struct Run: ParsableCommand {
         if source == Run.bundledRecording, !FileManager.default.fileExists(atPath: source) {
             throw FluoroError.cannotOpen(
                 path: source,
-                reason: "the bundled recording is missing; run fluoro from the "
-                    + "repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
+                reason: "the bundled recording is neither installed in \(ResourceFolder.installed) nor in the working "
+                    + "folder; run fluoro from the repository root, or name a source (synthetic, FILE.y4m, FILE.dcm or -)")
         }
         return try openRecordedSource(source, frameRate: synthetic.fps)
     }

@@ -48,7 +48,7 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fluoro-weights-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let bundled = try #require(FileManager.default.contents(atPath: DeviceNetwork.bundledWeightsPath))
+        let bundled = try #require(FileManager.default.contents(atPath: DeviceNetwork.bundledWeightsPath()))
         let cases: [(name: String, contents: Data?, message: String)] = [
             ("missing.fsnn", nil, "cannot open"),
             ("not-weights.fsnn", Data("P5\n512 512\n255\n".utf8), "not a FluoroStream weights file"),

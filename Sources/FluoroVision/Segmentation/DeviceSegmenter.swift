@@ -74,7 +74,7 @@ public final class DeviceSegmenter {
         case .learned:
             let network = try DeviceNetwork(
                 width: reduction.width, height: reduction.height,
-                weightsPath: parameters.weightsPath ?? DeviceNetwork.bundledWeightsPath,
+                weightsPath: parameters.weightsPath,
                 splitter: splitter)
             (filter, self.network, evidence) = (nil, network, network)
         }

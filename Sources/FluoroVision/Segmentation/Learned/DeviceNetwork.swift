@@ -34,17 +34,16 @@ final class DeviceNetwork: LineEvidence {
     /// Pixels per band of the two 1×1 head layers (the hidden layer's band stays in the cache).
     private static let headBand = 4096
 
-    /// The weights bundled with FluoroStream.
-    static var bundledWeightsPath: String {
-        Bundle.module.path(forResource: "device-net", ofType: "fsnn") ?? "device-net.fsnn (missing from the bundle)"
+    /// The weights that ship with FluoroStream: installed beside the binary, or in SwiftPM's bundle of this module's
+    /// resources (`ResourceFolder`); throws naming the folders looked in when they are missing.
+    static func bundledWeightsPath() throws -> String {
+        try ResourceFolder.path(of: "device-net.fsnn", buildBundle: "FluoroStream_FluoroVision.resources")
     }
 
-    /// Builds the network for a working level of `width` × `height` from the weights file at `path`; with a
-    /// `splitter`, its layers share their bands between two threads.
-    init(
-        width: Int, height: Int, weightsPath: String = DeviceNetwork.bundledWeightsPath,
-        splitter: WorkSplitter? = nil
-    ) throws {
+    /// Builds the network for a working level of `width` × `height` from the weights file at `weightsPath` (the
+    /// bundled weights when nil); with a `splitter`, its layers share their bands between two threads.
+    init(width: Int, height: Int, weightsPath: String? = nil, splitter: WorkSplitter? = nil) throws {
+        let weightsPath = try weightsPath ?? Self.bundledWeightsPath()
         let file = try NetworkWeights(path: weightsPath)
         guard file.architecture == "device-unet-s2d-8-16-32-3" else {
             throw FluoroError.unsupported(path: weightsPath, detail: "network architecture '\(file.architecture)'")
