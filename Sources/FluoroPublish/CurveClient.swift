@@ -10,7 +10,9 @@ public struct CurveClient: Sendable {
     /// `client` must carry its secret key; `server` needs only its public one.
     public init(client: CurveCertificate, server: CurveCertificate) throws {
         guard client.secretKey != nil else {
-            throw FluoroError.invalidArgument("the client's CURVE certificate must be the secret one (NAME.key_secret)")
+            throw FluoroError.invalidArgument(
+                "the client's CURVE certificate (--curve-secret, or --in-curve-secret for a relay) must be the secret one "
+                    + "(NAME.key_secret)")
         }
         self.client = client
         self.server = server

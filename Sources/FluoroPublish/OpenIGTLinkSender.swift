@@ -70,6 +70,8 @@ final class OpenIGTLinkSender: @unchecked Sendable {
         var events: [pollfd] = []
         var scratch = [UInt8](repeating: 0, count: 4096)
         while true {
+            // The flag first: a frame published before the stop is still sent.
+            let stopping = stopRequested.load(ordering: .acquiring)
             if let block = frames.takeNewest(), !clients.isEmpty {
                 packer.pack(OpenIGTLinkSnapshot(block)) { message in
                     clients.removeAll { client in
@@ -81,10 +83,10 @@ final class OpenIGTLinkSender: @unchecked Sendable {
                         return false
                     }
                 }
-                framesSent.add(1, ordering: .relaxed)
+                if !clients.isEmpty { framesSent.add(1, ordering: .relaxed) }
                 leftOut.store(packer.failed, ordering: .relaxed)
             }
-            if stopRequested.load(ordering: .acquiring) { break }
+            if stopping { break }
             events.removeAll(keepingCapacity: true)
             events.append(pollfd(fd: wake.read, events: Int16(POLLIN), revents: 0))
             events.append(pollfd(fd: listener, events: Int16(POLLIN), revents: 0))
@@ -125,10 +127,13 @@ final class OpenIGTLinkSender: @unchecked Sendable {
         return client
     }
 
-    /// Writes all of `block` to `client`; false when the client is gone or did not read within the send timeout.
+    /// Writes all of `block` (one message) to `client`; false when the client is gone or has not taken it all within
+    /// the send timeout (one `send` waits at most that long, so a message may take at most twice that).
     private static func sendAll(_ block: UnsafeRawBufferPointer, to client: Int32) -> Bool {
+        let deadline = MonotonicClock.now() + UInt64(sendTimeoutMilliseconds) * 1_000_000
         var offset = 0
         while offset < block.count {
+            guard MonotonicClock.now() < deadline else { return false }
             let sent = send(client, block.baseAddress! + offset, block.count - offset, Int32(MSG_NOSIGNAL))
             if sent < 0, errno == EINTR { continue }
             guard sent > 0 else { return false }

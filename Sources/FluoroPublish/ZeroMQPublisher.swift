@@ -47,8 +47,11 @@ public final class ZeroMQPublisher: Stage {
     /// What a subscription to everything (the empty prefix) is applied as: the frame messages' leads, so that a
     /// stock subscriber never receives a `measurements` message it cannot read.
     private let wholeStreamLeads: [[UInt8]]
-    /// Subscriptions that match the `measurements` topic, now (its messages are composed only while there are any).
+    /// Subscriptions that match the `measurements` topic, counted from (un)subscription messages: a hint, as a
+    /// peer may unsubscribe without having subscribed; the topic's messages are composed only while it is above 0.
     private var measurementSubscriptions = 0
+    /// Buffers for the `measurements` messages, apart from the frames' so that they never take a frame's.
+    private var measurementsPool: SendBufferPool?
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(
         byteCount: ZeroMQPublisher.maximumSubscription,
         alignment: 8)
@@ -195,6 +198,7 @@ public final class ZeroMQPublisher: Stage {
         let byteCount = (layers ? 3 : 1) * (headerRoom + 64) + payload + 4 * 64
         // Enough buffers for the high-water mark of a few slow subscribers before the publisher falls back to copies.
         pool = SendBufferPool(count: policy == .live ? 8 : 24, byteCount: byteCount)
+        measurementsPool = SendBufferPool(count: policy == .live ? 8 : 24, byteCount: FrameHeader.maximumSize + 256)
     }
 
     public func process(_ frame: Frame) throws {
@@ -213,7 +217,7 @@ public final class ZeroMQPublisher: Stage {
         if sent { published += 1 } else { refused += 1 }
         if measurementSubscriptions > 0 {
             _ = try Self.measurementsTopic.withUnsafeBytes {
-                try send($0, header.write(for: frame, sequence: sequence, now: now, layer: .measurements))
+                try send($0, header.write(for: frame, sequence: sequence, now: now, layer: .measurements), measurements: true)
             }
         }
     }
@@ -251,7 +255,7 @@ public final class ZeroMQPublisher: Stage {
         }
         if measurementSubscriptions > 0 {
             _ = try Self.measurementsTopic.withUnsafeBytes {
-                try send($0, header.writeEnd(frames: sequence, layer: .measurements))
+                try send($0, header.writeEnd(frames: sequence, layer: .measurements), measurements: true)
             }
         }
     }
@@ -273,9 +277,11 @@ public final class ZeroMQPublisher: Stage {
     /// buffer without copying, or by copy when none is free. Live: false when libzmq would not queue it.
     private func send(
         _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-        _ third: UnsafeRawBufferPointer? = nil
+        _ third: UnsafeRawBufferPointer? = nil, measurements: Bool = false
     ) throws -> Bool {
-        guard let pool else { throw FluoroError.messaging(detail: "\(address): a frame came before prepare(for:)") }
+        guard let pool = measurements ? measurementsPool : pool else {
+            throw FluoroError.messaging(detail: "\(address): a frame came before prepare(for:)")
+        }
         let buffer =
             policy == .replay
             ? pool.waitForFree(nanoseconds: Int64(replayStallMilliseconds) * 1_000_000) : pool.takeFree()
@@ -335,9 +341,10 @@ public final class ZeroMQPublisher: Stage {
             switch layer {
             case .frame: payload = UnsafeRawBufferPointer(frame.pixels)
             case .devices: payload = UnsafeRawBufferPointer(mask)
-            case .roadmap, .display, .measurements:
+            case .roadmap:
                 guard frame.annotations.roadmap.drawn else { continue }
                 payload = UnsafeRawBufferPointer(frame.roadmapLayer)
+            case .display, .measurements: continue
             }
             var topic = layer.rawValue
             let header = header.write(for: frame, sequence: sequence, now: now, layer: layer)

@@ -68,7 +68,7 @@ struct Subscribe: ParsableCommand {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
             if header["end_of_stream"] as? Bool == true {
-                streamFrames = (header["frames"] as? Int).map { max($0, 0) } ?? 0
+                streamFrames = (header["frames"] as? Int).map { min(max($0, 0), Self.largestCount) } ?? 0
                 break receiving
             }
             guard let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
@@ -78,7 +78,8 @@ struct Subscribe: ParsableCommand {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
             received += 1
-            if let sequence = header["sequence"] as? Int {
+            // Numbers from the publisher are bounded before any arithmetic on them.
+            if let sequence = (header["sequence"] as? Int).map({ min(max($0, 0), Self.largestCount) }) {
                 if let lastSequence {
                     if sequence > lastSequence + 1 { lost += sequence - lastSequence - 1 }
                 } else {
@@ -133,6 +134,9 @@ struct Subscribe: ParsableCommand {
         }
         return swapped
     }
+
+    /// The largest sequence number or frame count taken from a message (2^52: beyond any stream's length).
+    static let largestCount = 1 << 52
 
     /// One line for a frame's header.
     static func summary(of header: [String: Any]) -> String {

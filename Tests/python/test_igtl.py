@@ -126,6 +126,8 @@ def test_every_message_matches_the_published_frame(port):
             assert np.allclose(position, world(matrix, *meta[device]["tip"]), atol=0.006)
             tips_seen += 1
     assert tips_seen > 0, "no tip was found to check"
+    last = json.loads(messages[-1][4].string)
+    assert last["frame"] == 9, "the last frame is sent before the server closes"
     assert "OpenIGTLink on 127.0.0.1" in out and "1 client(s)" in out, out
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """What an OpenIGTLink client gets from `fluoro run --igtl`: a live synthetic run served to one client that decodes
 every message with pyigtl (its header parser and message classes, on a plain socket so that every message is
-counted). Prints the machine line, then per repeat: frames and messages per second received, the latency from each
-frame's IMAGE time stamp (the system clock when the `igtl` stage packed it) to its arrival decoded in the client
-(median / p99), frames skipped, and the `igtl` stage's latency and busy time from `fluoro run --stats-json`.
+counted). Prints the machine line, then per repeat: frames received (of those run: the rest were skipped by the
+sender) and messages per second, the latency from each frame's IMAGE time stamp (the system clock when the `igtl`
+stage took the frame) to its arrival decoded in the client (median / p99), and the `igtl` stage's latency and busy
+time from `fluoro run --stats-json`.
 
 Usage: tools/benchmarks/bench_igtl.py [--frames 300] [--size 1024] [--fps 30] [--repeats 2] [--binary PATH]
 (run tools/setup first)"""
