@@ -161,6 +161,23 @@ def test_a_client_that_stops_reading_is_dropped_and_holds_up_nothing(port):
     assert "disconnected for not reading" in out, out
 
 
+def test_a_stalled_client_costs_a_reading_client_at_most_a_moment():
+    """Two clients of a paced run (60 frames at 30 frames/s, 512²): one never reads, the other reads everything.
+    The stalled one is disconnected within about a second; the reading one still receives most frames, in order."""
+    igtl_port = free_port()
+    publisher = start_fluoro("run", "synthetic", "--size", "512", "--synthetic-frames", "60", "--fps", "30",
+                             "--no-publish", "--igtl", f"127.0.0.1:{igtl_port}", "--quiet")
+    stalled = connect(igtl_port)
+    reading = connect(igtl_port)
+    messages = read_messages(reading)
+    out, err = publisher.communicate(timeout=120)
+    stalled.close()
+    assert publisher.returncode == 0, err
+    frames = [json.loads(message.string)["frame"] for kind, _, _, _, message in messages if kind == "STRING"]
+    assert frames == sorted(frames) and len(frames) >= 40, frames
+    assert "2 client(s)" in out and "1 client(s) disconnected for not reading" in out, out
+
+
 @pytest.mark.parametrize("value, message", [
     ("0.0.0.0:18944", "--insecure-plaintext"),
     ("18944x", "[HOST:]PORT"),
