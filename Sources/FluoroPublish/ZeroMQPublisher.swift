@@ -12,7 +12,8 @@ import FluoroCore
 /// or any SUB socket reads it (docs/wire-format.md is the contract). With `imagezmq`, the header travels as the text of
 /// imagezmq's `msg` and the image in OpenCV's BGR order, for stock imagezmq subscribers. In layers mode each frame is
 /// instead up to three topic messages (grey frame, devices, roadmap) for subscribers that render it themselves. On
-/// the `measurements` topic each frame's header goes out alone, while someone subscribes to it. After the last
+/// the `measurements` topic each frame's header goes out alone, and in annotated mode on the `frame` topic the
+/// annotated frame with its topic first, while someone subscribes to them. After the last
 /// frame, an end-of-stream message. With CURVE, only allow-listed client keys are admitted.
 ///
 /// Zero copy: a frame's messages are written once into a buffer of a `SendBufferPool` and handed to libzmq with a
@@ -50,6 +51,9 @@ public final class ZeroMQPublisher: Stage {
     /// Subscriptions that match the `measurements` topic, counted from (un)subscription messages: a hint, as a
     /// peer may unsubscribe without having subscribed; the topic's messages are composed only while it is above 0.
     private var measurementSubscriptions = 0
+    /// Annotated mode: subscriptions that match the `frame` topic (a hint, as above); while above 0 each annotated
+    /// frame also goes out as a `frame` topic message.
+    private var frameTopicSubscriptions = 0
     /// Buffers for the `measurements` messages, apart from the frames' so that they never take a frame's.
     private var measurementsPool: SendBufferPool?
     private let subscriptionBuffer = UnsafeMutableRawBufferPointer.allocate(
@@ -80,6 +84,7 @@ public final class ZeroMQPublisher: Stage {
     private var envelope: ImagezmqEnvelope?
     private var bgr: UnsafeMutableBufferPointer<UInt8>?
     private static let measurementsTopic = Array("measurements".utf8)
+    private static let frameTopic = Array("frame".utf8)
 
     /// The longest subscription prefix applied (a longer one matches nothing this publisher sends and is ignored).
     static let maximumSubscription = 256
@@ -209,10 +214,13 @@ public final class ZeroMQPublisher: Stage {
         if layers {
             sent = try publishLayers(of: frame, now: now)
         } else {
-            var bytes = header.write(for: frame, sequence: sequence, now: now)
-            if envelope != nil { bytes = envelope!.wrap(bytes, height: frame.geometry.height, width: frame.geometry.width) }
+            let flat = header.write(for: frame, sequence: sequence, now: now)
+            let first = envelope?.wrap(flat, height: frame.geometry.height, width: frame.geometry.width) ?? flat
             let image = try jpeg?.encode(UnsafeBufferPointer(frame.display)) ?? displayImage(of: frame)
-            sent = try send(bytes, image)
+            sent = try send(first, image)
+            if frameTopicSubscriptions > 0 {
+                _ = try Self.frameTopic.withUnsafeBytes { try send($0, flat, image) }
+            }
         }
         if sent { published += 1 } else { refused += 1 }
         if measurementSubscriptions > 0 {
@@ -249,9 +257,9 @@ public final class ZeroMQPublisher: Stage {
                 _ = try topic.withUTF8 { try send(UnsafeRawBufferPointer($0), end, empty) }
             }
         } else {
-            var end = header.writeEnd(frames: sequence)
-            if envelope != nil { end = envelope!.wrap(end, height: 0, width: 0) }
-            _ = try send(end, empty)
+            let end = header.writeEnd(frames: sequence)
+            if frameTopicSubscriptions > 0 { _ = try Self.frameTopic.withUnsafeBytes { try send($0, end, empty) } }
+            _ = try send(envelope?.wrap(end, height: 0, width: 0) ?? end, empty)
         }
         if measurementSubscriptions > 0 {
             _ = try Self.measurementsTopic.withUnsafeBytes {
@@ -407,6 +415,9 @@ public final class ZeroMQPublisher: Stage {
                 guard (try? socket.setOption(option, raw: prefix)) != nil else { continue }
                 if Self.measurementsTopic.starts(with: prefix) {
                     measurementSubscriptions = max(measurementSubscriptions + (subscribe ? 1 : -1), 0)
+                }
+                if !layers, Self.frameTopic.starts(with: prefix) {
+                    frameTopicSubscriptions = max(frameTopicSubscriptions + (subscribe ? 1 : -1), 0)
                 }
             }
             if subscribe { subscriptionsSeen += 1 }

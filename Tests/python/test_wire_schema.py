@@ -237,3 +237,33 @@ def test_the_header_states_the_dicom_runs_pixel_spacing_and_c_arm_position(port,
 def test_a_synthetic_run_has_no_geometry(port):
     frames, _ = frames_and_ends(receive_all(port, []))
     assert set(json.loads(frames[0][0])["geometry"].values()) == {None}
+
+
+@pytest.mark.parametrize("options", [[], ["--imagezmq"]], ids=["annotated", "imagezmq"])
+def test_the_frame_topic_carries_the_annotated_frames_with_the_plain_header(port, options):
+    """In annotated mode a `frame` subscriber gets each annotated frame as topic, header, image: the header the
+    whole-stream subscriber gets (with --imagezmq, the one inside imagezmq's msg) and the same image bytes."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    whole, topic = context.socket(zmq.SUB), context.socket(zmq.SUB)
+    for sub, prefix in ((whole, b""), (topic, b"frame")):
+        sub.connect(address)
+        sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", "2", *options)
+    received = {}
+    for name, sub in (("whole", whole), ("topic", topic)):
+        messages = []
+        while sub.poll(20000 if not messages else 3000):
+            messages.append(sub.recv_multipart())
+        received[name] = messages
+    _, err = publisher.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert publisher.returncode == 0, err
+    frames, ends = frames_and_ends(received["topic"])
+    assert len(frames) == 20 and len(ends) == 1 and ends[0][0] == b"frame"
+    whole_frames, _ = frames_and_ends(received["whole"])
+    for (name, header, image), (annotated, whole_image) in zip(frames, whole_frames):
+        meta = json.loads(header)
+        assert_valid(meta)
+        expected = json.loads(json.loads(annotated)["msg"]) if options else json.loads(annotated)
+        assert name == b"frame" and meta == expected and image == whole_image
