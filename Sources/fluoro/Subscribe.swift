@@ -9,7 +9,8 @@ struct Subscribe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Subscribe to a FluoroStream publisher: save PNG snapshots and record the measurements.",
         discussion: """
-            Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png with \
+            Prints a summary per frame with --print, writes every N-th annotated frame as DIR/frame-NNNNNN.png \
+            (frame-NNNNNN.jpg as sent from a --jpeg publisher) with \
             --snapshots DIR, and appends each frame's JSON header as one line to --measurements FILE. Ends after \
             --frames frames, at the publisher's end-of-stream message, or when nothing arrives for --timeout \
             seconds; reports frames received and frames lost (before the first frame received, from its sequence \
@@ -71,9 +72,11 @@ struct Subscribe: ParsableCommand {
                 streamFrames = (header["frames"] as? Int).map { min(max($0, 0), Self.largestCount) } ?? 0
                 break receiving
             }
+            // A raw image has exactly its shape's bytes; a JPEG (`--jpeg`) starts with the JPEG marker.
+            let isJPEG = header["encoding"] as? String == "jpeg"
             guard let shape = header["shape"] as? [Int], shape.count == 3, shape[2] == 3,
                 (1...FrameGeometry.maximumSide).contains(shape[0]), (1...FrameGeometry.maximumSide).contains(shape[1]),
-                parts[1].count == shape[0] * shape[1] * 3
+                isJPEG ? parts[1].starts(with: [0xFF, 0xD8]) : parts[1].count == shape[0] * shape[1] * 3
             else {
                 throw FluoroError.malformed(path: address, detail: "a message that is not a FluoroStream frame (JSON header and RGB image)")
             }
@@ -87,13 +90,17 @@ struct Subscribe: ParsableCommand {
                 }
                 lastSequence = sequence
             }
-            let index = header["frame"] as? Int ?? received - 1
+            let index = (header["frame"] as? Int).map { min(max($0, 0), Self.largestCount) } ?? received - 1
             if let log { try log.write(headerText + [0x0A]) }
             if let snapshots, (received - 1) % every == 0 {
-                let path = (snapshots as NSString).appendingPathComponent(String(format: "frame-%06d.png", index))
-                let snapshot = try OutputFile(path: path, replace: force)
-                let rgb = header["channels"] as? String == "BGR" ? Self.swapRedAndBlue(parts[1]) : parts[1]
-                try snapshot.write(PNGEncoder.encode(rgb, width: shape[1], height: shape[0], channels: 3))
+                let name = String(format: isJPEG ? "frame-%06d.jpg" : "frame-%06d.png", index)
+                let snapshot = try OutputFile(path: (snapshots as NSString).appendingPathComponent(name), replace: force)
+                if isJPEG {
+                    try snapshot.write(parts[1])  // the publisher's JPEG as it came
+                } else {
+                    let rgb = header["channels"] as? String == "BGR" ? Self.swapRedAndBlue(parts[1]) : parts[1]
+                    try snapshot.write(PNGEncoder.encode(rgb, width: shape[1], height: shape[0], channels: 3))
+                }
                 try snapshot.commit()
                 saved += 1
             }

@@ -297,6 +297,28 @@ def test_fluoro_subscribe_reads_the_imagezmq_mode_as_the_default_one(port, tmp_p
         assert np.array_equal(default, imagezmq_mode)
 
 
+def test_fluoro_subscribe_saves_a_jpeg_publishers_frames_as_sent(port, tmp_path):
+    """From a `--jpeg` publisher `fluoro subscribe` keeps each snapshot as the JPEG a pyzmq subscriber received."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    sub = context.socket(zmq.SUB)
+    sub.connect(address)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    subscriber = start_fluoro("subscribe", address, "--snapshots", str(tmp_path), "--every", "2", "--timeout", "30")
+    publisher = start_fluoro("run", "--publish", address, "--speed", "0", "--wait-subscribers", "2", "--frames", "4",
+                             "--jpeg", "80", "--quiet")
+    messages = collect(sub, 100)
+    assert publisher.wait(timeout=60) == 0
+    out, err = subscriber.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert subscriber.returncode == 0, err
+    assert "4 frames received, 0 lost" in out and "2 snapshots saved" in out, out
+    for header, payload in messages:
+        index = json.loads(header)["frame"]
+        if index % 2 == 0:
+            assert (tmp_path / f"frame-{index:06d}.jpg").read_bytes() == payload
+
+
 def test_imagezmq_mode_refuses_layers():
     made = run_fluoro("run", "--imagezmq", "--layers", "--frames", "1")
     assert made.returncode != 0 and "--imagezmq" in made.stderr and "--layers" in made.stderr
