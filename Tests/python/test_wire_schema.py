@@ -40,6 +40,30 @@ def receive_all(port, options, topics=(b"",), source=None):
     return messages
 
 
+def receive_each(port, options, prefixes):
+    """Runs `fluoro run` with `options` on the synthetic run to one pyzmq subscriber per prefix and returns each
+    subscriber's messages, in the order of `prefixes`."""
+    address = f"tcp://127.0.0.1:{port}"
+    context = zmq.Context()
+    subs = []
+    for prefix in prefixes:
+        sub = context.socket(zmq.SUB)
+        sub.connect(address)
+        sub.setsockopt(zmq.SUBSCRIBE, prefix)
+        subs.append(sub)
+    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", str(len(prefixes)), *options)
+    received = []
+    for sub in subs:
+        messages = []
+        while sub.poll(20000 if not messages else 3000):
+            messages.append(sub.recv_multipart())
+        received.append(messages)
+    _, err = publisher.communicate(timeout=60)
+    context.destroy(linger=0)
+    assert publisher.returncode == 0, err
+    return received
+
+
 def frames_and_ends(messages):
     """The frame messages, and the end-of-stream messages (one per subscribed topic), which come last."""
     def header(parts):  # a topic, if any, comes first
@@ -147,22 +171,7 @@ IMAGE = {"dtype", "shape", "encoding", "channels", "layer"}
 def test_the_measurements_topic_carries_each_header_alone_and_whole_stream_subscribers_never_see_it(port):
     """A `measurements` subscriber gets every frame's header without pixels (and the end of the stream); a
     subscriber to everything beside it gets the annotated frames only, as imagezmq expects."""
-    address = f"tcp://127.0.0.1:{port}"
-    context = zmq.Context()
-    whole, measurements = context.socket(zmq.SUB), context.socket(zmq.SUB)
-    for sub, topic in ((whole, b""), (measurements, b"measurements")):
-        sub.connect(address)
-        sub.setsockopt(zmq.SUBSCRIBE, topic)
-    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", "2", "--segmenter", "ridge")
-    received = {}
-    for name, sub in (("whole", whole), ("measurements", measurements)):
-        messages = []
-        while sub.poll(20000 if not messages else 3000):
-            messages.append(sub.recv_multipart())
-        received[name] = messages
-    _, err = publisher.communicate(timeout=60)
-    context.destroy(linger=0)
-    assert publisher.returncode == 0, err
+    received = dict(zip(("whole", "measurements"), receive_each(port, ["--segmenter", "ridge"], (b"", b"measurements"))))
     frames, ends = frames_and_ends(received["whole"])
     assert len(frames) == 20 and len(ends) == 1 and all(len(parts) == 2 for parts in received["whole"])
     alone, alone_ends = frames_and_ends(received["measurements"])
@@ -243,22 +252,7 @@ def test_a_synthetic_run_has_no_geometry(port):
 def test_the_frame_topic_carries_the_annotated_frames_with_the_plain_header(port, options):
     """In annotated mode a `frame` subscriber gets each annotated frame as topic, header, image: the header the
     whole-stream subscriber gets (with --imagezmq, the one inside imagezmq's msg) and the same image bytes."""
-    address = f"tcp://127.0.0.1:{port}"
-    context = zmq.Context()
-    whole, topic = context.socket(zmq.SUB), context.socket(zmq.SUB)
-    for sub, prefix in ((whole, b""), (topic, b"frame")):
-        sub.connect(address)
-        sub.setsockopt(zmq.SUBSCRIBE, prefix)
-    publisher = start_fluoro(*RUN, "--publish", address, "--wait-subscribers", "2", *options)
-    received = {}
-    for name, sub in (("whole", whole), ("topic", topic)):
-        messages = []
-        while sub.poll(20000 if not messages else 3000):
-            messages.append(sub.recv_multipart())
-        received[name] = messages
-    _, err = publisher.communicate(timeout=60)
-    context.destroy(linger=0)
-    assert publisher.returncode == 0, err
+    received = dict(zip(("whole", "topic"), receive_each(port, options, (b"", b"frame"))))
     frames, ends = frames_and_ends(received["topic"])
     assert len(frames) == 20 and len(ends) == 1 and ends[0][0] == b"frame"
     whole_frames, _ = frames_and_ends(received["whole"])

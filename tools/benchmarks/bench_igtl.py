@@ -22,7 +22,7 @@ from pathlib import Path
 from pyigtl.messages import MessageBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_relay import ROOT, free_port, machine_line  # noqa: E402
+from bench_relay import free_port, machine_line, release_binary  # noqa: E402
 
 
 def receive(connection):
@@ -89,13 +89,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--binary", help="a fluoro binary (default: build and use the release one)")
     options = parser.parse_args()
-    if options.binary:
-        binary = Path(options.binary)
-    else:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "fluoro"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-        binary = Path(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                                     capture_output=True, text=True).stdout.strip()) / "fluoro"
+    binary = Path(options.binary) if options.binary else release_binary()
     print(machine_line())
     print(f"load average: {os.getloadavg()}")
     print(f"live synthetic {options.size}x{options.size}, ridge segmenter, {options.frames} frames at {options.fps} "

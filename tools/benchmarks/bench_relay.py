@@ -34,6 +34,15 @@ def machine_line():
     return f"machine: {model}, {cores} cores, {vectors}, Linux {platform.release()}"
 
 
+def release_binary():
+    """Builds `fluoro` in release mode and returns its path."""
+    subprocess.run(["swift", "build", "-c", "release", "--product", "fluoro"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    folder = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return Path(folder) / "fluoro"
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -110,13 +119,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--binary", help="a fluoro binary (default: build and use the release one)")
     options = parser.parse_args()
-    if options.binary:
-        binary = Path(options.binary)
-    else:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "fluoro"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-        binary = Path(subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
-                                     capture_output=True, text=True).stdout.strip()) / "fluoro"
+    binary = Path(options.binary) if options.binary else release_binary()
     print(machine_line())
     print(f"load average: {os.getloadavg()}")
     print(f"live synthetic {options.size}x{options.size}, {options.frames} frames at {options.fps} frames/s; "
